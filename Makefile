@@ -1,0 +1,39 @@
+# flowyte — `make run` starts the daemon on its embedded defaults (data in
+# ./data); `make test` runs every test. See README.md.
+
+GO        ?= go
+BIN       := bin/flowyted
+PKGS      := ./...
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+
+.PHONY: build run test bench fuzz lint clean
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/flowyted
+
+run: build
+	./$(BIN) serve
+
+test:
+	@command -v git >/dev/null || { echo "git is required: apt-get install -y git" >&2; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -timeout 60m $(PKGS)
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportDirection guards the package direction
+// cmd → server → {repo, server/store} → compile (tailscale's deptest idea):
+// it lists each package's transitive imports and fails on a forbidden one.
+func TestImportDirection(t *testing.T) {
+	const mod = "github.com/flowyte/flowyte/"
+	rules := []struct {
+		pkg       string
+		forbidden []string
+	}{
+		{"compile", []string{mod + "repo", mod + "server", "database/sql", "net/http", "os/exec", "github.com/go-git/", "github.com/gin-gonic/", "modernc.org/sqlite", "time/tzdata"}},
+		{"repo", []string{mod + "server", "github.com/gin-gonic/", "database/sql", "modernc.org/sqlite"}},
+		{"server/store", []string{mod + "server\x00", mod + "repo", mod + "server/responder", mod + "server/webhook", "github.com/gin-gonic/", "github.com/go-git/"}},
+		{"server/responder", []string{mod + "repo", mod + "server/store", "database/sql", "net/http", "github.com/gin-gonic/", "github.com/go-git/"}},
+		{"server/githttp", []string{mod, "github.com/gin-gonic/", "github.com/go-git/"}},
+		{"server/webhook", []string{mod + "repo", mod + "server\x00", "github.com/gin-gonic/", "github.com/go-git/"}},
+		{"fixtures", []string{mod + "repo", mod + "server", "github.com/go-git/"}},
+	}
+	for _, r := range rules {
+		t.Run(r.pkg, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", mod+r.pkg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list -deps %s: %v\n%s", r.pkg, err, out)
+			}
+			for _, dep := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if dep == mod+r.pkg || strings.HasPrefix(dep, mod+r.pkg+"/") {
+					continue
+				}
+				for _, f := range r.forbidden {
+					exact := strings.HasSuffix(f, "\x00")
+					f = strings.TrimSuffix(f, "\x00")
+					if (exact && dep == f) || (!exact && strings.HasPrefix(dep, f)) {
+						t.Errorf("%s imports %s (forbidden: %s)", r.pkg, dep, f)
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flowyte/flowyte/compile"
+	"github.com/flowyte/flowyte/repo"
+	"github.com/flowyte/flowyte/server"
+	"github.com/flowyte/flowyte/server/store"
+	"github.com/flowyte/flowyte/server/webhook"
+)
+
+// serveConfig is the daemon's configuration: flags over environment over
+// embedded defaults.
+type serveConfig struct {
+	addr          string
+	data          string
+	logLevel      string
+	logFormat     string
+	allowPrivate  bool
+	retrySchedule string
+	publicURL     string
+}
+
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+	env := func(k, def string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := serveConfig{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", env("FLOWYTE_ADDR", "127.0.0.1:8080"), "listen address (FLOWYTE_ADDR)")
+	fs.StringVar(&cfg.data, "data", env("FLOWYTE_DATA", "./data"), "data directory (FLOWYTE_DATA)")
+	fs.StringVar(&cfg.logLevel, "log-level", env("FLOWYTE_LOG_LEVEL", "info"), "debug, info, warn or error (FLOWYTE_LOG_LEVEL)")
+	fs.StringVar(&cfg.logFormat, "log-format", env("FLOWYTE_LOG_FORMAT", "console"), "console or json (FLOWYTE_LOG_FORMAT)")
+	allow := getenv("FLOWYTE_WEBHOOK_ALLOW_PRIVATE")
+	fs.BoolVar(&cfg.allowPrivate, "webhook-allow-private", allow == "1" || strings.EqualFold(allow, "true"), "let webhooks target loopback and private addresses (FLOWYTE_WEBHOOK_ALLOW_PRIVATE=1)")
+	fs.StringVar(&cfg.retrySchedule, "webhook-retry-schedule", env("FLOWYTE_WEBHOOK_RETRY_SCHEDULE", ""), "comma-separated retry delays (FLOWYTE_WEBHOOK_RETRY_SCHEDULE); default about 3 days")
+	fs.StringVar(&cfg.publicURL, "public-url", env("FLOWYTE_PUBLIC_URL", ""), "base URL clients reach the daemon at, for cloneUrl (FLOWYTE_PUBLIC_URL); default: the request's Host")
+	if err := fs.Parse(args); err != nil {
+		return cfg, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if cfg.logFormat != "console" && cfg.logFormat != "json" {
+		return cfg, usageError{fmt.Sprintf("--log-format must be console or json, got %q", cfg.logFormat)}
+	}
+	if _, err := zerolog.ParseLevel(cfg.logLevel); err != nil || cfg.logLevel == "" {
+		return cfg, usageError{fmt.Sprintf("--log-level: unknown level %q", cfg.logLevel)}
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg serveConfig, stderr io.Writer) zerolog.Logger {
+	level, _ := zerolog.ParseLevel(cfg.logLevel)
+	var w io.Writer = stderr
+	if cfg.logFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339, NoColor: true}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// openData opens the data directory's database and repositories.
+func openData(dir string) (*store.Store, *repo.Store, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "agents"), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(dir, "flowyte.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	repos, err := repo.Open(repo.Options{
+		Root:    filepath.Join(dir, "agents"),
+		Sync:    true,
+		Compile: compileArtifact,
+	})
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, repos, nil
+}
+
+// compileArtifact is publish's compiler: the artifact bytes, or the
+// diagnostics as the error.
+func compileArtifact(files map[string][]byte) ([]byte, error) {
+	res := compile.Compile(files)
+	if !res.OK() {
+		return nil, res.Errors
+	}
+	return res.JSON, nil
+}
+
+// bootstrap creates workspace default and key bootstrap on an empty
+// database and writes the secret to DATA/bootstrap.key (0600).
+func bootstrap(ctx context.Context, st *store.Store, dir string, log zerolog.Logger) error {
+	n, err := st.CountKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	secret, key, err := server.CreateKey(ctx, st, "default", "bootstrap", server.AllScopes, time.Now())
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "bootstrap.key")
+	if err := writeFileSync(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write bootstrap key: %w", err)
+	}
+	log.Info().Str("keyId", key.ID).Str("file", path).Msg("created workspace default and key bootstrap (secret in file)")
+	return nil
+}
+
+// writeFileSync writes a file atomically and durably.
+func writeFileSync(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	schedule := webhook.DefaultSchedule()
+	if cfg.retrySchedule != "" {
+		if schedule, err = webhook.ParseSchedule(cfg.retrySchedule); err != nil {
+			return usageError{fmt.Sprintf("--webhook-retry-schedule: %v", err)}
+		}
+	}
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		log.Error().Msg("git is not installed: clones over HTTP will fail until it is (apt-get install git)")
+		gitPath = "git"
+	}
+	st, repos, err := openData(cfg.data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := bootstrap(ctx, st, cfg.data, log); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defaultURL := "http://" + ln.Addr().String()
+	if cfg.publicURL != "" {
+		defaultURL = cfg.publicURL
+	}
+	disp := webhook.New(webhook.Options{
+		Store:    st,
+		Client:   webhook.NewClient(cfg.allowPrivate, 15*time.Second),
+		Schedule: schedule,
+		Logger:   log.With().Str("component", "webhook").Logger(),
+	})
+	srv := server.New(server.Deps{
+		Repos: repos, Store: st, Log: log, PublicURL: cfg.publicURL, DefaultURL: defaultURL,
+		GitPath: gitPath, Webhooks: disp, Redeliver: disp, AllowPrivateWebhooks: cfg.allowPrivate,
+	})
+	rep, err := srv.Recover(ctx)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("startup recovery: %w", err)
+	}
+	log.Info().Int("agents", rep.Agents).Int("versions", rep.Versions).Int("deployments", rep.Deployments).
+		Int("rolledForward", rep.RolledForward).Int("orphans", rep.OrphansMovedOut).Int("drafts", rep.Drafts).Msg("recovery done")
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := disp.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error().Err(err).Msg("webhook dispatcher stopped")
+		}
+	}()
+
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Str("data", cfg.data).Msg("flowyted listening")
+	fmt.Fprintf(stdout, "flowyted listening on http://%s (data %s)\n", ln.Addr(), cfg.data)
+
+	select {
+	case err := <-errc:
+		stopBG()
+		wg.Wait()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: finishing in-flight requests (up to 10s)")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = hs.Shutdown(shutdownCtx)
+	stopBG()
+	wg.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn().Err(err).Msg("shutdown deadline passed")
+	}
+	log.Info().Msg("stopped")
+	return nil
+}

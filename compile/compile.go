@@ -1,0 +1,188 @@
+package compile
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// DefaultLanguage is the language of an agent whose agent.yaml sets none.
+const DefaultLanguage = "en-US"
+
+// Compile checks a draft tree (path → content, paths relative to the agent
+// root with forward slashes) and builds its artifact. It is pure and
+// deterministic: the same files give the same Result, whatever the map
+// order, machine or time. A release tree's compiled/agent.json is ignored,
+// so recompiling a release gives the artifact it holds.
+func Compile(files map[string][]byte) Result {
+	res := Result{Errors: Diagnostics{}, Warnings: Diagnostics{}}
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		if p != ArtifactPath {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+
+	val := newValidator()
+	var settings *parsedFile
+	byKind := map[Kind][]*parsedFile{}
+	for _, p := range paths {
+		kind, slug, err := ParsePath(p)
+		if err != nil {
+			res.Errors = append(res.Errors, Diagnostic{File: p, Code: CodeInvalidPath, Message: strings.TrimPrefix(err.Error(), ErrInvalidPath.Error()+" ")})
+			continue
+		}
+		pf := parseFile(val, kind, slug, files[p])
+		if kind == KindSettings {
+			settings = pf
+		} else {
+			byKind[kind] = append(byKind[kind], pf)
+		}
+		res.Errors = append(res.Errors, pf.diagnostics()...)
+	}
+	if settings == nil {
+		res.Errors = append(res.Errors, Diagnostic{File: SettingsPath, Code: CodeMissingSettings, Message: "agent.yaml is missing; it must set at least name"})
+	}
+
+	res.Errors = append(res.Errors, checkReferences(byKind[KindPlaybooks], byKind[KindSkills])...)
+	res.Warnings = append(res.Warnings, lint(byKind)...)
+	sortDiagnostics(res.Errors)
+	sortDiagnostics(res.Warnings)
+	if len(res.Errors) > 0 {
+		return res
+	}
+
+	art := &Artifact{
+		Format:     FormatVersion,
+		Settings:   *settings.view.(*Settings),
+		Knowledge:  views[Article](byKind[KindKnowledge]),
+		Skills:     views[Skill](byKind[KindSkills]),
+		Guardrails: views[Guardrail](byKind[KindGuardrails]),
+		Playbooks:  views[Playbook](byKind[KindPlaybooks]),
+	}
+	if art.Settings.Language == "" {
+		art.Settings.Language = DefaultLanguage
+	}
+	b, err := canonicalJSON(art)
+	if err != nil {
+		// The artifact holds only JSON-encodable values; this would be a bug.
+		res.Errors = append(res.Errors, Diagnostic{File: ArtifactPath, Code: CodeInvalidValue, Message: fmt.Sprintf("encode artifact: %v", err)})
+		return res
+	}
+	res.Artifact, res.JSON, res.Digest = art, b, digestOf(b)
+	return res
+}
+
+// views returns the parsed views of files sorted by slug, never nil.
+func views[T any](pfs []*parsedFile) []T {
+	sorted := slices.Clone(pfs)
+	slices.SortFunc(sorted, func(a, b *parsedFile) int { return strings.Compare(a.slug, b.slug) })
+	out := make([]T, 0, len(sorted))
+	for _, pf := range sorted {
+		out = append(out, *pf.view.(*T))
+	}
+	return out
+}
+
+// diag makes a diagnostic for the value at ptr in pf.
+func (pf *parsedFile) diag(ptr, code, format string, args ...any) Diagnostic {
+	return Diagnostic{File: pf.path, Line: pf.tree.lineAt(ptr), Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// checkReferences checks the skill steps of playbooks against the skills:
+// the skill exists, with names only declared parameters and gives every
+// required one.
+func checkReferences(playbooks, skills []*parsedFile) Diagnostics {
+	var ds Diagnostics
+	bySlug := map[string]*parsedFile{}
+	for _, s := range skills {
+		bySlug[s.slug] = s
+	}
+	for _, pf := range playbooks {
+		p, ok := pf.view.(*Playbook)
+		if !ok {
+			continue
+		}
+		for i, st := range p.Steps {
+			if st.Skill == "" {
+				continue
+			}
+			sp := fmt.Sprintf("/steps/%d", i)
+			sf, ok := bySlug[st.Skill]
+			if !ok {
+				ds = append(ds, pf.diag(sp+"/skill", CodeUnknownSkill, "skill %q does not exist (no skills/%s.yaml)", st.Skill, st.Skill))
+				continue
+			}
+			sk, ok := sf.view.(*Skill)
+			if !ok {
+				continue // the skill file is broken and reported on its own
+			}
+			props := skillProperties(sk)
+			for _, k := range sortedKeys(st.With) {
+				if !props[k] {
+					ds = append(ds, pf.diag(sp+"/with/"+escapePointer(k), CodeUnknownParameter, "skill %q has no parameter %q", st.Skill, k))
+				}
+			}
+			for _, req := range skillRequired(sk) {
+				if _, ok := st.With[req]; !ok {
+					at := sp + "/with"
+					if st.With == nil {
+						at = sp + "/skill"
+					}
+					ds = append(ds, pf.diag(at, CodeMissingParameter, "skill %q requires parameter %q in with", st.Skill, req))
+				}
+			}
+		}
+	}
+	return ds
+}
+
+// lint finds the warnings: unused skills, empty articles, duplicate triggers.
+func lint(byKind map[Kind][]*parsedFile) Diagnostics {
+	var ds Diagnostics
+	used := map[string]bool{}
+	type seenTrigger struct {
+		playbook string
+		index    int
+	}
+	triggers := map[string]seenTrigger{}
+	for _, pf := range byKind[KindPlaybooks] {
+		p, ok := pf.view.(*Playbook)
+		if !ok {
+			continue
+		}
+		for _, st := range p.Steps {
+			if st.Skill != "" {
+				used[st.Skill] = true
+			}
+		}
+		for i, t := range p.Triggers {
+			key := strings.Join(strings.Fields(strings.ToLower(t)), " ")
+			if key == "" {
+				continue
+			}
+			if first, dup := triggers[key]; dup {
+				where := fmt.Sprintf("playbook %q", first.playbook)
+				if first.playbook == pf.slug {
+					where = fmt.Sprintf("triggers[%d] of this playbook", first.index)
+				}
+				ds = append(ds, pf.diag(fmt.Sprintf("/triggers/%d", i), CodeDuplicateTrigger, "trigger %q is also a trigger of %s", t, where))
+				continue
+			}
+			triggers[key] = seenTrigger{playbook: pf.slug, index: i}
+		}
+	}
+	for _, sf := range byKind[KindSkills] {
+		if sf.view != nil && !used[sf.slug] {
+			ds = append(ds, Diagnostic{File: sf.path, Line: 1, Code: CodeUnusedSkill, Message: fmt.Sprintf("skill %q is not used by any playbook", sf.slug)})
+		}
+	}
+	for _, af := range byKind[KindKnowledge] {
+		if a, ok := af.view.(*Article); ok && strings.TrimSpace(a.Content) == "" {
+			ds = append(ds, Diagnostic{File: af.path, Line: 1, Code: CodeEmptyArticle, Message: fmt.Sprintf("knowledge article %q has no content", af.slug)})
+		}
+	}
+	return slices.Clip(ds)
+}

@@ -1,0 +1,166 @@
+package compile_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/flowyte/flowyte/compile"
+	"github.com/flowyte/flowyte/fixtures"
+)
+
+// seedFiles returns every fixture file of the given kind.
+func seedFiles(f *testing.F, kind compile.Kind) [][]byte {
+	f.Helper()
+	var out [][]byte
+	for _, name := range fixtures.Names() {
+		files, err := fixtures.Files(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		paths := make([]string, 0, len(files))
+		for p := range files {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			if k, _, err := compile.ParsePath(p); err == nil && k == kind {
+				out = append(out, files[p])
+			}
+		}
+	}
+	return out
+}
+
+// FuzzCompile compiles a tree made of one fuzzed file put at a fuzzed path
+// over the rich fixture.
+func FuzzCompile(f *testing.F) {
+	base, err := fixtures.Files("acme-support")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range fixtures.Names() {
+		files, _ := fixtures.Files(name)
+		for p, c := range files {
+			f.Add(p, c)
+		}
+	}
+	f.Fuzz(func(t *testing.T, path string, content []byte) {
+		files := make(map[string][]byte, len(base)+1)
+		for p, c := range base {
+			files[p] = c
+		}
+		files[path] = content
+		r := compile.Compile(files)
+		if r.OK() != (len(r.Errors) == 0) || r.Errors == nil || r.Warnings == nil {
+			t.Fatalf("inconsistent result: ok=%v errors=%v", r.OK(), r.Errors)
+		}
+		if r.OK() {
+			var a compile.Artifact
+			if err := json.Unmarshal(r.JSON, &a); err != nil {
+				t.Fatalf("artifact JSON does not decode: %v", err)
+			}
+			if again := compile.Compile(files); again.Digest != r.Digest {
+				t.Fatalf("digest %s then %s", r.Digest, again.Digest)
+			}
+		}
+		for _, d := range r.Errors {
+			if d.Code == "" || d.Message == "" {
+				t.Fatalf("empty diagnostic %+v", d)
+			}
+		}
+	})
+}
+
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{"agent.yaml", "knowledge/a.md", "skills/x.yaml", "../x", ".git/config", "a\x00b", `a\b`, "guardrails/", "playbooks/p-1.yaml"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		kind, slug, err := compile.ParsePath(p)
+		if err != nil {
+			return
+		}
+		if got := compile.PathFor(kind, slug); got != p {
+			t.Fatalf("PathFor(ParsePath(%q)) = %q", p, got)
+		}
+		if strings.Contains(p, "..") || strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\") {
+			t.Fatalf("ParsePath accepted %q", p)
+		}
+	})
+}
+
+// fuzzDecodeView checks that DecodeView never panics and that every view it
+// accepts survives EncodeFile and ReadView unchanged.
+func fuzzDecodeView(f *testing.F, kind compile.Kind) {
+	for _, data := range seedFiles(f, kind) {
+		if view, diags := compile.ReadView(kind, "seed", data); view != nil && len(diags) == 0 {
+			if b, err := json.Marshal(view); err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"name":"x","slug":"seed"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		view, errs := compile.DecodeView(kind, "seed", body)
+		if (view == nil) == (len(errs) == 0) {
+			t.Fatalf("view %v with errors %v", view, errs)
+		}
+		if view == nil {
+			return
+		}
+		file, err := compile.EncodeFile(kind, view)
+		if err != nil {
+			t.Fatalf("EncodeFile: %v", err)
+		}
+		back, diags := compile.ReadView(kind, "seed", file)
+		if len(diags) != 0 {
+			t.Fatalf("ReadView of encoded file: %v\n%s", diags, file)
+		}
+		if !reflect.DeepEqual(back, view) {
+			t.Fatalf("round trip: got %#v, want %#v\n%s", back, view, file)
+		}
+	})
+}
+
+// fuzzReadView checks that ReadView never panics and that a clean view
+// survives EncodeFile and ReadView unchanged.
+func fuzzReadView(f *testing.F, kind compile.Kind) {
+	for _, data := range seedFiles(f, kind) {
+		f.Add(data)
+	}
+	f.Add([]byte(""))
+	f.Add([]byte("---\n---\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		view, diags := compile.ReadView(kind, "seed", data)
+		if view == nil || len(diags) != 0 {
+			return
+		}
+		file, err := compile.EncodeFile(kind, view)
+		if err != nil {
+			t.Fatalf("EncodeFile: %v", err)
+		}
+		back, diags := compile.ReadView(kind, "seed", file)
+		if len(diags) != 0 {
+			t.Fatalf("ReadView of encoded file: %v\n%s", diags, file)
+		}
+		if !reflect.DeepEqual(back, view) {
+			t.Fatalf("round trip: got %#v, want %#v\n%s", back, view, file)
+		}
+	})
+}
+
+func FuzzDecodeViewSettings(f *testing.F)   { fuzzDecodeView(f, compile.KindSettings) }
+func FuzzDecodeViewKnowledge(f *testing.F)  { fuzzDecodeView(f, compile.KindKnowledge) }
+func FuzzDecodeViewSkills(f *testing.F)     { fuzzDecodeView(f, compile.KindSkills) }
+func FuzzDecodeViewGuardrails(f *testing.F) { fuzzDecodeView(f, compile.KindGuardrails) }
+func FuzzDecodeViewPlaybooks(f *testing.F)  { fuzzDecodeView(f, compile.KindPlaybooks) }
+
+func FuzzReadViewSettings(f *testing.F)   { fuzzReadView(f, compile.KindSettings) }
+func FuzzReadViewKnowledge(f *testing.F)  { fuzzReadView(f, compile.KindKnowledge) }
+func FuzzReadViewSkills(f *testing.F)     { fuzzReadView(f, compile.KindSkills) }
+func FuzzReadViewGuardrails(f *testing.F) { fuzzReadView(f, compile.KindGuardrails) }
+func FuzzReadViewPlaybooks(f *testing.F)  { fuzzReadView(f, compile.KindPlaybooks) }

@@ -1,0 +1,503 @@
+package repo
+
+import (
+	"bytes"
+	"compress/zlib"
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/sergi/go-diff/diffmatchpatch"
+)
+
+// change is one path that differs between two trees; a zero hash means the
+// side does not have the path.
+type change struct {
+	path     string
+	from, to entry
+}
+
+// diffTrees lists the blobs that differ between trees a and b (zero = the
+// empty tree), sorted by path, recursing only into subtrees that differ.
+// A top-level entry named skip is ignored on both sides.
+func (h *handle) diffTrees(a, b plumbing.Hash, skip string) ([]change, error) {
+	var out []change
+	if err := h.diffInto(&out, a, b, "", skip); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out, nil
+}
+
+func (h *handle) entries(t plumbing.Hash) (map[string]object.TreeEntry, error) {
+	m := map[string]object.TreeEntry{}
+	if t.IsZero() {
+		return m, nil
+	}
+	tr, err := h.tree(t)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", t, err)
+	}
+	for _, e := range tr.Entries {
+		if e.Mode != filemode.Submodule {
+			m[e.Name] = e
+		}
+	}
+	return m, nil
+}
+
+func (h *handle) diffInto(out *[]change, a, b plumbing.Hash, prefix, skip string) error {
+	if a == b {
+		return nil
+	}
+	ea, err := h.entries(a)
+	if err != nil {
+		return err
+	}
+	eb, err := h.entries(b)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(ea)+len(eb))
+	for n := range ea {
+		names = append(names, n)
+	}
+	for n := range eb {
+		if _, ok := ea[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	for _, name := range names {
+		if prefix == "" && skip != "" && name == skip {
+			continue
+		}
+		x, okx := ea[name]
+		y, oky := eb[name]
+		if okx && oky && x.Hash == y.Hash && x.Mode == y.Mode {
+			continue
+		}
+		xd, yd := okx && x.Mode == filemode.Dir, oky && y.Mode == filemode.Dir
+		if xd || yd {
+			var da, db plumbing.Hash
+			if xd {
+				da = x.Hash
+			}
+			if yd {
+				db = y.Hash
+			}
+			if err := h.diffInto(out, da, db, prefix+name+"/", ""); err != nil {
+				return err
+			}
+		}
+		var fa, fb entry
+		if okx && !xd {
+			fa = entry{hash: x.Hash, mode: x.Mode}
+		}
+		if oky && !yd {
+			fb = entry{hash: y.Hash, mode: y.Mode}
+		}
+		if fa != fb {
+			*out = append(*out, change{path: prefix + name, from: fa, to: fb})
+		}
+	}
+	return nil
+}
+
+// Diff compares the trees named by base and target.
+//
+// Between versions the release trees are compared, compiled/ included
+// unless sourceOnly. With the draft on either side only sources are
+// compared (compiled/ is left out). Patch is a unified diff as git writes
+// it, with "diff --git" headers, index lines and file modes; binary files
+// use "GIT binary patch" literals, so `git apply` on a checkout of base
+// reproduces target exactly. Renames are not detected: a move shows as a
+// deletion and an addition.
+func (s *Store) Diff(ctx context.Context, id string, base, target Rev, sourceOnly bool) (Diff, error) {
+	var d Diff
+	err := s.with(ctx, id, func(h *handle) error {
+		bc, bt, err := h.resolve(base)
+		if err != nil {
+			return fmt.Errorf("base: %w", err)
+		}
+		tc, tt, err := h.resolve(target)
+		if err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		if base.Kind == RevDraft || target.Kind == RevDraft {
+			sourceOnly = true
+		}
+		skip := ""
+		if sourceOnly {
+			skip = compiledDir
+		}
+		changes, err := h.diffTrees(bt, tt, skip)
+		if err != nil {
+			return err
+		}
+		if !bc.IsZero() {
+			d.BaseCommit = bc.String()
+		}
+		if !tc.IsZero() {
+			d.TargetCommit = tc.String()
+		}
+		var patch bytes.Buffer
+		for _, c := range changes {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var old, cur []byte
+			if !c.from.hash.IsZero() {
+				if old, err = h.blob(c.from.hash); err != nil {
+					return err
+				}
+			}
+			if !c.to.hash.IsZero() {
+				if cur, err = h.blob(c.to.hash); err != nil {
+					return err
+				}
+			}
+			fd := filePatch(c, old, cur)
+			d.Additions += fd.Additions
+			d.Deletions += fd.Deletions
+			patch.WriteString(fd.Patch)
+			d.Files = append(d.Files, fd)
+		}
+		d.Patch = patch.Bytes()
+		return nil
+	})
+	if err != nil {
+		return Diff{}, fmt.Errorf("diff %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// isBinary reports whether data looks binary to git: a NUL byte in the
+// first 8000 bytes.
+func isBinary(data []byte) bool {
+	if len(data) > 8000 {
+		data = data[:8000]
+	}
+	return bytes.IndexByte(data, 0) >= 0
+}
+
+// quotePath quotes p the way git does when it holds control characters,
+// quotes, backslashes or non-ASCII bytes (core.quotePath).
+func quotePath(prefix, p string) string {
+	full := prefix + p
+	need := false
+	for i := 0; i < len(full); i++ {
+		if c := full[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return full
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(full); i++ {
+		c := full[i]
+		switch c {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\a':
+			b.WriteString(`\a`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\v':
+			b.WriteString(`\v`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if c < 0x20 || c >= 0x7f {
+				fmt.Fprintf(&b, `\%03o`, c)
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// fileName formats a path for the ---/+++ lines; like git, a name holding
+// a space gets a trailing tab.
+func fileName(prefix, p string) string {
+	q := quotePath(prefix, p)
+	if strings.ContainsRune(q, ' ') {
+		q += "\t"
+	}
+	return q
+}
+
+func abbrev(h plumbing.Hash) string { return h.String()[:7] }
+
+// modeString formats a mode as git prints it in diff headers.
+func modeString(m filemode.FileMode) string { return fmt.Sprintf("%06o", uint32(m)) }
+
+// filePatch renders the diff of one path.
+func filePatch(c change, old, cur []byte) FileDiff {
+	fd := FileDiff{Path: c.path}
+	added, deleted := c.from.hash.IsZero(), c.to.hash.IsZero()
+	switch {
+	case added:
+		fd.Status = "added"
+	case deleted:
+		fd.Status = "deleted"
+	default:
+		fd.Status = "modified"
+	}
+	fd.Binary = isBinary(old) || isBinary(cur)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "diff --git %s %s\n", quotePath("a/", c.path), quotePath("b/", c.path))
+	oldHash, newHash := c.from.hash, c.to.hash
+	idx := func(h plumbing.Hash) string {
+		if fd.Binary {
+			return h.String()
+		}
+		return abbrev(h)
+	}
+	switch {
+	case added:
+		fmt.Fprintf(&b, "new file mode %s\n", modeString(c.to.mode))
+		fmt.Fprintf(&b, "index %s..%s\n", idx(plumbing.ZeroHash), idx(newHash))
+	case deleted:
+		fmt.Fprintf(&b, "deleted file mode %s\n", modeString(c.from.mode))
+		fmt.Fprintf(&b, "index %s..%s\n", idx(oldHash), idx(plumbing.ZeroHash))
+	case c.from.mode != c.to.mode:
+		fmt.Fprintf(&b, "old mode %s\nnew mode %s\n", modeString(c.from.mode), modeString(c.to.mode))
+		if oldHash != newHash {
+			fmt.Fprintf(&b, "index %s..%s\n", idx(oldHash), idx(newHash))
+		}
+	default:
+		fmt.Fprintf(&b, "index %s..%s %s\n", idx(oldHash), idx(newHash), modeString(c.to.mode))
+	}
+	if oldHash == newHash {
+		fd.Patch = b.String()
+		return fd
+	}
+	if fd.Binary {
+		b.WriteString("GIT binary patch\n")
+		writeLiteral(&b, cur)
+		writeLiteral(&b, old)
+		fd.Patch = b.String()
+		return fd
+	}
+	if len(old) == 0 && len(cur) == 0 {
+		fd.Patch = b.String()
+		return fd
+	}
+	if added {
+		b.WriteString("--- /dev/null\n")
+	} else {
+		fmt.Fprintf(&b, "--- %s\n", fileName("a/", c.path))
+	}
+	if deleted {
+		b.WriteString("+++ /dev/null\n")
+	} else {
+		fmt.Fprintf(&b, "+++ %s\n", fileName("b/", c.path))
+	}
+	fd.Additions, fd.Deletions = writeHunks(&b, old, cur)
+	fd.Patch = b.String()
+	return fd
+}
+
+// splitLines splits data into lines that keep their "\n"; the last line may
+// lack it.
+func splitLines(data []byte) []string {
+	var lines []string
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			lines = append(lines, string(data))
+			break
+		}
+		lines = append(lines, string(data[:i+1]))
+		data = data[i+1:]
+	}
+	return lines
+}
+
+// lineOp is one line of an edit script: ' ' keep, '-' delete, '+' insert.
+// a and b count the old and new lines before it.
+type lineOp struct {
+	kind byte
+	a, b int
+	line string
+}
+
+// editScript computes a line diff of old and cur with go-diff's Myers
+// implementation over one rune per distinct line.
+func editScript(old, cur []string) []lineOp {
+	ids := map[string]rune{}
+	toRunes := func(lines []string) []rune {
+		rs := make([]rune, len(lines))
+		for i, l := range lines {
+			r, ok := ids[l]
+			if !ok {
+				n := len(ids) + 1
+				if n >= 0xD800 { // skip the surrogate range
+					n += 0x800
+				}
+				r = rune(n)
+				ids[l] = r
+			}
+			rs[i] = r
+		}
+		return rs
+	}
+	ra, rb := toRunes(old), toRunes(cur)
+	dmp := diffmatchpatch.New()
+	dmp.DiffTimeout = 0 // exact
+	diffs := dmp.DiffMainRunes(ra, rb, false)
+	ops := make([]lineOp, 0, len(old)+len(cur))
+	a, b := 0, 0
+	for _, d := range diffs {
+		n := len([]rune(d.Text))
+		for k := 0; k < n; k++ {
+			switch d.Type {
+			case diffmatchpatch.DiffEqual:
+				ops = append(ops, lineOp{' ', a, b, old[a]})
+				a++
+				b++
+			case diffmatchpatch.DiffDelete:
+				ops = append(ops, lineOp{'-', a, b, old[a]})
+				a++
+			case diffmatchpatch.DiffInsert:
+				ops = append(ops, lineOp{'+', a, b, cur[b]})
+				b++
+			}
+		}
+	}
+	return ops
+}
+
+const contextLines = 3
+
+// hunkRange formats one side of a hunk header like git.
+func hunkRange(start, count int) string {
+	if count == 1 {
+		return strconv.Itoa(start)
+	}
+	return strconv.Itoa(start) + "," + strconv.Itoa(count)
+}
+
+// writeHunks writes the unified hunks turning old into cur and returns the
+// numbers of added and deleted lines.
+func writeHunks(b *strings.Builder, old, cur []byte) (adds, dels int) {
+	ops := editScript(splitLines(old), splitLines(cur))
+	i := 0
+	for i < len(ops) {
+		for i < len(ops) && ops[i].kind == ' ' {
+			i++
+		}
+		if i == len(ops) {
+			break
+		}
+		start := max(i-contextLines, 0)
+		end := i
+		for {
+			for end < len(ops) && ops[end].kind != ' ' {
+				end++
+			}
+			j := end
+			for j < len(ops) && ops[j].kind == ' ' {
+				j++
+			}
+			if j < len(ops) && j-end <= 2*contextLines {
+				end = j
+				continue
+			}
+			end = min(end+contextLines, j)
+			break
+		}
+		oldCount, newCount := 0, 0
+		for _, op := range ops[start:end] {
+			if op.kind != '+' {
+				oldCount++
+			}
+			if op.kind != '-' {
+				newCount++
+			}
+		}
+		oldStart, newStart := ops[start].a, ops[start].b
+		if oldCount > 0 {
+			oldStart++
+		}
+		if newCount > 0 {
+			newStart++
+		}
+		fmt.Fprintf(b, "@@ -%s +%s @@\n", hunkRange(oldStart, oldCount), hunkRange(newStart, newCount))
+		for _, op := range ops[start:end] {
+			b.WriteByte(op.kind)
+			b.WriteString(op.line)
+			if !strings.HasSuffix(op.line, "\n") {
+				b.WriteString("\n\\ No newline at end of file\n")
+			}
+			switch op.kind {
+			case '+':
+				adds++
+			case '-':
+				dels++
+			}
+		}
+		i = end
+	}
+	return adds, dels
+}
+
+// base85 is git's base85 alphabet.
+const base85 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~"
+
+// writeLiteral writes one "literal" hunk of a GIT binary patch: data
+// deflated, in lines of up to 52 bytes, base85 encoded with a length
+// character, followed by a blank line.
+func writeLiteral(b *strings.Builder, data []byte) {
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	_, _ = zw.Write(data)
+	_ = zw.Close()
+	fmt.Fprintf(b, "literal %d\n", len(data))
+	buf := z.Bytes()
+	for len(buf) > 0 {
+		n := min(len(buf), 52)
+		chunk := buf[:n]
+		buf = buf[n:]
+		if n <= 26 {
+			b.WriteByte(byte('A' + n - 1))
+		} else {
+			b.WriteByte(byte('a' + n - 27))
+		}
+		for k := 0; k < n; k += 4 {
+			var acc uint32
+			for j := 0; j < 4; j++ {
+				acc <<= 8
+				if k+j < n {
+					acc |= uint32(chunk[k+j])
+				}
+			}
+			var enc [5]byte
+			for j := 4; j >= 0; j-- {
+				enc[j] = base85[acc%85]
+				acc /= 85
+			}
+			b.Write(enc[:])
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+}

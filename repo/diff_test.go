@@ -1,0 +1,212 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// applyCheck applies d.Patch with git apply to a checkout of base and
+// compares the result with a checkout of target.
+func applyCheck(t *testing.T, dir, baseRev, targetRev string, d Diff, sourceOnly bool) {
+	t.Helper()
+	wt := checkoutTree(t, dir, baseRev)
+	want := readDirFiles(t, checkoutTree(t, dir, targetRev))
+	if sourceOnly {
+		// The compiled artifact is not part of the diff: keep the base's.
+		for p := range want {
+			if strings.HasPrefix(p, "compiled/") {
+				delete(want, p)
+			}
+		}
+		_ = os.RemoveAll(filepath.Join(wt, "compiled"))
+	}
+	if len(d.Patch) > 0 {
+		if out, err := gitCmd(t, wt, d.Patch, "apply", "--whitespace=nowarn", "-"); err != nil {
+			t.Fatalf("git apply %s→%s: %v\n%s\npatch:\n%s", baseRev, targetRev, err, out, d.Patch)
+		}
+	}
+	got := readDirFiles(t, wt)
+	if len(got) != len(want) {
+		t.Fatalf("%s→%s: %d files after apply, want %d\ngot %v\nwant %v", baseRev, targetRev, len(got), len(want), keys(got), keys(want))
+	}
+	for p, w := range want {
+		if got[p] != w {
+			t.Fatalf("%s→%s: %s=%q after apply, want %q", baseRev, targetRev, p, got[p], w)
+		}
+	}
+}
+
+func keys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// numstat returns git's own per-file additions and deletions.
+func numstat(t *testing.T, dir string, args ...string) map[string][2]string {
+	t.Helper()
+	out := mustGit(t, dir, append([]string{"diff", "--minimal", "--no-renames", "--numstat"}, args...)...)
+	m := map[string][2]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.SplitN(line, "\t", 3)
+		m[f[2]] = [2]string{f[0], f[1]}
+	}
+	return m
+}
+
+func TestDiffApplyRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	var long strings.Builder
+	for i := 0; i < 60; i++ {
+		fmt.Fprintf(&long, "line %d\n", i)
+	}
+	longV2 := strings.Replace(strings.Replace(long.String(), "line 5\n", "line five\n", 1), "line 50\n", "", 1) + "tail"
+	bin1 := []byte{0, 1, 2, 3, 'x', 0, 255, 254}
+	bin2 := append([]byte("\x00binary\x00"), make([]byte, 300)...)
+	mustCreate(t, s, testID, map[string][]byte{
+		"agent.yaml":         []byte("name: A\n"),
+		"knowledge/long.md":  []byte(long.String()),
+		"knowledge/nonl.md":  []byte("no newline"),
+		"knowledge/gone.md":  []byte("to be deleted\n"),
+		"assets/blob.bin":    bin1,
+		"assets/old.bin":     bin1,
+		"empty.txt":          nil,
+		"with space.md":      []byte("a b\n"),
+		"skills/lookup.yaml": []byte("x: 1\n"),
+	})
+	mustPublish(t, s, testID, "")
+	mustCommit(t, s, testID,
+		set("agent.yaml", "name: B\n"),
+		set("knowledge/long.md", longV2),
+		set("knowledge/nonl.md", "no newline\n"),
+		del("knowledge/gone.md"),
+		set("knowledge/new.md", "fresh\nfile"),
+		set("assets/blob.bin", string(bin2)),
+		del("assets/old.bin"),
+		set("assets/new.bin", string(bin1)),
+		del("empty.txt"),
+		set("empty2.txt", ""),
+		set("with space.md", "a b c\n"),
+		set("skills/lookup.yaml", ""),
+		set("é.md", "unicode name\n"),
+	)
+	mustPublish(t, s, testID, "")
+	dir := s.Path(testID)
+
+	v1, v2 := Rev{Kind: RevVersion, Number: 1}, Rev{Kind: RevVersion, Number: 2}
+	cases := []struct {
+		name             string
+		base, target     Rev
+		baseRev, tgtRev  string
+		sourceOnly       bool
+		wantCompiledPath bool
+	}{
+		{"v1..v2", v1, v2, "v1", "v2", false, true},
+		{"v2..v1", v2, v1, "v2", "v1", false, true},
+		{"empty..v2", Rev{Kind: RevEmpty}, v2, "", "v2", false, true},
+		{"v2..empty", v2, Rev{Kind: RevEmpty}, "v2", "", false, true},
+		{"v1..v2 source", v1, v2, "v1", "v2", true, false},
+		{"v1..draft", v1, Rev{Kind: RevDraft}, "v1", "draft", true, false},
+		{"draft..v1", Rev{Kind: RevDraft}, v1, "draft", "v1", true, false},
+		{"v2..v2", v2, v2, "v2", "v2", false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := s.Diff(ctx, testID, tc.base, tc.target, tc.sourceOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hasCompiled := false
+			adds, dels := 0, 0
+			for _, f := range d.Files {
+				if f.Path == compiledPath {
+					hasCompiled = true
+				}
+				if !strings.HasPrefix(f.Patch, "diff --git ") {
+					t.Fatalf("%s patch starts %q", f.Path, f.Patch[:min(len(f.Patch), 20)])
+				}
+				adds += f.Additions
+				dels += f.Deletions
+			}
+			if hasCompiled != tc.wantCompiledPath {
+				t.Fatalf("compiled in diff=%v, want %v", hasCompiled, tc.wantCompiledPath)
+			}
+			if adds != d.Additions || dels != d.Deletions {
+				t.Fatalf("totals %d/%d, files sum %d/%d", d.Additions, d.Deletions, adds, dels)
+			}
+			applyCheck(t, dir, tc.baseRev, tc.tgtRev, d, tc.sourceOnly)
+			if tc.baseRev != "" && tc.tgtRev != "" && !tc.sourceOnly {
+				// Same counts as git's minimal diff.
+				ns := numstat(t, dir, tc.baseRev, tc.tgtRev)
+				if len(ns) != len(d.Files) {
+					t.Fatalf("%d files, git has %d", len(d.Files), len(ns))
+				}
+				for _, f := range d.Files {
+					want := ns[f.Path]
+					if f.Path == "é.md" {
+						want = ns[`"\303\251.md"`]
+					}
+					got := [2]string{strconv.Itoa(f.Additions), strconv.Itoa(f.Deletions)}
+					if f.Binary {
+						got = [2]string{"-", "-"}
+					}
+					if got != want {
+						t.Fatalf("%s: numstat %v, git %v", f.Path, got, want)
+					}
+				}
+			}
+		})
+	}
+
+	d, err := s.Diff(ctx, testID, v1, v2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, f := range d.Files {
+		status[f.Path] = f.Status
+		if f.Binary != strings.HasSuffix(f.Path, ".bin") {
+			t.Fatalf("%s binary=%v", f.Path, f.Binary)
+		}
+	}
+	want := map[string]string{"knowledge/gone.md": "deleted", "knowledge/new.md": "added", "agent.yaml": "modified", "assets/blob.bin": "modified", "empty.txt": "deleted", "empty2.txt": "added"}
+	for p, st := range want {
+		if status[p] != st {
+			t.Fatalf("%s status=%q, want %q", p, status[p], st)
+		}
+	}
+	if d.BaseCommit == "" || d.TargetCommit == "" {
+		t.Fatalf("commits=%q %q, want both set", d.BaseCommit, d.TargetCommit)
+	}
+}
+
+func TestHunks(t *testing.T) {
+	// Two changes far apart make two hunks; close ones merge.
+	var a, b strings.Builder
+	for i := 1; i <= 20; i++ {
+		fmt.Fprintf(&a, "%d\n", i)
+		switch i {
+		case 2, 18:
+			fmt.Fprintf(&b, "x%d\n", i)
+		default:
+			fmt.Fprintf(&b, "%d\n", i)
+		}
+	}
+	var sb strings.Builder
+	adds, dels := writeHunks(&sb, []byte(a.String()), []byte(b.String()))
+	want := "@@ -1,5 +1,5 @@\n 1\n-2\n+x2\n 3\n 4\n 5\n@@ -15,6 +15,6 @@\n 15\n 16\n 17\n-18\n+x18\n 19\n 20\n"
+	if sb.String() != want || adds != 2 || dels != 2 {
+		t.Fatalf("hunks=%q (+%d -%d), want %q", sb.String(), adds, dels, want)
+	}
+}

@@ -1,0 +1,14 @@
+// Package repo owns every git operation of flowyte: each agent is a bare git
+// repository under Options.Root whose refs/heads/draft holds the editable
+// draft, whose annotated tags refs/tags/v<n> hold the published versions and
+// whose refs/heads/published points at the release commit that is live.
+//
+// All access goes through go-git plumbing (no worktrees). Every operation on
+// one agent, reads included, runs under that agent's lock because go-git is
+// not safe for concurrent use. Writes follow a fixed order: objects first,
+// refs last, each ref moved by compare-and-swap through a git-compatible
+// "<ref>.lock" file that is renamed into place, so a crash at any instant
+// never leaves a ref pointing at a missing object. With Options.Sync the new
+// loose objects, the ref files and their directories are fsynced before an
+// operation reports success.
+package repo

@@ -1,0 +1,425 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage"
+)
+
+const (
+	draftBranch     = "draft"
+	publishedBranch = "published"
+	compiledDir     = "compiled"
+	compiledPath    = "compiled/agent.json"
+	modeFile        = filemode.Regular
+)
+
+var (
+	draftRef     = plumbing.NewBranchReferenceName(draftBranch)
+	publishedRef = plumbing.NewBranchReferenceName(publishedBranch)
+)
+
+// entry is one blob of a flattened tree.
+type entry struct {
+	hash plumbing.Hash
+	mode filemode.FileMode
+}
+
+// tagRef returns the ref name of version n.
+func tagRef(n int) plumbing.ReferenceName {
+	return plumbing.NewTagReferenceName("v" + strconv.Itoa(n))
+}
+
+// tagNumber returns n for refs/tags/v<n> with n >= 1 written without
+// leading zeros.
+func tagNumber(name plumbing.ReferenceName) (int, bool) {
+	s, ok := strings.CutPrefix(name.String(), "refs/tags/v")
+	if !ok || s == "" || s[0] == '0' || len(s) > 9 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
+
+// checkPath reports ErrInvalidPath unless p is a clean relative
+// slash-separated file path outside compiled/ and .git.
+func checkPath(p string) error {
+	bad := p == "" || len(p) > 4096 || strings.ContainsAny(p, "\x00\\") ||
+		path.Clean(p) != p || strings.HasPrefix(p, "/") || p == "." ||
+		strings.HasPrefix(p, "../") || p == ".." ||
+		p == compiledDir || strings.HasPrefix(p, compiledDir+"/")
+	if !bad {
+		for _, seg := range strings.Split(p, "/") {
+			if seg == "." || seg == ".." || strings.EqualFold(seg, ".git") {
+				bad = true
+				break
+			}
+		}
+	}
+	if bad {
+		return fmt.Errorf("%w: %q", ErrInvalidPath, p)
+	}
+	return nil
+}
+
+// checkCollisions reports ErrInvalidPath when a path of flat is also a
+// directory of another path.
+func checkCollisions(flat map[string]entry) error {
+	for p := range flat {
+		for i := strings.IndexByte(p, '/'); i >= 0; i = nextSlash(p, i) {
+			if _, ok := flat[p[:i]]; ok {
+				return fmt.Errorf("%w: %q is a file and a directory", ErrInvalidPath, p[:i])
+			}
+		}
+	}
+	return nil
+}
+
+func nextSlash(p string, i int) int {
+	j := strings.IndexByte(p[i+1:], '/')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
+}
+
+// writeSet writes objects into a repository and remembers which loose
+// objects it created so flush can fsync them.
+type writeSet struct {
+	h       *handle
+	sync    bool
+	created []plumbing.Hash
+}
+
+func newWriteSet(h *handle, sync bool) *writeSet { return &writeSet{h: h, sync: sync} }
+
+// put stores obj unless the repository already has it.
+func (w *writeSet) put(obj *plumbing.MemoryObject) (plumbing.Hash, error) {
+	hash := obj.Hash()
+	if err := w.h.st.HasEncodedObject(hash); err == nil {
+		return hash, nil
+	}
+	if _, err := w.h.st.SetEncodedObject(obj); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", obj.Type(), hash, err)
+	}
+	w.created = append(w.created, hash)
+	return hash, nil
+}
+
+func (w *writeSet) putBlob(data []byte) (plumbing.Hash, error) {
+	obj := &plumbing.MemoryObject{}
+	obj.SetType(plumbing.BlobObject)
+	if _, err := obj.Write(data); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	h, err := w.put(obj)
+	if err == nil {
+		w.h.sizes[h] = int64(len(data))
+	}
+	return h, err
+}
+
+// treeNode is one directory while building trees from a flat map.
+type treeNode struct {
+	files map[string]entry
+	dirs  map[string]*treeNode
+}
+
+// putTree writes the trees of flat (path → blob) and returns the root tree.
+func (w *writeSet) putTree(flat map[string]entry) (plumbing.Hash, error) {
+	root := &treeNode{files: map[string]entry{}, dirs: map[string]*treeNode{}}
+	for p, e := range flat {
+		n := root
+		segs := strings.Split(p, "/")
+		for _, d := range segs[:len(segs)-1] {
+			c := n.dirs[d]
+			if c == nil {
+				c = &treeNode{files: map[string]entry{}, dirs: map[string]*treeNode{}}
+				n.dirs[d] = c
+			}
+			n = c
+		}
+		n.files[segs[len(segs)-1]] = e
+	}
+	return w.putNode(root)
+}
+
+func (w *writeSet) putNode(n *treeNode) (plumbing.Hash, error) {
+	entries := make([]object.TreeEntry, 0, len(n.files)+len(n.dirs))
+	for name, e := range n.files {
+		entries = append(entries, object.TreeEntry{Name: name, Mode: e.mode, Hash: e.hash})
+	}
+	for name, c := range n.dirs {
+		h, err := w.putNode(c)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h})
+	}
+	return w.putEntries(entries)
+}
+
+// putEntries writes one tree object with entries in git order.
+func (w *writeSet) putEntries(entries []object.TreeEntry) (plumbing.Hash, error) {
+	sortEntries(entries)
+	obj := &plumbing.MemoryObject{}
+	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return w.put(obj)
+}
+
+// sortEntries sorts tree entries the way git does: by name, a directory
+// comparing as if its name ended in "/".
+func sortEntries(entries []object.TreeEntry) {
+	key := func(e object.TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
+		}
+		return e.Name
+	}
+	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
+}
+
+func toSig(g Signature) object.Signature {
+	return object.Signature{Name: g.Name, Email: g.Email, When: g.When}
+}
+
+func fromSig(g object.Signature) Signature {
+	return Signature{Name: g.Name, Email: g.Email, When: g.When.UTC()}
+}
+
+// endLine makes s end with exactly one newline.
+func endLine(s string) string {
+	return strings.TrimRight(s, "\n") + "\n"
+}
+
+func (w *writeSet) putCommit(tree plumbing.Hash, parents []plumbing.Hash, msg string, author, committer Signature) (plumbing.Hash, error) {
+	c := &object.Commit{
+		Author:       toSig(author),
+		Committer:    toSig(committer),
+		Message:      endLine(msg),
+		TreeHash:     tree,
+		ParentHashes: parents,
+	}
+	obj := &plumbing.MemoryObject{}
+	if err := c.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return w.put(obj)
+}
+
+func (w *writeSet) putTag(name string, target plumbing.Hash, msg string, tagger Signature) (plumbing.Hash, error) {
+	t := &object.Tag{
+		Name:       name,
+		Tagger:     toSig(tagger),
+		Message:    endLine(msg),
+		TargetType: plumbing.CommitObject,
+		Target:     target,
+	}
+	obj := &plumbing.MemoryObject{}
+	if err := t.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return w.put(obj)
+}
+
+// flush fsyncs the loose objects created by w and their directories.
+func (w *writeSet) flush() error {
+	if !w.sync || len(w.created) == 0 {
+		return nil
+	}
+	objects := filepath.Join(w.h.dir, "objects")
+	dirs := map[string]bool{}
+	for _, h := range w.created {
+		hex := h.String()
+		d := filepath.Join(objects, hex[:2])
+		if err := syncPath(filepath.Join(d, hex[2:])); err != nil {
+			return fmt.Errorf("sync object %s: %w", hex, err)
+		}
+		dirs[d] = true
+	}
+	for d := range dirs {
+		if err := syncPath(d); err != nil {
+			return fmt.Errorf("sync %s: %w", d, err)
+		}
+	}
+	if err := syncPath(objects); err != nil {
+		return fmt.Errorf("sync objects: %w", err)
+	}
+	w.created = w.created[:0]
+	return nil
+}
+
+// conflict returns an error matching both ErrConflict and go-git's
+// storage.ErrReferenceHasChanged.
+func conflict(name plumbing.ReferenceName, why string) error {
+	return fmt.Errorf("ref %s %s: %w: %w", name, why, ErrConflict, storage.ErrReferenceHasChanged)
+}
+
+// setRef moves ref name from old to nh as a compare-and-swap; a zero old
+// means the ref must not exist. Like git, it takes "<ref>.lock" with
+// O_EXCL (so concurrent git processes are excluded too), compares the
+// current value, writes the lock file and renames it over the ref, so the
+// ref file is replaced atomically and is never seen empty or half written.
+// go-git's CheckAndSetReference truncates and rewrites the ref in place,
+// which a crash can leave empty; this is the same compare-and-swap without
+// that window. With doSync the new ref file and its directory are fsynced.
+func (h *handle) setRef(name plumbing.ReferenceName, nh, old plumbing.Hash, doSync bool) (err error) {
+	p := filepath.Join(h.dir, filepath.FromSlash(name.String()))
+	lock := p + ".lock"
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("ref %s: %w", name, err)
+	}
+	f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return conflict(name, "is locked")
+	}
+	if err != nil {
+		return fmt.Errorf("ref %s: %w", name, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = f.Close()
+			_ = os.Remove(lock)
+		}
+	}()
+	cur, err := h.refHash(name)
+	if err != nil {
+		return fmt.Errorf("ref %s: %w", name, err)
+	}
+	if cur != old {
+		return conflict(name, "has changed")
+	}
+	if _, err := f.WriteString(nh.String() + "\n"); err != nil {
+		return fmt.Errorf("ref %s: %w", name, err)
+	}
+	if doSync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("ref %s: %w", name, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("ref %s: %w", name, err)
+	}
+	if err := os.Rename(lock, p); err != nil {
+		return fmt.Errorf("ref %s: %w", name, err)
+	}
+	done = true
+	if doSync {
+		if err := syncPath(filepath.Dir(p)); err != nil {
+			return fmt.Errorf("ref %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// refHash returns the hash ref name points at, or the zero hash if it does
+// not exist.
+func (h *handle) refHash(name plumbing.ReferenceName) (plumbing.Hash, error) {
+	r, err := h.st.Reference(name)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if r.Type() != plumbing.HashReference {
+		return plumbing.ZeroHash, fmt.Errorf("ref %s is symbolic", name)
+	}
+	return r.Hash(), nil
+}
+
+// commit reads commit c.
+func (h *handle) commit(c plumbing.Hash) (*object.Commit, error) {
+	return object.GetCommit(h.st, c)
+}
+
+// tree reads tree t.
+func (h *handle) tree(t plumbing.Hash) (*object.Tree, error) {
+	return object.GetTree(h.st, t)
+}
+
+// flatten lists every blob below tree t as path → entry; skip (a top-level
+// directory name, or "") is left out.
+func (h *handle) flatten(t plumbing.Hash, skip string) (map[string]entry, error) {
+	out := map[string]entry{}
+	if t.IsZero() {
+		return out, nil
+	}
+	var walk func(t plumbing.Hash, prefix string) error
+	walk = func(t plumbing.Hash, prefix string) error {
+		tr, err := h.tree(t)
+		if err != nil {
+			return fmt.Errorf("tree %s: %w", t, err)
+		}
+		for _, e := range tr.Entries {
+			if prefix == "" && skip != "" && e.Name == skip {
+				continue
+			}
+			if e.Mode == filemode.Dir {
+				if err := walk(e.Hash, prefix+e.Name+"/"); err != nil {
+					return err
+				}
+				continue
+			}
+			if e.Mode == filemode.Submodule {
+				continue
+			}
+			out[prefix+e.Name] = entry{hash: e.Hash, mode: e.Mode}
+		}
+		return nil
+	}
+	return out, walk(t, "")
+}
+
+// blob reads blob b.
+func (h *handle) blob(b plumbing.Hash) ([]byte, error) {
+	obj, err := h.st.EncodedObject(plumbing.BlobObject, b)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", b, err)
+	}
+	r, err := obj.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", b, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", b, err)
+	}
+	h.sizes[b] = int64(len(data))
+	return data, nil
+}
+
+// blobSize returns the size of blob b, cached per handle.
+func (h *handle) blobSize(b plumbing.Hash) (int64, error) {
+	if n, ok := h.sizes[b]; ok {
+		return n, nil
+	}
+	n, err := h.st.EncodedObjectSize(b)
+	if err != nil {
+		return 0, fmt.Errorf("blob %s: %w", b, err)
+	}
+	if len(h.sizes) > 1<<16 {
+		clear(h.sizes)
+	}
+	h.sizes[b] = n
+	return n, nil
+}

@@ -1,0 +1,201 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// Recover repairs the repository of id after a crash. Under the agent lock
+// it removes stale "*.lock" files (HEAD, config, packed-refs, refs/**) and
+// temporary objects (objects/pack/tmp_*, objects/**/tmp_obj_*), makes HEAD
+// a symbolic ref to refs/heads/draft, checks that every ref points at an
+// existing object (and every tag at an existing target), and reloads the
+// in-memory caches (latest version number, published version).
+//
+// Given the write order (objects fsynced before refs) a ref to a missing
+// object cannot happen; if one is found anyway, a broken tag or published
+// ref is moved aside to <repo>/lost-refs/ (never erased), a broken draft
+// ref is left in place, and a *RecoveryError (errors.Is ErrCorrupt) lists
+// them. It must not run concurrently with a git process writing the repo.
+func (s *Store) Recover(ctx context.Context, id string) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	a, err := s.lock(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer s.unlock(a)
+	if !s.Exists(id) {
+		return ErrNotFound
+	}
+	if a.h != nil {
+		a.h.close()
+		a.h = nil
+	}
+	dir := s.Path(id)
+	if err := removeLeftovers(dir); err != nil {
+		return fmt.Errorf("recover %s: %w", id, err)
+	}
+	if err := s.fixHEAD(dir); err != nil {
+		return fmt.Errorf("recover %s: %w", id, err)
+	}
+	h, err := s.openHandle(a)
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", id, err)
+	}
+	rerr := &RecoveryError{ID: id}
+	all, err := listRefs(dir)
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", id, err)
+	}
+	refs := make([]*plumbing.Reference, 0, len(all))
+	for name, hash := range all {
+		refs = append(refs, plumbing.NewHashReference(name, hash))
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Name() < refs[j].Name() })
+	for _, r := range refs {
+		if h.refIntact(r) {
+			continue
+		}
+		name := r.Name()
+		if name == draftRef {
+			rerr.Broken = append(rerr.Broken, name.String())
+			continue
+		}
+		if err := s.moveAside(dir, name); err != nil {
+			rerr.Broken = append(rerr.Broken, name.String())
+			continue
+		}
+		rerr.Moved = append(rerr.Moved, name.String())
+	}
+	// Reload the caches from the repaired refs.
+	a.h = nil
+	h.close()
+	h, err = s.openHandle(a)
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", id, err)
+	}
+	if _, _, err := h.publishedNumber(); err != nil {
+		rerr.Broken = append(rerr.Broken, publishedRef.String()+" (not a version's release commit)")
+	}
+	if len(rerr.Moved) > 0 || len(rerr.Broken) > 0 {
+		return rerr
+	}
+	return nil
+}
+
+// refIntact reports whether r points at an existing object and, for an
+// annotated tag, at a tag whose target exists.
+func (h *handle) refIntact(r *plumbing.Reference) bool {
+	if err := h.st.HasEncodedObject(r.Hash()); err != nil {
+		return false
+	}
+	obj, err := h.st.EncodedObject(plumbing.AnyObject, r.Hash())
+	if err != nil {
+		return false
+	}
+	switch obj.Type() {
+	case plumbing.TagObject:
+		t, err := h.readTag(r.Hash())
+		if err != nil {
+			return false
+		}
+		_, err = h.commit(t.target)
+		return err == nil
+	case plumbing.CommitObject:
+		c, err := h.commit(r.Hash())
+		if err != nil {
+			return false
+		}
+		return h.st.HasEncodedObject(c.TreeHash) == nil
+	}
+	return true
+}
+
+// moveAside moves a loose ref file to <dir>/lost-refs/. A ref that lives
+// only in packed-refs is not moved (the caller reports it as broken).
+func (s *Store) moveAside(dir string, name plumbing.ReferenceName) error {
+	lost := filepath.Join(dir, "lost-refs")
+	if err := os.MkdirAll(lost, 0o755); err != nil {
+		return err
+	}
+	dst := filepath.Join(lost, fmt.Sprintf("%s-%d", strings.ReplaceAll(name.String(), "/", "_"), s.o.Now().UnixNano()))
+	src := filepath.Join(dir, filepath.FromSlash(name.String()))
+	if err := os.Rename(src, dst); err != nil {
+		return err
+	}
+	if s.o.Sync {
+		if err := syncDir(filepath.Dir(src)); err != nil {
+			return err
+		}
+		if err := syncDir(lost); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeLeftovers deletes lock files and temporary object files a crash
+// may leave behind.
+func removeLeftovers(dir string) error {
+	for _, f := range []string{"HEAD.lock", "config.lock", "packed-refs.lock", "index.lock", "shallow.lock"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	walk := func(root string, match func(name string) bool) error {
+		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && match(d.Name()) {
+				return os.Remove(p)
+			}
+			return nil
+		})
+	}
+	if err := walk(filepath.Join(dir, "refs"), func(n string) bool { return strings.HasSuffix(n, ".lock") }); err != nil {
+		return err
+	}
+	return walk(filepath.Join(dir, "objects"), func(n string) bool {
+		return strings.HasPrefix(n, "tmp_obj_") || strings.HasPrefix(n, "tmp_pack_") || strings.HasPrefix(n, "tmp_idx_")
+	})
+}
+
+// fixHEAD makes HEAD a symbolic ref to refs/heads/draft, replacing it
+// atomically if it is anything else.
+func (s *Store) fixHEAD(dir string) error {
+	want := "ref: " + draftRef.String() + "\n"
+	p := filepath.Join(dir, "HEAD")
+	if b, err := os.ReadFile(p); err == nil && string(b) == want {
+		return nil
+	}
+	tmp := p + ".lock"
+	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
+		return err
+	}
+	if s.o.Sync {
+		if err := syncPath(tmp); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return err
+	}
+	if s.o.Sync {
+		return syncDir(dir)
+	}
+	return nil
+}

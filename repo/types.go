@@ -1,0 +1,105 @@
+package repo
+
+import "time"
+
+// Signature identifies who made a commit, tag or publish.
+type Signature struct {
+	Name, Email string
+	When        time.Time // zero means Options.Now()
+}
+
+// Commit describes one commit of refs/heads/draft.
+type Commit struct {
+	Revision string // commit id
+	Message  string
+	Author   Signature
+	Paths    []string // paths changed vs the first parent (all paths for the root commit), sorted
+	// Unchanged reports that CommitDraft made no commit because the change
+	// set left the draft tree identical; Revision is then the current head.
+	Unchanged bool
+}
+
+// File is one file of a tree.
+type File struct {
+	Path string
+	Size int64
+	Blob string // blob id
+}
+
+// Draft describes the head of refs/heads/draft.
+type Draft struct {
+	Revision  string
+	Tree      string
+	UpdatedAt time.Time // committer time of the head commit
+	Files     []File    // sorted by path
+}
+
+// Change sets (Content) or removes (Delete) one draft file.
+type Change struct {
+	Path    string
+	Content []byte
+	Delete  bool
+}
+
+// CommitRequest is one atomic change set on the draft.
+type CommitRequest struct {
+	ExpectedRevision string // "" means don't check
+	Changes          []Change
+	Message          string
+	Author           Signature
+}
+
+// Version is one published version, parsed from its annotated tag.
+type Version struct {
+	Number        int
+	Tag           string // "refs/tags/v3"
+	Commit        string // release commit id
+	DraftRevision string // the draft commit the release was compiled from
+	Digest        string // "sha256:<hex>" of compiled/agent.json
+	Notes         string
+	PublishedBy   string // the publisher's name
+	CreatedAt     time.Time
+}
+
+// PublishRequest asks Publish to release the current draft.
+type PublishRequest struct {
+	ExpectedDraftRevision string // "" means don't check
+	Notes                 string
+	Publisher             Signature
+}
+
+// RevKind says which tree a Rev names.
+type RevKind int
+
+const (
+	// RevEmpty names the empty tree.
+	RevEmpty RevKind = iota
+	// RevDraft names the tree of refs/heads/draft.
+	RevDraft
+	// RevVersion names the release tree of version Rev.Number.
+	RevVersion
+)
+
+// Rev names a tree to read or diff: a version number, the draft, or the
+// empty tree.
+type Rev struct {
+	Kind   RevKind
+	Number int // for RevVersion
+}
+
+// Diff is the difference between two trees.
+type Diff struct {
+	BaseCommit, TargetCommit string // "" for the empty tree
+	Files                    []FileDiff
+	Additions, Deletions     int
+	Patch                    []byte // unified diff of all files, as git writes it
+}
+
+// FileDiff is the difference of one path.
+type FileDiff struct {
+	Path, OldPath        string
+	Status               string // added|modified|deleted|renamed
+	Additions, Deletions int
+	Binary               bool
+	Patch                string // this file's section of Diff.Patch
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/flowyte/flowyte/repo"
+	"github.com/flowyte/flowyte/server/store"
+)
+
+// Event types (CONTRACT §9).
+const (
+	EventVersionPublished  = "version.published"
+	EventVersionRolledBack = "version.rolled_back"
+	EventDraftUpdated      = "draft.updated"
+)
+
+// EventTypes lists every event type a webhook may subscribe to.
+var EventTypes = []string{EventVersionPublished, EventVersionRolledBack, EventDraftUpdated}
+
+// eventBody is the JSON body of every webhook delivery.
+type eventBody struct {
+	Type      string `json:"type"`
+	Timestamp string `json:"timestamp"`
+	Data      any    `json:"data"`
+}
+
+// versionEventData is the data of version.published and version.rolled_back.
+type versionEventData struct {
+	AgentID         string `json:"agentId"`
+	Version         string `json:"version"`
+	Number          int    `json:"number"`
+	PreviousVersion any    `json:"previousVersion"`
+	Tag             string `json:"tag"`
+	Commit          string `json:"commit"`
+	CompiledDigest  string `json:"compiledDigest"`
+	By              string `json:"by"`
+	CloneURL        string `json:"cloneUrl"`
+}
+
+// draftEventData is the data of draft.updated.
+type draftEventData struct {
+	AgentID  string   `json:"agentId"`
+	Revision string   `json:"revision"`
+	Message  string   `json:"message"`
+	Paths    []string `json:"paths"`
+	By       string   `json:"by"`
+	CloneURL string   `json:"cloneUrl"`
+}
+
+// newEvent builds an outbox row.
+func newEvent(ws, agentID, typ, dedupe string, now time.Time, data any) (store.Event, error) {
+	body, err := json.Marshal(eventBody{Type: typ, Timestamp: now.UTC().Format(time.RFC3339Nano), Data: data})
+	if err != nil {
+		return store.Event{}, fmt.Errorf("encode event: %w", err)
+	}
+	return store.Event{
+		ID: store.NewID("msg_"), WorkspaceID: ws, AgentID: agentID, Type: typ,
+		Payload: body, CreatedAt: now.UTC(), Dedupe: dedupe,
+	}, nil
+}
+
+// insertVersionEvent writes a version event in tx. dedupe makes startup
+// recovery's re-insert a no-op.
+func (s *Server) insertVersionEvent(ctx context.Context, tx *store.Tx, typ string, a store.Agent, v store.Version, previous int, by string, now time.Time, r *http.Request, dedupe string) error {
+	ev, err := newEvent(a.WorkspaceID, a.ID, typ, dedupe, now, versionEventData{
+		AgentID: a.ID, Version: versionID(v.Number), Number: v.Number, PreviousVersion: nullableVersion(previous),
+		Tag: "refs/tags/" + versionID(v.Number), Commit: v.Commit, CompiledDigest: v.Digest, By: by,
+		CloneURL: s.cloneURL(r, a.ID),
+	})
+	if err != nil {
+		return err
+	}
+	return tx.InsertEvent(ctx, ev)
+}
+
+// insertDraftEvent writes a draft.updated event in tx.
+func (s *Server) insertDraftEvent(ctx context.Context, tx *store.Tx, a store.Agent, cm repo.Commit, p Principal, now time.Time, r *http.Request) error {
+	paths := cm.Paths
+	if paths == nil {
+		paths = []string{}
+	}
+	ev, err := newEvent(a.WorkspaceID, a.ID, EventDraftUpdated, "draft:"+a.ID+":"+cm.Revision, now, draftEventData{
+		AgentID: a.ID, Revision: cm.Revision, Message: cm.Message, Paths: paths, By: p.Key.Name, CloneURL: s.cloneURL(r, a.ID),
+	})
+	if err != nil {
+		return err
+	}
+	return tx.InsertEvent(ctx, ev)
+}
+
+// publishDedupe and rollbackDedupe key events so each exists once.
+func publishDedupe(agentID string, n int) string {
+	return fmt.Sprintf("%s:%s:v%d", EventVersionPublished, agentID, n)
+}
+
+func deploymentDedupe(agentID string, deploymentID int64) string {
+	return fmt.Sprintf("deployment:%s:%d", agentID, deploymentID)
+}
+
+// notifyWebhooks wakes the delivery workers after a commit.
+func (s *Server) notifyWebhooks() {
+	if s.deps.Webhooks != nil {
+		s.deps.Webhooks.Notify()
+	}
+}

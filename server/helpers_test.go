@@ -1,0 +1,214 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flowyte/flowyte/compile"
+	"github.com/flowyte/flowyte/fixtures"
+	"github.com/flowyte/flowyte/repo"
+	"github.com/flowyte/flowyte/server"
+	"github.com/flowyte/flowyte/server/store"
+)
+
+// env is one daemon under test: real temp git repositories, a real SQLite
+// file, and keys of two workspaces.
+type env struct {
+	tb       testing.TB
+	srv      *httptest.Server
+	api      *server.Server
+	store    *store.Store
+	repos    *repo.Store
+	dir      string
+	admin    string // workspace a, every scope
+	reader   string // workspace a, agents:read
+	chatOnly string // workspace a, chat:write
+	other    string // workspace b, every scope
+	notifier *countingNotifier
+}
+
+type countingNotifier struct{ n chan struct{} }
+
+func (c *countingNotifier) Notify() {
+	select {
+	case c.n <- struct{}{}:
+	default:
+	}
+}
+
+func compileArtifact(files map[string][]byte) ([]byte, error) {
+	res := compile.Compile(files)
+	if !res.OK() {
+		return nil, res.Errors
+	}
+	return res.JSON, nil
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	dir := tb.TempDir()
+	st, err := store.Open(filepath.Join(dir, "flowyte.db"))
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), Compile: compileArtifact})
+	if err != nil {
+		tb.Fatalf("open repos: %v", err)
+	}
+	e := &env{tb: tb, store: st, repos: repos, dir: dir, notifier: &countingNotifier{n: make(chan struct{}, 1)}}
+	e.api = server.New(server.Deps{Repos: repos, Store: st, Log: zerolog.Nop(), Webhooks: e.notifier, AllowPrivateWebhooks: true})
+	e.srv = httptest.NewServer(e.api)
+	tb.Cleanup(e.srv.Close)
+	e.admin = e.key("a", "admin", server.AllScopes...)
+	e.reader = e.key("a", "reader", server.ScopeAgentsRead)
+	e.chatOnly = e.key("a", "chat", server.ScopeChatWrite)
+	e.other = e.key("b", "intruder", server.AllScopes...)
+	return e
+}
+
+func (e *env) key(ws, name string, scopes ...string) string {
+	e.tb.Helper()
+	secret, _, err := server.CreateKey(context.Background(), e.store, ws, name, scopes, time.Now())
+	if err != nil {
+		e.tb.Fatalf("create key: %v", err)
+	}
+	return secret
+}
+
+// resp is a finished response with its body read.
+type resp struct {
+	*http.Response
+	body []byte
+}
+
+func (r resp) json(tb testing.TB) map[string]any {
+	tb.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		tb.Fatalf("%s %s: body is not a JSON object: %v\n%s", r.Request.Method, r.Request.URL.Path, err, r.body)
+	}
+	return m
+}
+
+// do sends a request; body may be nil, []byte, string (raw) or any value
+// (JSON-encoded).
+func (e *env) do(method, path, key string, body any, headers ...string) resp {
+	e.tb.Helper()
+	var rdr io.Reader
+	ct := ""
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rdr = bytes.NewReader(b)
+	case string:
+		rdr = strings.NewReader(b)
+		ct = "application/json"
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			e.tb.Fatalf("encode: %v", err)
+		}
+		rdr = bytes.NewReader(data)
+		ct = "application/json"
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rdr)
+	if err != nil {
+		e.tb.Fatalf("new request: %v", err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.tb.Fatalf("read body: %v", err)
+	}
+	return resp{Response: res, body: data}
+}
+
+// must asserts the status and returns the response.
+func (e *env) must(status int, method, path, key string, body any, headers ...string) resp {
+	e.tb.Helper()
+	r := e.do(method, path, key, body, headers...)
+	if r.StatusCode != status {
+		e.tb.Fatalf("%s %s: status=%d, want %d\n%s", method, path, r.StatusCode, status, r.body)
+	}
+	return r
+}
+
+// problemCode asserts r is a problem with status and detail code.
+func problemCode(tb testing.TB, r resp, status int, code string) map[string]any {
+	tb.Helper()
+	if r.StatusCode != status {
+		tb.Fatalf("%s %s: status=%d, want %d\n%s", r.Request.Method, r.Request.URL.Path, r.StatusCode, status, r.body)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		tb.Fatalf("%s %s: Content-Type=%q, want application/problem+json", r.Request.Method, r.Request.URL.Path, ct)
+	}
+	m := r.json(tb)
+	if m["detail"] != code {
+		tb.Fatalf("%s %s: detail=%v, want %s\n%s", r.Request.Method, r.Request.URL.Path, m["detail"], code, r.body)
+	}
+	if m["type"] != "/problems/"+code || m["title"] != http.StatusText(status) || int(m["status"].(float64)) != status {
+		tb.Fatalf("problem body type/title/status wrong: %s", r.body)
+	}
+	return m
+}
+
+// createAgent makes an agent and returns its id.
+func (e *env) createAgent(name string) string {
+	e.tb.Helper()
+	r := e.must(201, "POST", "/agents", e.admin, map[string]any{"name": name})
+	return r.json(e.tb)["id"].(string)
+}
+
+// loadFixture writes a fixture agent's files into the draft in one commit.
+func (e *env) loadFixture(id, name string) string {
+	e.tb.Helper()
+	files, err := fixtures.Files(name)
+	if err != nil {
+		e.tb.Fatalf("fixture %s: %v", name, err)
+	}
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		if _, _, err := compile.ParsePath(p); err == nil {
+			paths = append(paths, p) // the broken fixture also holds a stray file
+		}
+	}
+	sort.Strings(paths)
+	changes := []map[string]any{}
+	for _, p := range paths {
+		changes = append(changes, map[string]any{"path": p, "content": string(files[p])})
+	}
+	r := e.must(201, "POST", "/agents/"+id+"/draft/commits", e.admin, map[string]any{"message": "load " + name, "changes": changes})
+	return r.json(e.tb)["revision"].(string)
+}
+
+// publish publishes the draft and returns the version id.
+func (e *env) publish(id string) string {
+	e.tb.Helper()
+	r := e.must(201, "POST", "/agents/"+id+"/publish", e.admin, map[string]any{"notes": "test"})
+	return r.json(e.tb)["id"].(string)
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics is the daemon's Prometheus instrumentation.
+type metrics struct {
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	publishes       *prometheus.CounterVec
+	compileFailures prometheus.Counter
+	rollbacks       prometheus.Counter
+	draftCommits    prometheus.Counter
+	sessions        *prometheus.CounterVec
+	turns           prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowyte_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "flowyte_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route"}),
+		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowyte_publishes_total", Help: "Publish attempts by result (ok or the problem code).",
+		}, []string{"result"}),
+		compileFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowyte_compile_failures_total", Help: "Compilations that ended with errors (publish, report, sandbox).",
+		}),
+		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowyte_rollbacks_total", Help: "Successful rollbacks.",
+		}),
+		draftCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowyte_draft_commits_total", Help: "Draft commits written.",
+		}),
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowyte_chat_sessions_total", Help: "Chat sessions created by mode.",
+		}, []string{"mode"}),
+		turns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowyte_chat_turns_total", Help: "Chat message turns answered.",
+		}),
+	}
+	m.publishes.WithLabelValues("ok")
+	m.sessions.WithLabelValues("draft")
+	m.sessions.WithLabelValues("published")
+	reg.MustRegister(m.requests, m.latency, m.publishes, m.compileFailures, m.rollbacks, m.draftCommits, m.sessions, m.turns)
+	return m
+}
+
+// requestID echoes a sane client X-Request-Id or makes one.
+func requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if !validRequestID(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+// validRequestID reports whether a client's request id is safe to echo.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		ch := id[i]
+		if ch < 0x21 || ch > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one line per request and feeds the metrics.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	elapsed := time.Since(start)
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Inc()
+	s.metrics.latency.WithLabelValues(c.Request.Method, route).Observe(elapsed.Seconds())
+	ev := s.log.Info()
+	if status >= 500 {
+		ev = s.log.Error()
+	}
+	ev = ev.Str("method", c.Request.Method).
+		Str("route", route).
+		Str("path", c.Request.URL.Path).
+		Int("status", status).
+		Dur("latency", elapsed).
+		Str("requestId", c.GetString(ctxRequestID)).
+		Int("bytes", c.Writer.Size())
+	if kid := c.GetString("flowyte.keyId"); kid != "" {
+		ev = ev.Str("keyId", kid)
+	}
+	if code := c.GetString(ctxErrorCode); code != "" {
+		ev = ev.Str("problem", code)
+	}
+	ev.Msg("request")
+}

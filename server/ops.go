@@ -1,0 +1,194 @@
+package server
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flowyte/flowyte/server/githttp"
+	"github.com/flowyte/flowyte/server/store"
+)
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+func (s *Server) healthz(c *gin.Context) {
+	writeJSON(c, 200, gin.H{"status": "ok"})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	var err error
+	if s.deps.Ready != nil {
+		err = s.deps.Ready(ctx)
+	} else {
+		err = s.store.Ping(ctx)
+	}
+	if err != nil {
+		s.log.Warn().Err(err).Msg("not ready")
+		fail(c, problem(503, "unavailable", "not ready"))
+		return
+	}
+	writeJSON(c, 200, gin.H{"status": "ready"})
+}
+
+func (s *Server) metricsHandler() gin.HandlerFunc {
+	reg := s.deps.Registry
+	// Process and Go runtime metrics ride along, registered once.
+	_ = reg.Register(collectors.NewGoCollector())
+	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+func (s *Server) openAPI(c *gin.Context) {
+	c.Header("Cache-Control", "no-cache")
+	c.Data(200, "application/json", openAPIDoc)
+}
+
+var problemPage = template.Must(template.New("problem").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Code}} — flowyte</title></head>
+<body><h1>{{.Code}}</h1><p>HTTP {{.Status}} {{.Title}}</p><p>{{.About}}</p>
+<p>Problem bodies are RFC 9457 <code>application/problem+json</code>; <code>detail</code> carries this code.</p></body></html>
+`))
+
+func (s *Server) problemPage(c *gin.Context) {
+	code := c.Param("code")
+	pc, ok := problemCodes[code]
+	if !ok {
+		fail(c, problem(404, "not_found", "no problem type %q", code))
+		return
+	}
+	data := map[string]any{"Code": code, "Status": pc.Status, "Title": http.StatusText(pc.Status), "About": pc.About}
+	if strings.Contains(c.GetHeader("Accept"), "application/json") {
+		writeJSON(c, 200, gin.H{"type": "/problems/" + code, "status": pc.Status, "title": http.StatusText(pc.Status), "description": pc.About})
+		return
+	}
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Status(200)
+	_ = problemPage.Execute(c.Writer, data)
+}
+
+// noMethod answers 405 with the Allow header gin computed.
+func (s *Server) noMethod(c *gin.Context) {
+	fail(c, problem(405, "method_not_allowed", "%s is not allowed here", c.Request.Method))
+}
+
+// gitHandler serves read-only smart HTTP clones.
+func (s *Server) gitHandler() http.Handler {
+	return githttp.New(githttp.Options{
+		GitPath: s.deps.GitPath,
+		Authorize: func(ctx context.Context, token, agentID string) (string, error) {
+			p, err := s.authenticate(ctx, token)
+			switch {
+			case errors.Is(err, errUnauthenticated), errors.Is(err, errInvalidKey):
+				return "", githttp.ErrUnauthorized
+			case err != nil:
+				return "", err
+			}
+			if !p.has(ScopeAgentsRead) {
+				return "", githttp.ErrForbidden
+			}
+			if _, err := s.agentInWorkspace(ctx, p.Key.WorkspaceID, agentID); err != nil {
+				return "", githttp.ErrNotFound
+			}
+			if !s.repos.Exists(agentID) {
+				return "", githttp.ErrNotFound
+			}
+			return s.repos.Path(agentID), nil
+		},
+		Problem: func(w http.ResponseWriter, r *http.Request, status int, code string) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(status)
+			_ = jsonEncode(w, map[string]any{
+				"type": "/problems/" + code, "title": http.StatusText(status), "status": status,
+				"detail": code, "instance": r.URL.Path,
+			})
+		},
+		Logger: func(msg string, err error) { s.log.Warn().Err(err).Msg(msg) },
+	})
+}
+
+// ---- API keys (addition: manage keys over HTTP with keys:write) ----
+
+type keyJSON struct {
+	ID         string     `json:"id"`
+	Workspace  string     `json:"workspace"`
+	Name       string     `json:"name"`
+	Scopes     []string   `json:"scopes"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	RevokedAt  *time.Time `json:"revokedAt"`
+	LastUsedAt *time.Time `json:"lastUsedAt"`
+	Secret     string     `json:"secret,omitempty"`
+}
+
+func keyView(k store.Key) keyJSON {
+	return keyJSON{ID: k.ID, Workspace: k.WorkspaceName, Name: k.Name, Scopes: k.Scopes, CreatedAt: k.CreatedAt.UTC(), RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
+}
+
+type createKeyRequest struct {
+	Name   string   `json:"name" validate:"required,max=200"`
+	Scopes []string `json:"scopes" validate:"required,min=1,dive,oneof=agents:read agents:write chat:write webhooks:write keys:write"`
+}
+
+func (s *Server) createKey(c *gin.Context) {
+	var req createKeyRequest
+	if _, err := s.bindJSON(c, &req, false); err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	secret, k, err := CreateKey(c.Request.Context(), s.store, p.Key.WorkspaceName, req.Name, req.Scopes, s.now())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := keyView(k)
+	out.Secret = secret
+	writeJSON(c, http.StatusCreated, out)
+}
+
+func (s *Server) listKeys(c *gin.Context) {
+	keys, err := s.store.ListKeys(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ws := principal(c).Key.WorkspaceID
+	out := []keyJSON{}
+	for _, k := range keys {
+		if k.WorkspaceID == ws {
+			out = append(out, keyView(k))
+		}
+	}
+	writeJSON(c, 200, gin.H{"data": out})
+}
+
+func (s *Server) revokeKey(c *gin.Context) {
+	ctx := c.Request.Context()
+	keys, err := s.store.ListKeys(ctx)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ws := principal(c).Key.WorkspaceID
+	for _, k := range keys {
+		if k.ID == c.Param("kid") && k.WorkspaceID == ws {
+			if err := s.store.RevokeKey(ctx, k.ID, s.now()); err != nil {
+				fail(c, err)
+				return
+			}
+			c.Status(http.StatusNoContent)
+			return
+		}
+	}
+	fail(c, problem(404, "key_not_found", "no key %q", c.Param("kid")))
+}

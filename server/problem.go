@@ -1,0 +1,220 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/flowyte/flowyte/compile"
+	"github.com/flowyte/flowyte/repo"
+	"github.com/flowyte/flowyte/server/store"
+)
+
+// Problem is an RFC 9457 problem: the one error type handlers return for
+// anything a client must see. Other errors are mapped through problemFor.
+type Problem struct {
+	Status int
+	Code   string
+	// Message is a human sentence for the log and for the "message" member.
+	Message string
+	// Extra holds extension members (errors, currentRevision, ...).
+	Extra map[string]any
+	// Header holds response headers to set (WWW-Authenticate, Allow, ...).
+	Header map[string]string
+}
+
+var _ error = (*Problem)(nil)
+
+// Error implements error.
+func (p *Problem) Error() string {
+	if p.Message != "" {
+		return p.Code + ": " + p.Message
+	}
+	return p.Code
+}
+
+// problem builds a Problem.
+func problem(status int, code, format string, args ...any) *Problem {
+	return &Problem{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// with adds an extension member and returns p.
+func (p *Problem) with(key string, value any) *Problem {
+	if p.Extra == nil {
+		p.Extra = map[string]any{}
+	}
+	p.Extra[key] = value
+	return p
+}
+
+// problemCodes is every problem code the daemon emits, with its status and
+// the short explanation served at /problems/{code}.
+var problemCodes = map[string]struct {
+	Status int
+	About  string
+}{
+	"invalid_request":            {400, "The request could not be parsed: malformed JSON, a bad query parameter or header, or a field of the wrong type."},
+	"unauthorized":               {401, "No valid API key was sent. Send Authorization: Bearer flowyte_sk_..."},
+	"insufficient_scope":         {403, "The API key is valid but lacks the scope this operation needs."},
+	"read_only":                  {403, "Agent repositories are read-only over git: change the draft through the API."},
+	"not_found":                  {404, "No such resource."},
+	"agent_not_found":            {404, "No agent with this id exists in your workspace."},
+	"version_not_found":          {404, "The agent has no such version."},
+	"file_not_found":             {404, "No file at this path."},
+	"session_not_found":          {404, "No chat session with this id exists in your workspace."},
+	"webhook_not_found":          {404, "No webhook with this id exists in your workspace."},
+	"key_not_found":              {404, "No API key with this id."},
+	"method_not_allowed":         {405, "The resource exists but does not support this method."},
+	"no_published_version":       {409, "The agent has never been published, so only draftMode sessions can run. Publish first."},
+	"draft_revision_mismatch":    {409, "The draft moved since the revision you sent (see currentRevision)."},
+	"published_version_mismatch": {409, "The published pointer moved since the version you sent (see publishedVersion)."},
+	"publish_conflict":           {409, "Another publish of this agent won the race. Review the draft and publish again."},
+	"draft_unchanged":            {409, "The draft is identical to the latest version (see latestVersion): there is nothing new to publish."},
+	"idempotency_key_in_use":     {409, "A request with this Idempotency-Key is still running."},
+	"precondition_failed":        {412, "If-Match did not match the current revision."},
+	"payload_too_large":          {413, "The request body or resulting draft exceeds a limit."},
+	"unsupported_media_type":     {415, "The request body has a Content-Type this endpoint does not accept."},
+	"validation_failed":          {422, "The request is well-formed but its content is invalid (see errors)."},
+	"invalid_path":               {422, "The path is not part of the draft format."},
+	"compile_failed":             {422, "The draft does not compile (see errors)."},
+	"idempotency_key_reused":     {422, "This Idempotency-Key was used with a different request body."},
+	"internal":                   {500, "Something went wrong on our side. The request id identifies it in the logs."},
+	"unavailable":                {503, "The service is starting or shutting down. Retry shortly."},
+}
+
+// problemCodeList returns the known codes, sorted.
+func problemCodeList() []string {
+	out := make([]string, 0, len(problemCodes))
+	for c := range problemCodes {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// problemFor maps any error to the Problem a client sees: the one table of
+// the daemon. Unknown errors become 500 internal.
+func problemFor(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var diags compile.Diagnostics
+	var rm *repo.RevisionMismatchError
+	var du *repo.DraftUnchangedError
+	var pm *repo.PublishedMismatchError
+	switch {
+	case errors.As(err, &rm):
+		return problem(409, "draft_revision_mismatch", "the draft is at %s", rm.Current).with("currentRevision", rm.Current)
+	case errors.As(err, &du):
+		return problem(409, "draft_unchanged", "the draft is identical to v%d", du.Latest).with("latestVersion", versionID(du.Latest))
+	case errors.As(err, &pm):
+		return problem(409, "published_version_mismatch", "published is %s", nullableVersion(pm.Current)).with("publishedVersion", nullableVersion(pm.Current))
+	case errors.As(err, &diags):
+		return problem(422, "compile_failed", "the draft has %d compile errors", len(diags)).with("errors", diagList(diags))
+	case errors.Is(err, compile.ErrInvalidPath):
+		return problem(422, "invalid_path", "%s", trimErr(err))
+	case errors.Is(err, repo.ErrConflict):
+		return problem(409, "publish_conflict", "a concurrent change won the race")
+	case errors.Is(err, repo.ErrVersionNotFound):
+		return problem(404, "version_not_found", "no such version")
+	case errors.Is(err, repo.ErrFileNotFound):
+		return problem(404, "file_not_found", "no such file")
+	case errors.Is(err, repo.ErrNotFound):
+		return problem(404, "agent_not_found", "no such agent")
+	case errors.Is(err, repo.ErrDraftTooLarge):
+		return problem(413, "payload_too_large", "%s", trimErr(err))
+	case errors.Is(err, repo.ErrBadCursor), errors.Is(err, store.ErrBadCursor):
+		return problem(400, "invalid_request", "bad cursor")
+	case errors.Is(err, store.ErrNotFound):
+		return problem(404, "not_found", "no such resource")
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return problem(413, "payload_too_large", "the request body exceeds %d bytes", mbe.Limit)
+	}
+	return &Problem{Status: 500, Code: "internal"}
+}
+
+// trimErr gives the last, most specific part of a wrapped error message.
+func trimErr(err error) string {
+	s := err.Error()
+	return strings.TrimSpace(s)
+}
+
+// diagList turns compile diagnostics into the problem "errors" member.
+func diagList(d compile.Diagnostics) []compile.Diagnostic {
+	if d == nil {
+		return []compile.Diagnostic{}
+	}
+	return d
+}
+
+// writeProblem renders p as application/problem+json.
+func writeProblem(c *gin.Context, p *Problem) {
+	for k, v := range p.Header {
+		c.Header(k, v)
+	}
+	title := http.StatusText(p.Status)
+	body := map[string]any{
+		"type":     "/problems/" + p.Code,
+		"title":    title,
+		"status":   p.Status,
+		"detail":   p.Code,
+		"instance": c.Request.URL.Path,
+	}
+	if p.Message != "" && p.Status < 500 {
+		body["message"] = p.Message
+	}
+	if rid := c.GetString(ctxRequestID); rid != "" {
+		body["requestId"] = rid
+	}
+	for k, v := range p.Extra {
+		body[k] = v
+	}
+	c.Header("Content-Type", "application/problem+json")
+	c.Header("Cache-Control", "no-store")
+	c.Status(p.Status)
+	if c.Request.Method == http.MethodHead {
+		return
+	}
+	_ = jsonEncode(c.Writer, body)
+}
+
+// problemMiddleware is the one place errors become responses: handlers call
+// c.Error(err) and return.
+func (s *Server) problemMiddleware(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error().Str("requestId", c.GetString(ctxRequestID)).Interface("panic", r).Msg("handler panicked")
+			if !c.Writer.Written() {
+				writeProblem(c, &Problem{Status: 500, Code: "internal"})
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+	if len(c.Errors) == 0 {
+		return
+	}
+	err := c.Errors.Last().Err
+	p := problemFor(err)
+	if p.Status >= 500 {
+		s.log.Error().Err(err).Str("requestId", c.GetString(ctxRequestID)).Str("route", c.FullPath()).Msg("request failed")
+	}
+	c.Set(ctxErrorCode, p.Code)
+	if c.Writer.Written() {
+		return
+	}
+	writeProblem(c, p)
+}
+
+// fail records err for the problem middleware and aborts the chain.
+func fail(c *gin.Context, err error) {
+	_ = c.Error(err)
+	c.Abort()
+}

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/flowyte/flowyte/repo"
+	"github.com/flowyte/flowyte/server/store"
+)
+
+// RecoveryReport says what startup recovery repaired.
+type RecoveryReport struct {
+	Agents          int // live agents checked
+	OrphansMovedOut int // repositories without a live agent row, moved aside
+	Versions        int // version rows (and events) written from tags
+	Deployments     int // pointer moves recorded from refs/heads/published
+	RolledForward   int // half-done publishes completed (tag written, pointer not moved)
+	Drafts          int // draft revisions brought in step with refs/heads/draft
+}
+
+// Recover brings the database in step with git, the source of truth, after
+// a crash: every tag gets its version row and version.published event,
+// a tag whose publish stopped before the pointer moved is rolled forward,
+// every move of refs/heads/published has its deployment, and repositories
+// no live agent owns are moved aside. It is idempotent; run it before
+// serving.
+func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
+	var rep RecoveryReport
+	ids, err := s.repos.List()
+	if err != nil {
+		return rep, fmt.Errorf("list repositories: %w", err)
+	}
+	live, err := s.store.AllAgentIDs(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("list agents: %w", err)
+	}
+	for _, id := range ids {
+		if slices.Contains(live, id) {
+			continue
+		}
+		// Created but never acknowledged, or deleted before the move.
+		if err := s.repos.Remove(ctx, id); err != nil && !errors.Is(err, repo.ErrNotFound) {
+			return rep, fmt.Errorf("move aside %s: %w", id, err)
+		}
+		rep.OrphansMovedOut++
+	}
+	for _, id := range live {
+		if !s.repos.Exists(id) {
+			s.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
+			continue
+		}
+		if err := s.recoverAgent(ctx, id, &rep); err != nil {
+			return rep, fmt.Errorf("recover %s: %w", id, err)
+		}
+		rep.Agents++
+	}
+	if err := s.store.AbandonRunningIdempotency(ctx); err != nil {
+		return rep, fmt.Errorf("idempotency: %w", err)
+	}
+	return rep, nil
+}
+
+func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryReport) error {
+	if err := s.repos.Recover(ctx, id); err != nil {
+		return err
+	}
+	a, err := s.store.AgentByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	d, err := s.repos.Draft(ctx, id)
+	if err != nil {
+		return err
+	}
+	tags, err := s.repos.Versions(ctx, id)
+	if err != nil {
+		return err
+	}
+	known, err := s.store.VersionNumbers(ctx, id)
+	if err != nil {
+		return err
+	}
+	published, err := s.repos.Published(ctx, id)
+	if err != nil {
+		return err
+	}
+	latest := 0
+	if len(tags) > 0 {
+		latest = tags[len(tags)-1].Number
+	}
+	// A newest tag the database never saw, with the pointer not on it: the
+	// publish stopped between the tag and the pointer. Finish it.
+	if latest > 0 && published != latest && !slices.Contains(known, latest) {
+		from, err := s.repos.Rollback(ctx, id, latest, &published, nil)
+		if err != nil {
+			return fmt.Errorf("roll forward v%d: %w", latest, err)
+		}
+		published = latest
+		rep.RolledForward++
+		_ = from
+	}
+	now := s.now()
+	return s.store.Write(ctx, func(tx *store.Tx) error {
+		if d.Revision != a.DraftRevision {
+			if err := tx.SetDraft(ctx, id, d.Revision, d.UpdatedAt); err != nil {
+				return err
+			}
+			rep.Drafts++
+		}
+		prevPublished := a.Published
+		for _, v := range tags {
+			if slices.Contains(known, v.Number) {
+				continue
+			}
+			sv := storeVersion(id, v)
+			if err := tx.InsertVersion(ctx, sv); err != nil {
+				return err
+			}
+			if err := s.insertVersionEvent(ctx, tx, EventVersionPublished, a, sv, prevPublished, v.PublishedBy, now, nil, publishDedupe(id, v.Number)); err != nil && !errors.Is(err, store.ErrConflict) {
+				return err
+			}
+			rep.Versions++
+			if v.Number == published && a.Published != published {
+				// The publish moved the pointer; record that move as the publish.
+				if _, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: id, At: v.CreatedAt, By: v.PublishedBy, Kind: "publish", From: a.Published, To: v.Number}); err != nil {
+					return err
+				}
+				rep.Deployments++
+				a.Published = published
+			}
+			prevPublished = v.Number
+		}
+		if published != a.Published {
+			// The pointer moved without its row: a rollback cut short.
+			did, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: id, At: now, By: "recovery", Kind: "rollback", From: a.Published, To: published})
+			if err != nil {
+				return err
+			}
+			v, err := tx.Version(ctx, id, published)
+			if err != nil {
+				return err
+			}
+			if err := s.insertVersionEvent(ctx, tx, EventVersionRolledBack, a, v, a.Published, "recovery", now, nil, deploymentDedupe(id, did)); err != nil {
+				return err
+			}
+			rep.Deployments++
+		}
+		if published != a.Published || latest != a.Latest {
+			return tx.SetPublished(ctx, id, published, latest)
+		}
+		return nil
+	})
+}

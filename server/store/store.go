@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrNotFound is returned when the requested row does not exist (or is
+// deleted, or belongs to another workspace).
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned when a write violates a unique or primary key
+// constraint, for example a duplicate version number or event dedupe key.
+var ErrConflict = errors.New("store: conflict")
+
+// ErrBadCursor is returned when a pagination cursor cannot be decoded.
+var ErrBadCursor = errors.New("store: bad cursor")
+
+// Store is the metadata database. It is safe for concurrent use.
+type Store struct {
+	// db is the reader pool. Single autocommit writes through it also work
+	// (busy_timeout serialises them), but multi-statement writes belong in
+	// Write.
+	db *sql.DB
+	// wdb is the writer pool: one connection, transactions BEGIN IMMEDIATE.
+	wdb *sql.DB
+}
+
+// Tx is one write transaction, handed to the function given to [Store.Write].
+type Tx struct {
+	tx *sql.Tx
+}
+
+// Option configures [Open].
+type Option func(*options)
+
+type options struct {
+	synchronous string
+	busyTimeout time.Duration
+	readConns   int
+}
+
+// WithSynchronous sets PRAGMA synchronous (default "FULL"). Anything weaker
+// can lose acknowledged writes on power loss; it exists for benchmarks.
+func WithSynchronous(mode string) Option {
+	return func(o *options) { o.synchronous = strings.ToUpper(mode) }
+}
+
+// WithBusyTimeout sets how long a connection waits for another writer's lock
+// before failing with SQLITE_BUSY (default 5 s).
+func WithBusyTimeout(d time.Duration) Option {
+	return func(o *options) { o.busyTimeout = d }
+}
+
+// WithReadConns sets the size of the reader pool (default: max(4, 2×CPUs)).
+func WithReadConns(n int) Option {
+	return func(o *options) { o.readConns = n }
+}
+
+// Open opens (creating if missing) the database file at path, configures
+// WAL, synchronous=FULL, busy_timeout and foreign keys on every connection,
+// and applies pending migrations.
+func Open(path string, opts ...Option) (*Store, error) {
+	o := options{synchronous: "FULL", busyTimeout: 5 * time.Second, readConns: max(4, 2*runtime.NumCPU())}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.readConns = max(o.readConns, 1)
+	switch o.synchronous {
+	case "OFF", "NORMAL", "FULL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("open store: bad synchronous mode %q", o.synchronous)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+o.synchronous+")")
+	base := "file:" + (&url.URL{Path: path}).EscapedPath()
+
+	wq := cloneValues(q)
+	wq.Set("_txlock", "immediate")
+	wdb, err := sql.Open("sqlite", base+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+
+	db, err := sql.Open("sqlite", base+"?"+q.Encode())
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db.SetMaxOpenConns(o.readConns)
+	db.SetMaxIdleConns(o.readConns)
+
+	s := &Store{db: db, wdb: wdb}
+	ctx := context.Background()
+	// The writer connection switches the file to WAL first, so readers
+	// never race on the journal mode change.
+	var mode string
+	if err := wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		s.Close()
+		return nil, fmt.Errorf("open store: journal_mode is %q, want wal", mode)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.db.Close(), s.wdb.Close())
+}
+
+// DB returns the reader pool, for health checks and ad-hoc reads.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Ping reports an error if the database is not usable, for /readyz.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// Write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it if
+// fn returns nil; otherwise it rolls back and returns fn's error (a panic in
+// fn rolls back too). Writes are serialised on a single connection, so fn
+// must not call Write or any write method of Store (RevokeKey, TouchKey,
+// BeginIdempotent, FinishIdempotent, AbandonIdempotent, PruneIdempotency):
+// that would wait for itself. Use the methods of tx instead.
+func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", wrapError(err))
+	}
+	committed := false
+	defer func() {
+		// Also runs when fn panics, so the writer connection is released.
+		if committed {
+			return
+		}
+		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) && err != nil {
+			err = errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+	}()
+	if err := fn(&Tx{tx: sqlTx}); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", wrapError(err))
+	}
+	committed = true
+	return nil
+}
+
+// wrapError maps driver errors to the package sentinels by result code:
+// sql.ErrNoRows becomes ErrNotFound, unique and primary key violations
+// become ErrConflict. The original error stays in the chain.
+func wrapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+	}
+	return err
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns prefix followed by 16 lowercase base32 characters encoding
+// 10 bytes from crypto/rand, e.g. NewID("evt_").
+func NewID(prefix string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return prefix + idEncoding.EncodeToString(b[:])
+}
+
+// NewAgentID returns "agt_" followed by 20 lowercase base32 characters
+// (100 random bits), the agent id format of the contract.
+func NewAgentID() string {
+	var b [13]byte
+	_, _ = rand.Read(b[:])
+	return "agt_" + idEncoding.EncodeToString(b[:])[:20]
+}
+
+// Time helpers: unix nanoseconds in, UTC out.
+
+func toNanos(t time.Time) int64 { return t.UTC().UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: toNanos(*t), Valid: true}
+}
+
+func timePtr(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}

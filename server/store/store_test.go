@@ -1,0 +1,524 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// mustOpen opens a fresh store on a file in a temp dir and closes it at the
+// end of the test.
+func mustOpen(tb testing.TB, opts ...Option) *Store {
+	tb.Helper()
+	return mustOpenPath(tb, filepath.Join(tb.TempDir(), "flowyte.db"), opts...)
+}
+
+// mustOpenPath opens the store at path and closes it at the end of the test.
+func mustOpenPath(tb testing.TB, path string, opts ...Option) *Store {
+	tb.Helper()
+	s, err := Open(path, opts...)
+	if err != nil {
+		tb.Fatalf("Open(%q): %v", path, err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestOpenPragmas(t *testing.T) {
+	s := mustOpen(t)
+	ctx := context.Background()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	checks := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"busy_timeout", "5000"},
+		{"foreign_keys", "1"},
+	}
+	for _, c := range checks {
+		var got string
+		if err := s.db.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s (reader): %v", c.pragma, err)
+		}
+		if got != c.want {
+			t.Errorf("reader PRAGMA %s=%s, want %s", c.pragma, got, c.want)
+		}
+		if err := s.wdb.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s (writer): %v", c.pragma, err)
+		}
+		if got != c.want {
+			t.Errorf("writer PRAGMA %s=%s, want %s", c.pragma, got, c.want)
+		}
+	}
+}
+
+func TestWriteRollsBackOnError(t *testing.T) {
+	s := mustOpen(t)
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := s.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_x', 'x', 1)`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Write err=%v, want %v", err, boom)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM workspaces`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("workspaces=%d after rollback, want 0", n)
+	}
+}
+
+// t0 is a fixed clock reading with nanoseconds, for deterministic rows.
+var t0 = time.Date(2026, 11, 28, 9, 30, 0, 123456789, time.UTC)
+
+// mustWrite runs fn in a write transaction and fails the test on error.
+func mustWrite(tb testing.TB, s *Store, fn func(tx *Tx) error) {
+	tb.Helper()
+	if err := s.Write(context.Background(), fn); err != nil {
+		tb.Fatalf("Write: %v", err)
+	}
+}
+
+// mustWorkspace creates (or finds) the workspace called name.
+func mustWorkspace(tb testing.TB, s *Store, name string) Workspace {
+	tb.Helper()
+	var w Workspace
+	mustWrite(tb, s, func(tx *Tx) error {
+		var err error
+		w, err = tx.EnsureWorkspace(context.Background(), name, t0)
+		return err
+	})
+	return w
+}
+
+// mustAgent creates a live agent in workspace ws created at the given time.
+func mustAgent(tb testing.TB, s *Store, ws, id string, created time.Time) Agent {
+	tb.Helper()
+	a := Agent{
+		ID: id, WorkspaceID: ws, Name: "name-" + id, Description: "desc",
+		CreatedAt: created, DraftRevision: "rev0", DraftUpdatedAt: created,
+	}
+	mustWrite(tb, s, func(tx *Tx) error { return tx.CreateAgent(context.Background(), a) })
+	return a
+}
+
+func TestMigrationsIdempotentOnReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flowyte.db")
+	ctx := context.Background()
+	s1, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := mustWorkspace(t, s1, "default")
+	first, err := s1.AppliedMigrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) == 0 || first[0] != "0001_core.sql" {
+		t.Fatalf("applied=%v, want 0001_core.sql first", first)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != len(ms) {
+		t.Fatalf("applied %d migrations, want %d", len(first), len(ms))
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := mustOpenPath(t, path) // would fail on "table already exists" if re-applied
+	again, err := s2.AppliedMigrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(again) != fmt.Sprint(first) {
+		t.Fatalf("applied after reopen=%v, want %v", again, first)
+	}
+	got, err := s2.WorkspaceByName(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != ws.ID {
+		t.Fatalf("workspace id after reopen=%s, want %s", got.ID, ws.ID)
+	}
+}
+
+func TestMigrationsOrdered(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sort.SliceIsSorted(ms, func(i, j int) bool { return ms[i].name < ms[j].name }) {
+		t.Fatalf("migrations not in name order: %v", ms)
+	}
+}
+
+func TestOpenCreatesParentDir(t *testing.T) {
+	// Characters that mean something in a file: URI must be escaped.
+	path := filepath.Join(t.TempDir(), "a b#c?d%20", "b", "flowyte.db")
+	mustOpenPath(t, path)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("stat %s: %v", path, err)
+	}
+}
+
+func TestOpenRejectsBadSynchronous(t *testing.T) {
+	_, err := Open(filepath.Join(t.TempDir(), "x.db"), WithSynchronous("sometimes"))
+	if err == nil {
+		t.Fatal("Open with bad synchronous: got nil error, want one")
+	}
+}
+
+func TestWrapError(t *testing.T) {
+	s := mustOpen(t)
+	ctx := context.Background()
+	if !errors.Is(wrapError(sql.ErrNoRows), ErrNotFound) {
+		t.Error("wrapError(sql.ErrNoRows) is not ErrNotFound")
+	}
+	if wrapError(nil) != nil {
+		t.Error("wrapError(nil) != nil")
+	}
+	other := errors.New("other")
+	if got := wrapError(other); got != other {
+		t.Errorf("wrapError(other)=%v, want it unchanged", got)
+	}
+	// Primary key and unique violations, straight from the driver.
+	mustWorkspace(t, s, "a")
+	err := s.Write(ctx, func(tx *Tx) error {
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'a', 0)`)
+		return wrapError(err)
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Errorf("unique violation: err=%v, want ErrConflict", err)
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		t.Errorf("unique violation: driver error not kept in chain: %v", err)
+	}
+	err = s.Write(ctx, func(tx *Tx) error {
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('0001_core.sql', 0)`)
+		return wrapError(err)
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Errorf("primary key violation: err=%v, want ErrConflict", err)
+	}
+	// A CHECK violation is a constraint error but not a conflict.
+	err = s.Write(ctx, func(tx *Tx) error {
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO idempotency (workspace_id, key, scope, request_hash, state, created_at) VALUES ('w','k','s','h','weird',0)`)
+		return wrapError(err)
+	})
+	if err == nil || errors.Is(err, ErrConflict) {
+		t.Errorf("check violation: err=%v, want a non-conflict error", err)
+	}
+}
+
+func TestForeignKeysEnforced(t *testing.T) {
+	s := mustOpen(t)
+	err := s.Write(context.Background(), func(tx *Tx) error {
+		return tx.CreateAgent(context.Background(), Agent{ID: "agt_x", WorkspaceID: "ws_missing", CreatedAt: t0, DraftUpdatedAt: t0})
+	})
+	if err == nil {
+		t.Fatal("CreateAgent in a missing workspace: got nil error, want a foreign key error")
+	}
+}
+
+func TestNewID(t *testing.T) {
+	re := regexp.MustCompile(`^evt_[a-z2-7]{16}$`)
+	are := regexp.MustCompile(`^agt_[a-z2-7]{20}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewID("evt_")
+		if !re.MatchString(id) {
+			t.Fatalf("NewID=%q, want %s", id, re)
+		}
+		a := NewAgentID()
+		if !are.MatchString(a) {
+			t.Fatalf("NewAgentID=%q, want %s", a, are)
+		}
+		if seen[id] || seen[a] {
+			t.Fatalf("duplicate id %q or %q", id, a)
+		}
+		seen[id], seen[a] = true, true
+	}
+}
+
+func TestTimeRoundTrip(t *testing.T) {
+	s := mustOpen(t)
+	ctx := context.Background()
+	ws := mustWorkspace(t, s, "w")
+	loc := time.FixedZone("UTC+5:30", 5*3600+1800)
+	local := time.Date(2026, 3, 1, 12, 0, 0, 987654321, loc)
+	mustAgent(t, s, ws.ID, "agt_t", local)
+	a, err := s.AgentByID(ctx, "agt_t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.CreatedAt.Equal(local) || a.CreatedAt.Location() != time.UTC || a.CreatedAt.Nanosecond() != 987654321 {
+		t.Fatalf("CreatedAt=%v, want %v in UTC with nanoseconds", a.CreatedAt, local.UTC())
+	}
+}
+
+// TestSecondWriterProcess opens two Stores on one file (as the daemon and
+// the CLI do) and writes from both at once: busy_timeout serialises them
+// and every write succeeds.
+func TestSecondWriterProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flowyte.db")
+	a := mustOpenPath(t, path)
+	b := mustOpenPath(t, path)
+	ws := mustWorkspace(t, a, "default")
+	ctx := context.Background()
+	const perWriter = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*perWriter)
+	for w, s := range []*Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				err := s.Write(ctx, func(tx *Tx) error {
+					return tx.CreateKey(ctx, Key{
+						ID: fmt.Sprintf("key_%d_%d", w, i), WorkspaceID: ws.ID, Name: "k",
+						Scopes: []string{"agents:read"}, CreatedAt: t0,
+					}, []byte(fmt.Sprintf("hash-%d-%d", w, i)))
+				})
+				if err != nil {
+					errs <- err
+				}
+				// A concurrent read on the other store must not block.
+				if _, err := s.CountKeys(ctx); err != nil {
+					errs <- err
+				}
+				time.Sleep(time.Millisecond) // busy waiting is not fair; see TestSecondWriterRealProcess
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent write: %v", err)
+	}
+	for _, s := range []*Store{a, b} {
+		n, err := s.CountKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2*perWriter {
+			t.Fatalf("CountKeys=%d, want %d", n, 2*perWriter)
+		}
+	}
+}
+
+// TestReadsDuringWrite checks WAL: a read completes while a write
+// transaction is open and sees the last committed state.
+func TestReadsDuringWrite(t *testing.T) {
+	s := mustOpen(t)
+	ctx := context.Background()
+	ws := mustWorkspace(t, s, "w")
+	mustAgent(t, s, ws.ID, "agt_1", t0)
+	inTx := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Write(ctx, func(tx *Tx) error {
+			if err := tx.UpdateAgentMeta(ctx, "agt_1", "renamed", ""); err != nil {
+				return err
+			}
+			close(inTx)
+			<-release
+			return nil
+		})
+	}()
+	<-inTx
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	a, err := s.AgentByID(rctx, "agt_1")
+	cancel()
+	close(release)
+	if err != nil {
+		t.Fatalf("read during write: %v", err)
+	}
+	if a.Name != "name-agt_1" {
+		t.Fatalf("name during write=%q, want the committed %q", a.Name, "name-agt_1")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	a, err = s.AgentByID(ctx, "agt_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Name != "renamed" {
+		t.Fatalf("name after commit=%q, want %q", a.Name, "renamed")
+	}
+}
+
+// BenchmarkCommit measures one small write transaction (one fsync'd commit)
+// under synchronous=FULL and NORMAL.
+func BenchmarkCommit(b *testing.B) {
+	for _, mode := range []string{"FULL", "NORMAL"} {
+		b.Run(mode, func(b *testing.B) {
+			s := mustOpen(b, WithSynchronous(mode))
+			ws := mustWorkspace(b, s, "w")
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				err := s.Write(ctx, func(tx *Tx) error {
+					return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_%d", i), WorkspaceID: ws.ID, CreatedAt: t0},
+						[]byte(fmt.Sprintf("h%d", i)))
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestSecondWriterRealProcess runs a writer in a child process (this test
+// binary re-executed) while this process writes to the same file, the way
+// `flowyted keys create` runs next to the daemon.
+func TestSecondWriterRealProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a process")
+	}
+	path := filepath.Join(t.TempDir(), "flowyte.db")
+	s := mustOpenPath(t, path)
+	ws := mustWorkspace(t, s, "default")
+	ctx := context.Background()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriterProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "STORE_HELPER_DB="+path, "STORE_HELPER_WS="+ws.ID)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	// Keep writing until the child is done, so the two really overlap.
+	var (
+		written  int
+		childErr error
+	)
+	for running := true; running; written++ {
+		select {
+		case childErr = <-waitErr:
+			running = false
+		default:
+		}
+		err := s.Write(ctx, func(tx *Tx) error {
+			return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_parent_%d", written), WorkspaceID: ws.ID, CreatedAt: t0},
+				[]byte(fmt.Sprintf("parent-%d", written)))
+		})
+		if err != nil {
+			t.Fatalf("parent write %d: %v", written, err)
+		}
+		// SQLite's busy handler polls (sleeps up to 100 ms) and is not
+		// fair: a writer committing back to back could starve the other
+		// process. Leave the lock free briefly, as a daemon always does.
+		time.Sleep(2 * time.Millisecond)
+	}
+	if childErr != nil {
+		t.Fatalf("child: %v\n%s", childErr, out.String())
+	}
+	if !strings.Contains(out.String(), "PASS") {
+		t.Fatalf("child did not run the helper:\n%s", out.String())
+	}
+	n, err := s.CountKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != written+helperWrites {
+		t.Fatalf("CountKeys=%d, want %d (parent) + %d (child)", n, written, helperWrites)
+	}
+	t.Logf("parent wrote %d keys while the child wrote %d", written, helperWrites)
+}
+
+// helperWrites is how many keys the child process writes.
+const helperWrites = 200
+
+// TestHelperWriterProcess is the child of TestSecondWriterRealProcess; it
+// does nothing unless STORE_HELPER_DB is set.
+func TestHelperWriterProcess(t *testing.T) {
+	path := os.Getenv("STORE_HELPER_DB")
+	if path == "" {
+		t.Skip("helper process only")
+	}
+	s := mustOpenPath(t, path)
+	ctx := context.Background()
+	for i := range helperWrites {
+		err := s.Write(ctx, func(tx *Tx) error {
+			return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_child_%d", i), WorkspaceID: os.Getenv("STORE_HELPER_WS"), CreatedAt: t0},
+				[]byte(fmt.Sprintf("child-%d", i)))
+		})
+		if err != nil {
+			t.Fatalf("child write %d: %v", i, err)
+		}
+		time.Sleep(2 * time.Millisecond) // see the parent
+	}
+}
+
+func TestWriteReleasesWriterOnPanic(t *testing.T) {
+	s := mustOpen(t)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Write did not propagate the panic")
+			}
+		}()
+		_ = s.Write(context.Background(), func(tx *Tx) error { panic("boom") })
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Write(ctx, func(tx *Tx) error { return nil }); err != nil {
+		t.Fatalf("Write after a panic: %v (writer connection leaked?)", err)
+	}
+}
+
+// TestImports guards the import direction: the store never depends on the
+// HTTP layer or the git layer.
+func TestImports(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		switch {
+		case dep == "github.com/flowyte/flowyte/server",
+			strings.HasPrefix(dep, "github.com/flowyte/flowyte/repo"),
+			strings.HasPrefix(dep, "github.com/gin-gonic/"),
+			strings.HasPrefix(dep, "github.com/go-git/"):
+			t.Errorf("server/store imports %s, want no server, repo, gin or go-git", dep)
+		}
+	}
+}

@@ -1,0 +1,420 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var whT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// openWebhookStore opens a fresh store at path (a new temp file if "")
+// and closes it at the end of the test.
+func openWebhookStore(tb testing.TB, path string) *Store {
+	tb.Helper()
+	if path == "" {
+		path = filepath.Join(tb.TempDir(), "flowyte.db")
+	}
+	s, err := Open(path, WithSynchronous("NORMAL"))
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// whWorkspace creates the workspace name and returns its id.
+func whWorkspace(tb testing.TB, s *Store, name string) string {
+	tb.Helper()
+	var id string
+	err := s.Write(context.Background(), func(tx *Tx) error {
+		w, err := tx.EnsureWorkspace(context.Background(), name, whT0)
+		id = w.ID
+		return err
+	})
+	if err != nil {
+		tb.Fatalf("EnsureWorkspace: %v", err)
+	}
+	return id
+}
+
+// whCreate registers a webhook and returns it.
+func whCreate(tb testing.TB, s *Store, ws, agent string, events ...string) Webhook {
+	tb.Helper()
+	w := Webhook{
+		ID: NewID("wh_"), WorkspaceID: ws, URL: "https://hooks.example.com/x", Events: events,
+		AgentID: agent, Description: "d", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", CreatedAt: whT0,
+	}
+	if err := s.Write(context.Background(), func(tx *Tx) error { return tx.CreateWebhook(context.Background(), w) }); err != nil {
+		tb.Fatalf("CreateWebhook: %v", err)
+	}
+	return w
+}
+
+// whEvent appends an event to the outbox and returns its id.
+func whEvent(tb testing.TB, s *Store, ws, agent, typ string) string {
+	tb.Helper()
+	id := NewID("evt_")
+	err := s.Write(context.Background(), func(tx *Tx) error {
+		return tx.InsertEvent(context.Background(), Event{
+			ID: id, WorkspaceID: ws, AgentID: agent, Type: typ, Payload: []byte(`{"type":"` + typ + `"}`), CreatedAt: whT0,
+		})
+	})
+	if err != nil {
+		tb.Fatalf("InsertEvent: %v", err)
+	}
+	return id
+}
+
+// whFanOutAll runs the fan-out until the outbox is drained and returns the
+// total number of events consumed and the webhooks touched.
+func whFanOutAll(tb testing.TB, s *Store, limit int) (int, []string) {
+	tb.Helper()
+	total := 0
+	var hooks []string
+	for {
+		f, err := s.FanOutWebhookEvents(context.Background(), whT0, limit)
+		if err != nil {
+			tb.Fatalf("FanOutWebhookEvents: %v", err)
+		}
+		total += f.Events
+		for _, h := range f.Webhooks {
+			if !slices.Contains(hooks, h) {
+				hooks = append(hooks, h)
+			}
+		}
+		if f.Events < limit {
+			return total, hooks
+		}
+	}
+}
+
+func whDue(tb testing.TB, s *Store, webhookID string) []WebhookMessage {
+	tb.Helper()
+	ms, err := s.DueWebhookMessages(context.Background(), webhookID, whT0.Add(time.Hour), 1000)
+	if err != nil {
+		tb.Fatalf("DueWebhookMessages: %v", err)
+	}
+	return ms
+}
+
+func eventIDs(ms []WebhookMessage) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.EventID
+	}
+	return out
+}
+
+func TestWebhookCRUD(t *testing.T) {
+	s := openWebhookStore(t, "")
+	ctx := context.Background()
+	ws, other := whWorkspace(t, s, "ws"), whWorkspace(t, s, "other")
+	w := whCreate(t, s, ws, "agt_1", "version.published", "draft.updated")
+
+	got, err := s.Webhook(ctx, ws, w.ID)
+	if err != nil {
+		t.Fatalf("Webhook: %v", err)
+	}
+	if got.URL != w.URL || !slices.Equal(got.Events, w.Events) || got.AgentID != "agt_1" || got.Secret != w.Secret ||
+		!got.CreatedAt.Equal(whT0) || got.DisabledAt != nil || got.Description != "d" {
+		t.Fatalf("Webhook = %+v, want %+v", got, w)
+	}
+	if _, err := s.Webhook(ctx, other, w.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Webhook(other workspace) err = %v, want ErrNotFound", err)
+	}
+	if err := s.Write(ctx, func(tx *Tx) error { return tx.CreateWebhook(ctx, w) }); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate CreateWebhook err = %v, want ErrConflict", err)
+	}
+	if err := s.Write(ctx, func(tx *Tx) error { return tx.CreateWebhook(ctx, Webhook{ID: "wh_x", WorkspaceID: ws}) }); err == nil {
+		t.Fatalf("CreateWebhook without url/secret/events: got nil error, want one")
+	}
+	w2 := whCreate(t, s, ws, "", "version.published")
+	list, err := s.ListWebhooks(ctx, ws)
+	if err != nil {
+		t.Fatalf("ListWebhooks: %v", err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("ListWebhooks = %d webhooks, want 2", len(list))
+	}
+	if list, _ := s.ListWebhooks(ctx, other); len(list) != 0 {
+		t.Fatalf("ListWebhooks(other) = %d webhooks, want 0", len(list))
+	}
+	if err := s.DeleteWebhook(ctx, other, w.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("DeleteWebhook(other workspace) err = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteWebhook(ctx, ws, w.ID); err != nil {
+		t.Fatalf("DeleteWebhook: %v", err)
+	}
+	if _, err := s.Webhook(ctx, ws, w.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Webhook after delete err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.WebhookByID(ctx, w2.ID); err != nil {
+		t.Fatalf("WebhookByID: %v", err)
+	}
+}
+
+func TestWebhookFanOutMatching(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flowyte.db")
+	s := openWebhookStore(t, path)
+	ws, other := whWorkspace(t, s, "ws"), whWorkspace(t, s, "other")
+
+	before := whEvent(t, s, ws, "agt_a", "version.published") // before any webhook: never delivered
+	all := whCreate(t, s, ws, "", "version.published", "version.rolled_back")
+	onlyA := whCreate(t, s, ws, "agt_a", "version.published")
+	drafts := whCreate(t, s, ws, "", "draft.updated")
+	foreign := whCreate(t, s, other, "", "version.published")
+
+	e1 := whEvent(t, s, ws, "agt_a", "version.published")
+	e2 := whEvent(t, s, ws, "agt_b", "version.published")
+	e3 := whEvent(t, s, ws, "agt_a", "version.rolled_back")
+	e4 := whEvent(t, s, ws, "agt_b", "draft.updated")
+	e5 := whEvent(t, s, other, "agt_z", "version.published")
+
+	n, hooks := whFanOutAll(t, s, 2) // several batches
+	if n != 6 {
+		t.Fatalf("fan-out consumed %d events, want 6", n)
+	}
+	if len(hooks) != 4 {
+		t.Fatalf("fan-out touched %d webhooks, want 4", len(hooks))
+	}
+	for _, c := range []struct {
+		hook Webhook
+		want []string
+	}{
+		{all, []string{e1, e2, e3}},
+		{onlyA, []string{e1}},
+		{drafts, []string{e4}},
+		{foreign, []string{e5}},
+	} {
+		if got := eventIDs(whDue(t, s, c.hook.ID)); !slices.Equal(got, c.want) {
+			t.Errorf("messages of %s = %v, want %v", c.hook.Events, got, c.want)
+		}
+	}
+	if _, err := s.WebhookMessage(context.Background(), all.ID, before); !errors.Is(err, ErrNotFound) {
+		t.Errorf("event before the webhook existed: err = %v, want ErrNotFound", err)
+	}
+
+	// The cursor is durable: after a reopen nothing is fanned out twice.
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = openWebhookStore(t, path)
+	if n, _ := whFanOutAll(t, s, 10); n != 0 {
+		t.Fatalf("fan-out after reopen consumed %d events, want 0", n)
+	}
+	e6 := whEvent(t, s, ws, "agt_a", "version.published")
+	if n, _ := whFanOutAll(t, s, 10); n != 1 {
+		t.Fatalf("fan-out of one new event consumed %d, want 1", n)
+	}
+	if got, want := eventIDs(whDue(t, s, all.ID)), []string{e1, e2, e3, e6}; !slices.Equal(got, want) {
+		t.Fatalf("messages after reopen = %v, want %v", got, want)
+	}
+}
+
+func TestWebhookAttemptsAndDeliveryLog(t *testing.T) {
+	s := openWebhookStore(t, "")
+	ctx := context.Background()
+	ws := whWorkspace(t, s, "ws")
+	w := whCreate(t, s, ws, "", "version.published")
+	e1 := whEvent(t, s, ws, "a", "version.published")
+	e2 := whEvent(t, s, ws, "a", "version.published")
+	whFanOutAll(t, s, 10)
+
+	m, err := s.WebhookMessage(ctx, w.ID, e1)
+	if err != nil {
+		t.Fatalf("WebhookMessage: %v", err)
+	}
+	retryAt := whT0.Add(5 * time.Second)
+	err = s.RecordWebhookAttempts(ctx, []WebhookAttempt{
+		{Delivery: Delivery{WebhookID: w.ID, EventID: e1, Type: "version.published", Attempt: 1, Status: DeliveryPending,
+			ResponseCode: 500, Error: "status 500", At: whT0, DurationMs: 3}, Rev: m.Rev, MessageStatus: "pending", Step: 1, NextAt: retryAt},
+		{Delivery: Delivery{WebhookID: w.ID, EventID: e2, Type: "version.published", Attempt: 1, Status: DeliverySucceeded,
+			ResponseCode: 204, At: whT0.Add(time.Millisecond), DurationMs: 2}, MessageStatus: "succeeded"},
+	})
+	if err != nil {
+		t.Fatalf("RecordWebhookAttempts: %v", err)
+	}
+	if due, _ := s.DueWebhookMessages(ctx, w.ID, whT0.Add(time.Second), 10); len(due) != 0 {
+		t.Fatalf("due before retry time = %v, want none", eventIDs(due))
+	}
+	next, ok, err := s.NextWebhookMessageAt(ctx, w.ID, time.Time{})
+	if err != nil || !ok || !next.Equal(retryAt) {
+		t.Fatalf("NextWebhookMessageAt = %v, %v, %v; want %v, true, nil", next, ok, err, retryAt)
+	}
+	pending, err := s.PendingWebhooks(ctx)
+	if err != nil || len(pending) != 1 || !pending[w.ID].Equal(retryAt) {
+		t.Fatalf("PendingWebhooks = %v, %v; want {%s: %v}", pending, err, w.ID, retryAt)
+	}
+	m, _ = s.WebhookMessage(ctx, w.ID, e1)
+	if m.Attempts != 1 || m.Step != 1 {
+		t.Fatalf("message after one failure: attempts=%d step=%d, want 1 and 1", m.Attempts, m.Step)
+	}
+
+	// Third row, then page through newest first.
+	err = s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e1,
+		Type: "version.published", Attempt: 2, Status: DeliverySucceeded, ResponseCode: 200, At: retryAt},
+		Rev: m.Rev, MessageStatus: "succeeded", Step: 1}})
+	if err != nil {
+		t.Fatalf("RecordWebhookAttempts: %v", err)
+	}
+	page1, cursor, err := s.ListDeliveries(ctx, w.ID, "", 2)
+	if err != nil {
+		t.Fatalf("ListDeliveries: %v", err)
+	}
+	if len(page1) != 2 || cursor == "" {
+		t.Fatalf("page 1: %d rows, cursor %q; want 2 rows and a cursor", len(page1), cursor)
+	}
+	if page1[0].EventID != e1 || page1[0].Attempt != 2 || page1[0].Status != DeliverySucceeded || page1[1].EventID != e2 {
+		t.Fatalf("page 1 = %+v, want e1 attempt 2 then e2", page1)
+	}
+	if !page1[0].At.Equal(retryAt) || !strings.HasPrefix(page1[0].ID, "dlv_") {
+		t.Fatalf("row = %+v, want at %v and a dlv_ id", page1[0], retryAt)
+	}
+	page2, cursor2, err := s.ListDeliveries(ctx, w.ID, cursor, 2)
+	if err != nil {
+		t.Fatalf("ListDeliveries page 2: %v", err)
+	}
+	if len(page2) != 1 || cursor2 != "" || page2[0].ResponseCode != 500 || page2[0].Error != "status 500" ||
+		page2[0].Status != DeliveryPending || page2[0].DurationMs != 3 {
+		t.Fatalf("page 2 = %+v, cursor %q; want the first failed attempt and no cursor", page2, cursor2)
+	}
+	if _, _, err := s.ListDeliveries(ctx, w.ID, "!!", 2); !errors.Is(err, ErrBadCursor) {
+		t.Fatalf("bad cursor err = %v, want ErrBadCursor", err)
+	}
+}
+
+func TestWebhookDisableCancelsRetries(t *testing.T) {
+	s := openWebhookStore(t, "")
+	ctx := context.Background()
+	ws := whWorkspace(t, s, "ws")
+	w := whCreate(t, s, ws, "", "version.published")
+	e1 := whEvent(t, s, ws, "a", "version.published")
+	e2 := whEvent(t, s, ws, "a", "version.published")
+	whFanOutAll(t, s, 10)
+
+	err := s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e1,
+		Type: "version.published", Attempt: 1, Status: DeliveryFailed, ResponseCode: 410, At: whT0},
+		MessageStatus: "failed", Disable: "endpoint answered 410 Gone"}})
+	if err != nil {
+		t.Fatalf("RecordWebhookAttempts: %v", err)
+	}
+	got, _ := s.Webhook(ctx, ws, w.ID)
+	if got.DisabledAt == nil || got.DisabledReason != "endpoint answered 410 Gone" {
+		t.Fatalf("webhook after 410: disabledAt=%v reason=%q, want set", got.DisabledAt, got.DisabledReason)
+	}
+	if due := whDue(t, s, w.ID); len(due) != 0 {
+		t.Fatalf("due after disable = %v, want none (e2 canceled)", eventIDs(due))
+	}
+	whEvent(t, s, ws, "a", "version.published")
+	whFanOutAll(t, s, 10)
+	if due := whDue(t, s, w.ID); len(due) != 0 {
+		t.Fatalf("disabled webhook got new messages %v, want none", eventIDs(due))
+	}
+	// A redelivery still works on a disabled webhook, as a one-off.
+	if err := s.RequeueWebhookMessage(ctx, ws, w.ID, e2, whT0); err != nil {
+		t.Fatalf("RequeueWebhookMessage: %v", err)
+	}
+	due := whDue(t, s, w.ID)
+	if len(due) != 1 || due[0].EventID != e2 || !due[0].Manual {
+		t.Fatalf("due after redeliver = %+v, want e2 manual", due)
+	}
+}
+
+func TestWebhookRequeue(t *testing.T) {
+	s := openWebhookStore(t, "")
+	ctx := context.Background()
+	ws, other := whWorkspace(t, s, "ws"), whWorkspace(t, s, "other")
+	w := whCreate(t, s, ws, "", "version.published")
+	e1 := whEvent(t, s, ws, "a", "version.published")
+	untargeted := whEvent(t, s, ws, "a", "draft.updated")
+	whFanOutAll(t, s, 10)
+
+	for _, c := range []struct{ name, ws, hook, event string }{
+		{"unknown event", ws, w.ID, "evt_nope"},
+		{"event never targeted", ws, w.ID, untargeted},
+		{"other workspace", other, w.ID, e1},
+		{"unknown webhook", ws, "wh_nope", e1},
+	} {
+		if err := s.RequeueWebhookMessage(ctx, c.ws, c.hook, c.event, whT0); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: err = %v, want ErrNotFound", c.name, err)
+		}
+	}
+
+	m, _ := s.WebhookMessage(ctx, w.ID, e1)
+	// Succeeded, then redelivered: pending again, one-off.
+	if err := s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e1,
+		Type: "version.published", Attempt: 1, Status: DeliverySucceeded, ResponseCode: 200, At: whT0},
+		Rev: m.Rev, MessageStatus: "succeeded"}}); err != nil {
+		t.Fatalf("RecordWebhookAttempts: %v", err)
+	}
+	later := whT0.Add(time.Minute)
+	if err := s.RequeueWebhookMessage(ctx, ws, w.ID, e1, later); err != nil {
+		t.Fatalf("RequeueWebhookMessage: %v", err)
+	}
+	m2, _ := s.WebhookMessage(ctx, w.ID, e1)
+	if !m2.Manual || m2.Rev != m.Rev+1 || !m2.NextAt.Equal(later) || m2.Attempts != 1 {
+		t.Fatalf("requeued message = %+v, want manual, rev+1, next %v, attempts 1", m2, later)
+	}
+	// An attempt made for the old revision cannot finish the redelivery.
+	if err := s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e1,
+		Type: "version.published", Attempt: 2, Status: DeliverySucceeded, ResponseCode: 200, At: later},
+		Rev: m.Rev, MessageStatus: "succeeded"}}); err != nil {
+		t.Fatalf("RecordWebhookAttempts: %v", err)
+	}
+	if due := whDue(t, s, w.ID); len(due) != 1 || due[0].Attempts != 2 {
+		t.Fatalf("due after stale result = %+v, want e1 still pending with attempts 2", due)
+	}
+}
+
+func TestWebhookPruneDeliveries(t *testing.T) {
+	s := openWebhookStore(t, "")
+	ctx := context.Background()
+	ws := whWorkspace(t, s, "ws")
+	w := whCreate(t, s, ws, "", "version.published")
+	old := whEvent(t, s, ws, "a", "version.published")
+	fresh := whEvent(t, s, ws, "a", "version.published")
+	whFanOutAll(t, s, 10)
+	err := s.RecordWebhookAttempts(ctx, []WebhookAttempt{
+		{Delivery: Delivery{WebhookID: w.ID, EventID: old, Type: "t", Attempt: 1, Status: DeliverySucceeded, At: whT0},
+			MessageStatus: "succeeded"},
+		{Delivery: Delivery{WebhookID: w.ID, EventID: fresh, Type: "t", Attempt: 1, Status: DeliveryPending,
+			At: whT0.Add(40 * 24 * time.Hour)}, MessageStatus: "pending", NextAt: whT0.Add(41 * 24 * time.Hour)},
+	})
+	if err != nil {
+		t.Fatalf("RecordWebhookAttempts: %v", err)
+	}
+	n, err := s.PruneDeliveries(ctx, whT0.Add(10*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneDeliveries = %d, %v; want 1, nil", n, err)
+	}
+	rows, _, _ := s.ListDeliveries(ctx, w.ID, "", 10)
+	if len(rows) != 1 || rows[0].EventID != fresh {
+		t.Fatalf("deliveries after prune = %+v, want only the fresh one", rows)
+	}
+	if _, err := s.WebhookMessage(ctx, w.ID, old); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("finished old message after prune: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.WebhookMessage(ctx, w.ID, fresh); err != nil {
+		t.Fatalf("pending message after prune: %v, want kept", err)
+	}
+	// Deleting the webhook takes its log and queue with it.
+	if err := s.DeleteWebhook(ctx, ws, w.ID); err != nil {
+		t.Fatalf("DeleteWebhook: %v", err)
+	}
+	if rows, _, _ := s.ListDeliveries(ctx, w.ID, "", 10); len(rows) != 0 {
+		t.Fatalf("deliveries after delete = %d, want 0", len(rows))
+	}
+	if p, _ := s.PendingWebhooks(ctx); len(p) != 0 {
+		t.Fatalf("pending after delete = %v, want none", p)
+	}
+	// Recording an attempt for a deleted webhook is a no-op, not an error.
+	if err := s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: fresh,
+		Type: "t", Attempt: 2, Status: DeliverySucceeded, At: whT0}, MessageStatus: "succeeded"}}); err != nil {
+		t.Fatalf("RecordWebhookAttempts for a deleted webhook: %v, want nil", err)
+	}
+}

@@ -1,0 +1,23 @@
+// Package webhook delivers flowyte's events to registered HTTP endpoints
+// following Standard Webhooks 1.0: signed POSTs with the webhook-id,
+// webhook-timestamp and webhook-signature headers, retried with backoff
+// across restarts, dialed through an SSRF-safe client.
+//
+// The pieces:
+//
+//   - [NewSecret], [Sign] and [Verify] implement the symmetric ("v1")
+//     signature scheme of the specification.
+//   - [CheckURL] validates an endpoint URL at registration and [NewClient]
+//     builds the HTTP client that checks the resolved address again at dial
+//     time (DNS can change) and never follows redirects.
+//   - [Dispatcher] fans events out from the store's event outbox to the
+//     matching webhooks and delivers them: one small worker set per endpoint
+//     (so a slow endpoint delays only itself), a global cap on concurrent
+//     attempts, a retry schedule ([DefaultSchedule], [ParseSchedule]) with
+//     jitter and Retry-After, and a delivery log row per attempt.
+//
+// Delivery is at least once: the fan-out cursor advances in the same
+// transaction that queues the deliveries, and a delivery is marked done only
+// after its attempt is recorded, so a crash can repeat an attempt but never
+// lose one. Receivers deduplicate on webhook-id.
+package webhook
