@@ -238,7 +238,7 @@ steps:
 			name: "invalid_schema",
 			changes: map[string]string{"skills/lookup.yaml": strings.Replace(string(baseDraft()["skills/lookup.yaml"]),
 				"      type: string", "      type: strng", 1)},
-			errors: []wantDiag{{"skills/lookup.yaml", 2, CodeInvalidSchema}},
+			errors: []wantDiag{{"skills/lookup.yaml", 6, CodeInvalidSchema}},
 		},
 		{
 			name: "invalid_schema_not_object",
@@ -438,5 +438,24 @@ func TestDiagnosticsError(t *testing.T) {
 	var err error = ds
 	if got, want := err.Error(), "agent.yaml:2: unknown_field: m (and 1 more)"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+func TestIssuesCappedPerFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("triggers:\n")
+	for range 5000 {
+		b.WriteString("  - [x]\n")
+	}
+	b.WriteString("steps:\n  - say: hi\n")
+	r := Compile(withFiles(map[string]string{"playbooks/big.yaml": b.String()}))
+	n := 0
+	for _, d := range r.Errors {
+		if d.File == "playbooks/big.yaml" {
+			n++
+		}
+	}
+	if n == 0 || n > maxIssues {
+		t.Errorf("big playbook has %d errors, want 1..%d", n, maxIssues)
 	}
 }

@@ -11,7 +11,8 @@
 //
 // Compile reports problems as Diagnostics with a file, a 1-based line where
 // known, a code and a message; DecodeView reports FieldErrors with a JSON
-// pointer instead of a line. The codes are:
+// pointer instead of a line. At most 50 problems are kept per file. The
+// codes are:
 //
 // Errors (block publishing):
 //

@@ -209,3 +209,20 @@ func BenchmarkCompileRich(b *testing.B) {
 		}
 	}
 }
+
+func TestFixturesFiles(t *testing.T) {
+	for _, bad := range []string{"nope", "", "../compile", "acme-support/knowledge"} {
+		if _, err := fixtures.Files(bad); err == nil {
+			t.Errorf("fixtures.Files(%q) succeeded, want an error", bad)
+		}
+	}
+	files := mustFixture(t, "acme-support")
+	if _, ok := files["agent.yaml"]; !ok {
+		t.Errorf("acme-support has no agent.yaml; paths must be relative to the agent dir")
+	}
+	for p := range files {
+		if _, _, err := compile.ParsePath(p); err != nil {
+			t.Errorf("acme-support file %q: %v", p, err)
+		}
+	}
+}

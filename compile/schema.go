@@ -1,8 +1,10 @@
 package compile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -30,8 +32,8 @@ func checkParameterSchema(params map[string]any, is *issues) {
 		is.add("/parameters", CodeInvalidSchema, `parameters must be a JSON Schema with "type": "object"`)
 		return
 	}
-	if msg := schemaError(params); msg != "" {
-		is.add("/parameters", CodeInvalidSchema, "parameters is not a valid JSON Schema: %s", msg)
+	if ptr, msg := schemaError(params); msg != "" {
+		is.add("/parameters"+ptr, CodeInvalidSchema, "parameters is not a valid JSON Schema: %s", msg)
 		return
 	}
 	if props, ok := params["properties"]; ok {
@@ -41,34 +43,80 @@ func checkParameterSchema(params map[string]any, is *issues) {
 	}
 }
 
-// schemaError compiles doc as a JSON Schema and describes the first
-// problem, or returns "".
-func schemaError(doc map[string]any) (msg string) {
+// schemaError compiles doc as a JSON Schema and describes what is wrong
+// (ptr locates it inside doc), or returns msg "".
+func schemaError(doc map[string]any) (ptr, msg string) {
 	defer func() {
 		if r := recover(); r != nil {
-			msg = fmt.Sprintf("schema rejected: %v", r)
+			ptr, msg = "", fmt.Sprintf("schema rejected: %v", r)
 		}
 	}()
 	c := jsonschema.NewCompiler()
 	c.UseLoader(refusingLoader{})
 	c.DefaultDraft(jsonschema.Draft2020)
 	if err := c.AddResource(schemaLocation, doc); err != nil {
-		return cleanSchemaError(err)
+		return "", cleanSchemaError(err.Error())
 	}
 	if _, err := c.Compile(schemaLocation); err != nil {
-		return cleanSchemaError(err)
+		var le *jsonschema.LoadURLError
+		if errors.As(err, &le) {
+			return "", fmt.Sprintf("%q is outside this schema; references to other documents are not allowed", le.URL)
+		}
+		return describeSchemaError(err)
 	}
-	return ""
+	return "", ""
 }
 
-func cleanSchemaError(err error) string {
+// describeSchemaError turns a metaschema validation failure into the
+// location and text of its most specific causes, in a stable order.
+func describeSchemaError(err error) (ptr, msg string) {
 	var sve *jsonschema.SchemaValidationError
-	var msg string
-	if errors.As(err, &sve) && sve.Err != nil {
-		msg = sve.Err.Error()
-	} else {
-		msg = err.Error()
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &sve) || !errors.As(sve.Err, &ve) {
+		return "", cleanSchemaError(err.Error())
 	}
+	type leaf struct{ ptr, msg string }
+	var leaves []leaf
+	var walk func(e *jsonschema.ValidationError, depth int)
+	walk = func(e *jsonschema.ValidationError, depth int) {
+		if len(e.Causes) == 0 || depth > maxDepth {
+			p := ""
+			for _, tok := range e.InstanceLocation {
+				p += "/" + escapePointer(tok)
+			}
+			text := e.Error()
+			if rest, ok := strings.CutPrefix(text, "at '"); ok {
+				if _, after, ok := strings.Cut(rest, "': "); ok {
+					text = after
+				}
+			}
+			leaves = append(leaves, leaf{p, cleanSchemaError(text)})
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c, depth+1)
+		}
+	}
+	walk(ve, 0)
+	slices.SortFunc(leaves, func(a, b leaf) int { return cmp.Or(strings.Compare(a.ptr, b.ptr), strings.Compare(a.msg, b.msg)) })
+	leaves = slices.Compact(leaves)
+	if len(leaves) == 0 {
+		return "", cleanSchemaError(err.Error())
+	}
+	var parts []string
+	for _, l := range leaves {
+		if l.ptr == leaves[0].ptr {
+			parts = append(parts, l.msg)
+		}
+	}
+	where := leaves[0].ptr
+	if where == "" {
+		where = "/"
+	}
+	return leaves[0].ptr, fmt.Sprintf("at %s: %s", where, strings.Join(parts, "; "))
+}
+
+func cleanSchemaError(msg string) string {
 	msg = strings.ReplaceAll(msg, schemaLocation, "parameters")
 	lines := strings.Split(msg, "\n")
 	out := lines[:0]

@@ -69,7 +69,14 @@ type issues struct {
 	list []issue
 }
 
+// maxIssues bounds the problems kept per file, so that a hostile file
+// cannot make reporting quadratic.
+const maxIssues = 50
+
 func (is *issues) add(ptr, code, format string, args ...any) {
+	if len(is.list) >= maxIssues {
+		return
+	}
 	for _, o := range is.list {
 		if o.line != 0 {
 			continue
@@ -88,12 +95,18 @@ func (is *issues) add(ptr, code, format string, args ...any) {
 }
 
 func (is *issues) addLine(line int, code, format string, args ...any) {
+	if len(is.list) >= maxIssues {
+		return
+	}
 	is.list = append(is.list, issue{line: line, code: code, msg: fmt.Sprintf(format, args...)})
 }
 
 // addAt records an issue at ptr whose line the tree cannot tell (a key
 // that was dropped).
 func (is *issues) addAt(ptr string, line int, code, format string, args ...any) {
+	if len(is.list) >= maxIssues {
+		return
+	}
 	is.list = append(is.list, issue{ptr: ptr, line: line, code: code, msg: fmt.Sprintf(format, args...)})
 }
 

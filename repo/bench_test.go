@@ -94,6 +94,21 @@ func BenchmarkDiff(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(ours.Files)), "files")
 	})
+	b.Run("flowyte-cold", func(b *testing.B) {
+		// A fresh Store per run: nothing cached, the repository is opened
+		// and every tree and blob read from disk.
+		for b.Loop() {
+			b.StopTimer()
+			cold, err := Open(Options{Root: s.o.Root})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if _, err := cold.Diff(ctx, testID, Rev{Kind: RevVersion, Number: 1}, Rev{Kind: RevVersion, Number: 1000}, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("git-cli", func(b *testing.B) {
 		for b.Loop() {
 			out, err := exec.Command("/usr/bin/git", "--git-dir="+dir, "diff", "--no-renames", "v1", "v1000").Output()

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func (h *handle) readAll(t plumbing.Hash, skip string) (map[string][]byte, error
 		if err != nil {
 			return nil, err
 		}
-		files[p] = data
+		files[p] = bytes.Clone(data)
 	}
 	return files, nil
 }
@@ -155,6 +156,7 @@ func (s *Store) ReadFile(ctx context.Context, id string, at Rev, path string) (d
 			return err
 		}
 		data, err = h.blob(b)
+		data = bytes.Clone(data)
 		blob = b.String()
 		return err
 	})

@@ -104,15 +104,31 @@ type writeSet struct {
 	h       *handle
 	sync    bool
 	created []plumbing.Hash
+	newDir  bool // an objects/xx directory was created
 }
 
 func newWriteSet(h *handle, sync bool) *writeSet { return &writeSet{h: h, sync: sync} }
 
-// put stores obj unless the repository already has it.
+// put stores obj unless the repository already has it. A loose object
+// file of length zero (what a power loss can leave of an unsynced write) is
+// not trusted: it is replaced.
 func (w *writeSet) put(obj *plumbing.MemoryObject) (plumbing.Hash, error) {
 	hash := obj.Hash()
-	if err := w.h.st.HasEncodedObject(hash); err == nil {
+	hex := hash.String()
+	loose := filepath.Join(w.h.dir, "objects", hex[:2], hex[2:])
+	fi, err := os.Stat(loose)
+	switch {
+	case err == nil && fi.Size() > 0:
 		return hash, nil
+	case err == nil:
+		if err := os.Remove(loose); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("remove empty object %s: %w", hex, err)
+		}
+	case w.h.st.HasEncodedObject(hash) == nil: // packed
+		return hash, nil
+	}
+	if _, err := os.Stat(filepath.Dir(loose)); err != nil {
+		w.newDir = true
 	}
 	if _, err := w.h.st.SetEncodedObject(obj); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", obj.Type(), hash, err)
@@ -239,30 +255,33 @@ func (w *writeSet) putTag(name string, target plumbing.Hash, msg string, tagger 
 	return w.put(obj)
 }
 
-// flush fsyncs the loose objects created by w and their directories.
+// flush fsyncs the loose objects created by w and their directories (and
+// objects/ itself when a fan-out directory was created), all concurrently
+// so the filesystem can batch them into few journal commits. It returns
+// once every one is durable.
 func (w *writeSet) flush() error {
 	if !w.sync || len(w.created) == 0 {
 		return nil
 	}
 	objects := filepath.Join(w.h.dir, "objects")
+	paths := make([]string, 0, 2*len(w.created)+1)
 	dirs := map[string]bool{}
 	for _, h := range w.created {
 		hex := h.String()
 		d := filepath.Join(objects, hex[:2])
-		if err := syncPath(filepath.Join(d, hex[2:])); err != nil {
-			return fmt.Errorf("sync object %s: %w", hex, err)
-		}
-		dirs[d] = true
-	}
-	for d := range dirs {
-		if err := syncPath(d); err != nil {
-			return fmt.Errorf("sync %s: %w", d, err)
+		paths = append(paths, filepath.Join(d, hex[2:]))
+		if !dirs[d] {
+			dirs[d] = true
+			paths = append(paths, d)
 		}
 	}
-	if err := syncPath(objects); err != nil {
+	if w.newDir {
+		paths = append(paths, objects)
+	}
+	if err := syncPaths(paths); err != nil {
 		return fmt.Errorf("sync objects: %w", err)
 	}
-	w.created = w.created[:0]
+	w.created, w.newDir = w.created[:0], false
 	return nil
 }
 
@@ -352,8 +371,17 @@ func (h *handle) commit(c plumbing.Hash) (*object.Commit, error) {
 }
 
 // tree reads tree t.
+// The returned tree is shared through the cache and must not be modified.
 func (h *handle) tree(t plumbing.Hash) (*object.Tree, error) {
-	return object.GetTree(h.st, t)
+	if it, ok := h.cache.get(t); ok && it.tree != nil {
+		return &object.Tree{Hash: t, Entries: it.tree}, nil
+	}
+	tr, err := object.GetTree(h.st, t)
+	if err != nil {
+		return nil, err
+	}
+	h.cache.putTree(t, tr.Entries)
+	return tr, nil
 }
 
 // flatten lists every blob below tree t as path → entry; skip (a top-level
@@ -389,8 +417,12 @@ func (h *handle) flatten(t plumbing.Hash, skip string) (map[string]entry, error)
 	return out, walk(t, "")
 }
 
-// blob reads blob b.
+// blob reads blob b. The returned bytes are shared through the cache and
+// must not be modified.
 func (h *handle) blob(b plumbing.Hash) ([]byte, error) {
+	if it, ok := h.cache.get(b); ok && it.tree == nil {
+		return it.blob, nil
+	}
 	obj, err := h.st.EncodedObject(plumbing.BlobObject, b)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", b, err)
@@ -405,6 +437,7 @@ func (h *handle) blob(b plumbing.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("blob %s: %w", b, err)
 	}
 	h.sizes[b] = int64(len(data))
+	h.cache.putBlob(b, data)
 	return data, nil
 }
 

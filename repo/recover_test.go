@@ -125,3 +125,28 @@ func TestOpenCleansInterruptedCreate(t *testing.T) {
 		t.Fatalf("List=%v, want none", ids)
 	}
 }
+
+func TestEmptyLooseObjectIsRewritten(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("a")})
+	dir := s.Path(testID)
+	// What a power loss can leave of an unsynced object write.
+	hash, err := gitCmd(t, dir, []byte("power loss\n"), "--git-dir="+dir, "hash-object", "--stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash = strings.TrimSpace(hash)
+	p := filepath.Join(dir, "objects", hash[:2], hash[2:])
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, s, testID, set("k.md", "power loss\n"))
+	if data, _, err := s.ReadFile(ctx, testID, Rev{Kind: RevDraft}, "k.md"); err != nil || string(data) != "power loss\n" {
+		t.Fatalf("read=%q, %v", data, err)
+	}
+	mustFsck(t, dir)
+}

@@ -30,8 +30,8 @@ type Options struct {
 	// Compile turns draft files into the bytes of compiled/agent.json. Its
 	// error is returned by Publish wrapped, so errors.As still finds it.
 	Compile func(files map[string][]byte) (artifact []byte, err error)
-	// CacheBytes bounds the decoded-object cache of each open repository,
-	// default 1 MiB.
+	// CacheBytes bounds the cache of decoded blobs and trees shared by all
+	// repositories, default 64 MiB.
 	CacheBytes int64
 }
 
@@ -43,6 +43,7 @@ type Store struct {
 	mu     sync.Mutex
 	agents map[string]*agent // entries in use or idle with an open handle
 	idle   *list.List        // of *agent with users == 0 and h != nil, most recent first
+	cache  *objectCache
 }
 
 // agent is the lock and cached state of one agent. An entry lives in
@@ -65,7 +66,12 @@ type handle struct {
 	pub    plumbing.Hash
 	pubNum int
 	sizes  map[plumbing.Hash]int64
+	cache  *objectCache
 }
+
+// goGitCacheBytes bounds go-git's own per-repository object cache; blobs
+// and trees are cached in the shared objectCache instead.
+const goGitCacheBytes = 256 << 10
 
 const (
 	trashDir = ".trash"
@@ -96,7 +102,7 @@ func Open(o Options) (*Store, error) {
 		o.MaxDraftBytes = 16 << 20
 	}
 	if o.CacheBytes <= 0 {
-		o.CacheBytes = 1 << 20
+		o.CacheBytes = 64 << 20
 	}
 	root, err := filepath.Abs(o.Root)
 	if err != nil {
@@ -116,7 +122,7 @@ func Open(o Options) (*Store, error) {
 		// cache; later operations treat existing objects as durable.
 		syncAll()
 	}
-	return &Store{o: o, agents: make(map[string]*agent), idle: list.New()}, nil
+	return &Store{o: o, agents: make(map[string]*agent), idle: list.New(), cache: newObjectCache(o.CacheBytes)}, nil
 }
 
 // Path returns the directory of the bare repository of id, or "" if id is
@@ -213,8 +219,9 @@ func (s *Store) openHandle(a *agent) (*handle, error) {
 	dir := s.Path(a.id)
 	h := &handle{
 		dir:   dir,
-		st:    filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(cache.FileSize(s.o.CacheBytes))),
+		st:    filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(goGitCacheBytes)),
 		sizes: make(map[plumbing.Hash]int64),
+		cache: s.cache,
 	}
 	if err := h.loadLatest(); err != nil {
 		h.close()
@@ -307,8 +314,9 @@ func (s *Store) Create(ctx context.Context, id string, files map[string][]byte, 
 	}
 	h := &handle{
 		dir:   tmp,
-		st:    filesystem.NewStorage(osfs.New(tmp), cache.NewObjectLRU(cache.FileSize(s.o.CacheBytes))),
+		st:    filesystem.NewStorage(osfs.New(tmp), cache.NewObjectLRU(goGitCacheBytes)),
 		sizes: make(map[plumbing.Hash]int64),
+		cache: s.cache,
 	}
 	defer h.close()
 	w := newWriteSet(h, false) // the whole directory is synced below

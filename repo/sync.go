@@ -19,6 +19,29 @@ func syncPath(p string) error {
 	return err
 }
 
+// syncPaths fsyncs every path concurrently and returns the first error.
+func syncPaths(paths []string) error {
+	if len(paths) == 1 {
+		return syncPath(paths[0])
+	}
+	errs := make(chan error, len(paths))
+	sem := make(chan struct{}, 16)
+	for _, p := range paths {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- syncPath(p)
+		}()
+	}
+	var first error
+	for range paths {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 // syncDir fsyncs directory d so renames and new entries in it are durable.
 func syncDir(d string) error { return syncPath(d) }
 
