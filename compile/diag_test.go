@@ -459,3 +459,12 @@ func TestIssuesCappedPerFile(t *testing.T) {
 		t.Errorf("big playbook has %d errors, want 1..%d", n, maxIssues)
 	}
 }
+
+func TestComplexKeyReportedOnItsLine(t *testing.T) {
+	r := Compile(withFiles(map[string]string{"agent.yaml": "name: A\n? [x]\n: y\nmodel:\n  name: m\n  temperature: 7\n"}))
+	got := diagKeys(r.Errors)
+	want := []string{"agent.yaml:2:invalid_type", "agent.yaml:6:invalid_value"}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors = %v, want %v", got, want)
+	}
+}

@@ -153,8 +153,15 @@ func fuzzReadView(f *testing.F, kind compile.Kind) {
 	})
 }
 
-func FuzzDecodeViewSettings(f *testing.F)   { fuzzDecodeView(f, compile.KindSettings) }
-func FuzzDecodeViewKnowledge(f *testing.F)  { fuzzDecodeView(f, compile.KindKnowledge) }
+func FuzzDecodeViewSettings(f *testing.F) {
+	f.Add([]byte(`{"name":" lead\n  indented\ttab \n\n","persona":"a\r\nb","greeting":"# not a comment","fallback":"- x: y"}`))
+	fuzzDecodeView(f, compile.KindSettings)
+}
+
+func FuzzDecodeViewKnowledge(f *testing.F) {
+	f.Add([]byte(`{"title":"---","tags":["~","- a"],"content":"---\r\nx\n---\n"}`))
+	fuzzDecodeView(f, compile.KindKnowledge)
+}
 func FuzzDecodeViewSkills(f *testing.F)     { fuzzDecodeView(f, compile.KindSkills) }
 func FuzzDecodeViewGuardrails(f *testing.F) { fuzzDecodeView(f, compile.KindGuardrails) }
 func FuzzDecodeViewPlaybooks(f *testing.F)  { fuzzDecodeView(f, compile.KindPlaybooks) }

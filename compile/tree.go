@@ -306,7 +306,7 @@ func fromYAML(n *yaml.Node, ptr string, depth, lineOffset int, is *issues) *tnod
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
-				is.add(ptr, CodeInvalidType, "mapping keys must be plain strings (line %d)", k.Line+lineOffset)
+				is.addAt(ptr, k.Line+lineOffset, CodeInvalidType, "mapping keys must be plain strings")
 				continue
 			}
 			kptr := ptr + "/" + escapePointer(k.Value)

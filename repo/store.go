@@ -284,6 +284,10 @@ func (s *Store) Create(ctx context.Context, id string, files map[string][]byte, 
 	if s.Exists(id) {
 		return Commit{}, ErrExists
 	}
+	if a.h != nil { // stale: the directory vanished behind our back
+		a.h.close()
+		a.h = nil
+	}
 	flat := make(map[string]entry, len(files))
 	var total int64
 	for p, data := range files {

@@ -36,6 +36,19 @@ type env struct {
 	chatOnly string // workspace a, chat:write
 	other    string // workspace b, every scope
 	notifier *countingNotifier
+	deps     server.Deps
+}
+
+// withDispatcher serves the same data through a server wired to a real
+// webhook dispatcher.
+func (e *env) withDispatcher(d interface {
+	server.Notifier
+	server.Redeliverer
+}) {
+	deps := e.deps
+	deps.Webhooks, deps.Redeliver = d, d
+	e.api = server.New(deps)
+	e.srv.Config.Handler = e.api
 }
 
 type countingNotifier struct{ n chan struct{} }
@@ -57,6 +70,17 @@ func compileArtifact(files map[string][]byte) ([]byte, error) {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
+	return newEnvOpts(tb, true)
+}
+
+// newStrictEnv is a daemon without --webhook-allow-private.
+func newStrictEnv(tb testing.TB, _ *env) *env {
+	tb.Helper()
+	return newEnvOpts(tb, false)
+}
+
+func newEnvOpts(tb testing.TB, allowPrivate bool) *env {
+	tb.Helper()
 	dir := tb.TempDir()
 	st, err := store.Open(filepath.Join(dir, "flowyte.db"))
 	if err != nil {
@@ -68,7 +92,8 @@ func newEnv(tb testing.TB) *env {
 		tb.Fatalf("open repos: %v", err)
 	}
 	e := &env{tb: tb, store: st, repos: repos, dir: dir, notifier: &countingNotifier{n: make(chan struct{}, 1)}}
-	e.api = server.New(server.Deps{Repos: repos, Store: st, Log: zerolog.Nop(), Webhooks: e.notifier, AllowPrivateWebhooks: true})
+	e.deps = server.Deps{Repos: repos, Store: st, Log: zerolog.Nop(), Webhooks: e.notifier, AllowPrivateWebhooks: allowPrivate}
+	e.api = server.New(e.deps)
 	e.srv = httptest.NewServer(e.api)
 	tb.Cleanup(e.srv.Close)
 	e.admin = e.key("a", "admin", server.AllScopes...)
