@@ -10,7 +10,7 @@ BENCHTIME ?= 1s
 .PHONY: build run test bench fuzz lint clean
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/flowyted
+	$(GO) build -o $(BIN) ./cmd/flowyted
 
 run: build
 	./$(BIN) serve

@@ -37,12 +37,12 @@ func benchAgent(b *testing.B, sync bool, files, versions int) *Store {
 // and 1,000 earlier versions; the draft edit before each publish is not
 // timed.
 func BenchmarkPublish(b *testing.B) {
+	ctx := context.Background()
+	s := benchAgent(b, false, 200, 1000)
+	i := 0
 	for _, sync := range []bool{false, true} {
 		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
-			ctx := context.Background()
-			s := benchAgent(b, false, 200, 1000)
 			s.o.Sync = sync
-			i := 0
 			for b.Loop() {
 				b.StopTimer()
 				i++

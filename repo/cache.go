@@ -26,6 +26,8 @@ type cacheItem struct {
 	blob []byte
 	tree []object.TreeEntry
 	size int64
+	// isTree tells a tree (possibly empty) from a blob.
+	isTree bool
 }
 
 func newObjectCache(max int64) *objectCache {
@@ -70,5 +72,5 @@ func (c *objectCache) putTree(h plumbing.Hash, entries []object.TreeEntry) {
 	for _, e := range entries {
 		size += int64(len(e.Name)) + 48
 	}
-	c.put(&cacheItem{hash: h, tree: entries, size: size})
+	c.put(&cacheItem{hash: h, tree: entries, size: size, isTree: true})
 }

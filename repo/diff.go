@@ -145,6 +145,11 @@ func (s *Store) Diff(ctx context.Context, id string, base, target Rev, sourceOnl
 		if !tc.IsZero() {
 			d.TargetCommit = tc.String()
 		}
+		hashes := make([]plumbing.Hash, 0, 2*len(changes))
+		for _, c := range changes {
+			hashes = append(hashes, c.from.hash, c.to.hash)
+		}
+		h.prefetch(hashes)
 		var patch bytes.Buffer
 		for _, c := range changes {
 			if err := ctx.Err(); err != nil {

@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -208,5 +209,79 @@ func TestHunks(t *testing.T) {
 	want := "@@ -1,5 +1,5 @@\n 1\n-2\n+x2\n 3\n 4\n 5\n@@ -15,6 +15,6 @@\n 15\n 16\n 17\n-18\n+x18\n 19\n 20\n"
 	if sb.String() != want || adds != 2 || dels != 2 {
 		t.Fatalf("hunks=%q (+%d -%d), want %q", sb.String(), adds, dels, want)
+	}
+}
+
+func TestDiffApplyRandom(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"alpha", "beta", "gamma", "", "  indented", "delta\t", "x"}
+	randomFile := func() string {
+		var b strings.Builder
+		n := rng.IntN(40)
+		for i := 0; i < n; i++ {
+			b.WriteString(words[rng.IntN(len(words))])
+			b.WriteByte('\n')
+		}
+		out := b.String()
+		if rng.IntN(3) == 0 {
+			out = strings.TrimSuffix(out, "\n")
+		}
+		return out
+	}
+	mutate := func(old string) string {
+		lines := strings.SplitAfter(old, "\n")
+		for k := rng.IntN(4); k >= 0; k-- {
+			i := rng.IntN(len(lines) + 1)
+			switch rng.IntN(3) {
+			case 0:
+				lines = append(lines[:i], append([]string{words[rng.IntN(len(words))] + "\n"}, lines[i:]...)...)
+			case 1:
+				if i < len(lines) {
+					lines = append(lines[:i], lines[i+1:]...)
+				}
+			case 2:
+				if i < len(lines) {
+					lines[i] = "changed " + lines[i]
+				}
+			}
+		}
+		out := strings.Join(lines, "")
+		if rng.IntN(4) == 0 {
+			out = strings.TrimSuffix(out, "\n")
+		}
+		return out
+	}
+	files := map[string][]byte{}
+	for i := 0; i < 5; i++ {
+		files[fmt.Sprintf("knowledge/f%d.md", i)] = []byte(randomFile())
+	}
+	mustCreate(t, s, testID, files)
+	mustPublish(t, s, testID, "")
+	dir := s.Path(testID)
+	for round := 2; round <= 15; round++ {
+		var changes []Change
+		for p, c := range files {
+			if rng.IntN(2) == 0 {
+				n := mutate(string(c))
+				files[p] = []byte(n)
+				changes = append(changes, set(p, n))
+			}
+		}
+		changes = append(changes, set("knowledge/always.md", fmt.Sprint(round)))
+		mustCommit(t, s, testID, changes...)
+		mustPublish(t, s, testID, "")
+		d, err := s.Diff(ctx, testID, Rev{Kind: RevVersion, Number: round - 1}, Rev{Kind: RevVersion, Number: round}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		applyCheck(t, dir, fmt.Sprintf("v%d", round-1), fmt.Sprintf("v%d", round), d, false)
+		ns := numstat(t, dir, fmt.Sprintf("v%d", round-1), fmt.Sprintf("v%d", round))
+		for _, f := range d.Files {
+			if got, want := [2]string{strconv.Itoa(f.Additions), strconv.Itoa(f.Deletions)}, ns[f.Path]; got != want {
+				t.Fatalf("round %d %s: +/- %v, git %v", round, f.Path, got, want)
+			}
+		}
 	}
 }

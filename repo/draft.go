@@ -79,6 +79,11 @@ func (h *handle) readAll(t plumbing.Hash, skip string) (map[string][]byte, error
 	if err != nil {
 		return nil, err
 	}
+	hashes := make([]plumbing.Hash, 0, len(flat))
+	for _, e := range flat {
+		hashes = append(hashes, e.hash)
+	}
+	h.prefetch(hashes)
 	files := make(map[string][]byte, len(flat))
 	for p, e := range flat {
 		data, err := h.blob(e.hash)
@@ -189,8 +194,9 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 		if err != nil {
 			return err
 		}
-		w := newWriteSet(h, s.o.Sync)
+		// Validate everything before writing anything.
 		changed := map[string]bool{}
+		writes := map[string][]byte{}
 		for _, ch := range req.Changes {
 			if err := checkPath(ch.Path); err != nil {
 				return err
@@ -200,12 +206,10 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 					return fmt.Errorf("delete %s: %w", ch.Path, ErrFileNotFound)
 				}
 				delete(flat, ch.Path)
+				delete(writes, ch.Path)
 			} else {
-				b, err := w.putBlob(ch.Content)
-				if err != nil {
-					return err
-				}
-				flat[ch.Path] = entry{hash: b, mode: modeFile}
+				flat[ch.Path] = entry{hash: plumbing.ComputeHash(plumbing.BlobObject, ch.Content), mode: modeFile}
+				writes[ch.Path] = ch.Content
 			}
 			changed[ch.Path] = true
 		}
@@ -216,7 +220,11 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 			return fmt.Errorf("%d files, limit %d: %w", len(flat), s.o.MaxFiles, ErrDraftTooLarge)
 		}
 		var total int64
-		for _, e := range flat {
+		for p, e := range flat {
+			if data, ok := writes[p]; ok {
+				total += int64(len(data))
+				continue
+			}
 			n, err := h.blobSize(e.hash)
 			if err != nil {
 				return err
@@ -225,6 +233,17 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 		}
 		if total > s.o.MaxDraftBytes {
 			return fmt.Errorf("%d bytes, limit %d: %w", total, s.o.MaxDraftBytes, ErrDraftTooLarge)
+		}
+		// Objects first (blobs, trees, commit), fsynced, then the ref.
+		w := newWriteSet(h, s.o.Sync)
+		for p, data := range writes {
+			b, err := w.putBlob(data)
+			if err != nil {
+				return err
+			}
+			if b != flat[p].hash {
+				return fmt.Errorf("blob %s: hash %s, want %s", p, b, flat[p].hash)
+			}
 		}
 		tree, err := w.putTree(flat)
 		if err != nil {
@@ -303,7 +322,7 @@ func (h *handle) describe(c *object.Commit) (Commit, error) {
 	}
 	return Commit{
 		Revision: c.Hash.String(),
-		Message:  c.Message,
+		Message:  strings.TrimRight(c.Message, "\n"),
 		Author:   fromSig(c.Author),
 		Paths:    paths,
 	}, nil

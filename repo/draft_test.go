@@ -221,7 +221,7 @@ func TestHistory(t *testing.T) {
 			t.Fatalf("commit %d=%s, want %s", i, c.Revision, want)
 		}
 	}
-	if got[0].Paths[0] != "f4" || got[4].Paths[0] != "agent.yaml" || got[0].Author.Name != alice.Name || got[0].Message != "Update f4\n" {
+	if got[0].Paths[0] != "f4" || got[4].Paths[0] != "agent.yaml" || got[0].Author.Name != alice.Name || got[0].Message != "Update f4" {
 		t.Fatalf("head commit=%+v, root=%+v", got[0], got[4])
 	}
 	for _, bad := range []string{"zzz", strings.Repeat("0", 40), strings.Repeat("A", 40)} {
@@ -333,5 +333,53 @@ func TestLRUBounded(t *testing.T) {
 	// Evicted repositories reopen transparently.
 	if d, err := s.Draft(ctx, "agt_a"); err != nil || len(d.Files) != 1 {
 		t.Fatalf("reopen: %+v, %v", d, err)
+	}
+}
+
+func TestFailedCommitWritesNoObjects(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t, func(o *Options) { o.MaxDraftBytes = 100 })
+	mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("a")})
+	dir := s.Path(testID)
+	before := looseObjects(t, dir)
+	for _, req := range []CommitRequest{
+		{Changes: []Change{set("big", strings.Repeat("x", 101))}},
+		{Changes: []Change{set("new.md", "fresh"), del("missing.md")}},
+		{Changes: []Change{set("agent.yaml/x", "collides")}},
+	} {
+		if _, err := s.CommitDraft(ctx, testID, req, nil); err == nil {
+			t.Fatalf("commit %+v succeeded, want an error", req)
+		}
+	}
+	if after := looseObjects(t, dir); after != before {
+		t.Fatalf("loose objects %d → %d after failed commits, want unchanged", before, after)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Draft(ctx, testID); err != nil || len(d.Files) != 1 {
+		t.Fatalf("draft after Close=%+v, %v", d, err)
+	}
+}
+
+func TestFilesAt(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	c0 := mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("one")})
+	mustCommit(t, s, testID, set("agent.yaml", "two"), set("k.md", "k"))
+	tree, files, err := s.FilesAt(ctx, testID, c0.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || string(files["agent.yaml"]) != "one" {
+		t.Fatalf("files at first revision=%v, want agent.yaml=one", files)
+	}
+	if want := strings.TrimSpace(mustGit(t, s.Path(testID), "rev-parse", c0.Revision+"^{tree}")); tree != want {
+		t.Fatalf("tree=%s, want %s", tree, want)
+	}
+	for _, bad := range []string{"", "nope", strings.Repeat("1", 40)} {
+		if _, _, err := s.FilesAt(ctx, testID, bad); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("FilesAt(%q): got %v, want ErrBadCursor", bad, err)
+		}
 	}
 }

@@ -5,6 +5,14 @@ import (
 	"fmt"
 )
 
+// Compile-time checks that the error types implement error.
+var (
+	_ error = (*RevisionMismatchError)(nil)
+	_ error = (*DraftUnchangedError)(nil)
+	_ error = (*PublishedMismatchError)(nil)
+	_ error = (*RecoveryError)(nil)
+)
+
 var (
 	// ErrNotFound is returned when the agent repository does not exist or
 	// the agent id is not valid.
@@ -50,6 +58,7 @@ type RevisionMismatchError struct {
 	Current string // the commit id of refs/heads/draft
 }
 
+// Error implements error.
 func (e *RevisionMismatchError) Error() string {
 	return fmt.Sprintf("draft revision mismatch: current %s", e.Current)
 }
@@ -63,6 +72,7 @@ type DraftUnchangedError struct {
 	Latest int
 }
 
+// Error implements error.
 func (e *DraftUnchangedError) Error() string {
 	return fmt.Sprintf("draft unchanged since v%d", e.Latest)
 }
@@ -77,6 +87,7 @@ type PublishedMismatchError struct {
 	Current int
 }
 
+// Error implements error.
 func (e *PublishedMismatchError) Error() string {
 	return fmt.Sprintf("published version mismatch: current %d", e.Current)
 }
@@ -94,6 +105,7 @@ type RecoveryError struct {
 	Broken []string
 }
 
+// Error implements error.
 func (e *RecoveryError) Error() string {
 	return fmt.Sprintf("recover %s: moved aside %v, broken %v", e.ID, e.Moved, e.Broken)
 }

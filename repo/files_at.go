@@ -7,8 +7,8 @@ import (
 
 // FilesAt returns the tree and every file of one draft revision (a commit
 // of refs/heads/draft's history), so a session pinned to a draft revision
-// can be served again after a restart. An unknown revision is
-// ErrBadCursor's sibling: ErrFileNotFound wrapped with the revision.
+// can be served again after a restart. A revision that is not a commit id
+// of the repository returns ErrBadCursor.
 func (s *Store) FilesAt(ctx context.Context, id, revision string) (tree string, files map[string][]byte, err error) {
 	h, ok := parseHash(revision)
 	if !ok {

@@ -42,6 +42,26 @@ func readLoose(dir string, h plumbing.Hash) (plumbing.ObjectType, []byte, error)
 	return typ, data, nil
 }
 
+// looseSize reads only the header of loose object h.
+func looseSize(dir string, h plumbing.Hash) (int64, error) {
+	hex := h.String()
+	f, err := os.Open(filepath.Join(dir, "objects", hex[:2], hex[2:]))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, err := objfile.NewReader(f)
+	if err != nil {
+		return 0, fmt.Errorf("object %s: %w", hex, err)
+	}
+	defer r.Close()
+	_, size, err := r.Header()
+	if err != nil {
+		return 0, fmt.Errorf("object %s: %w", hex, err)
+	}
+	return size, nil
+}
+
 // looseBlob reads blob b from the loose objects, or reports ok=false when
 // it is not a loose object.
 func (h *handle) looseBlob(b plumbing.Hash) (data []byte, ok bool, err error) {

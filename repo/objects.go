@@ -373,12 +373,17 @@ func (h *handle) commit(c plumbing.Hash) (*object.Commit, error) {
 // tree reads tree t.
 // The returned tree is shared through the cache and must not be modified.
 func (h *handle) tree(t plumbing.Hash) (*object.Tree, error) {
-	if it, ok := h.cache.get(t); ok && it.tree != nil {
+	if it, ok := h.cache.get(t); ok && it.isTree {
 		return &object.Tree{Hash: t, Entries: it.tree}, nil
 	}
-	tr, err := object.GetTree(h.st, t)
+	tr, ok, err := h.looseTree(t)
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		if tr, err = object.GetTree(h.st, t); err != nil {
+			return nil, err
+		}
 	}
 	h.cache.putTree(t, tr.Entries)
 	return tr, nil
@@ -420,8 +425,17 @@ func (h *handle) flatten(t plumbing.Hash, skip string) (map[string]entry, error)
 // blob reads blob b. The returned bytes are shared through the cache and
 // must not be modified.
 func (h *handle) blob(b plumbing.Hash) ([]byte, error) {
-	if it, ok := h.cache.get(b); ok && it.tree == nil {
+	if it, ok := h.cache.get(b); ok && !it.isTree {
 		return it.blob, nil
+	}
+	data, ok, err := h.looseBlob(b)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		h.sizes[b] = int64(len(data))
+		h.cache.putBlob(b, data)
+		return data, nil
 	}
 	obj, err := h.st.EncodedObject(plumbing.BlobObject, b)
 	if err != nil {
@@ -432,7 +446,7 @@ func (h *handle) blob(b plumbing.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("blob %s: %w", b, err)
 	}
 	defer r.Close()
-	data, err := io.ReadAll(r)
+	data, err = io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", b, err)
 	}
@@ -446,7 +460,13 @@ func (h *handle) blobSize(b plumbing.Hash) (int64, error) {
 	if n, ok := h.sizes[b]; ok {
 		return n, nil
 	}
-	n, err := h.st.EncodedObjectSize(b)
+	if it, ok := h.cache.get(b); ok && !it.isTree {
+		return int64(len(it.blob)), nil
+	}
+	n, err := looseSize(h.dir, b)
+	if errors.Is(err, fs.ErrNotExist) {
+		n, err = h.st.EncodedObjectSize(b)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("blob %s: %w", b, err)
 	}

@@ -328,3 +328,64 @@ func TestTagMessageRoundTrip(t *testing.T) {
 		t.Fatalf("cleanNotes=%q, want %q", got, "  hi\nthere")
 	}
 }
+
+func TestConcurrentAgentsWithEviction(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t, func(o *Options) { o.MaxOpen = 2 })
+	ids := []string{"agt_a", "agt_b", "agt_c", "agt_d", "agt_e"}
+	for _, id := range ids {
+		mustCreate(t, s, id, map[string][]byte{"agent.yaml": []byte(id)})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for w := 0; w < 10; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 6; i++ {
+				id := ids[(w+i)%len(ids)]
+				if _, err := s.CommitDraft(ctx, id, CommitRequest{Changes: []Change{set(fmt.Sprintf("k/%d-%d.md", w, i), "x")}}, nil); err != nil {
+					errs <- err
+				}
+				if _, err := s.Draft(ctx, id); err != nil {
+					errs <- err
+				}
+				if _, err := s.Publish(ctx, id, PublishRequest{}, nil); err != nil && !errors.Is(err, ErrDraftUnchanged) {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("unexpected error: %v", err)
+	}
+	total := 0
+	for _, id := range ids {
+		d, err := s.Draft(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(d.Files) - 1
+		vs, err := s.Versions(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vs {
+			if v.Number != i+1 {
+				t.Fatalf("%s versions not contiguous: %d at %d", id, v.Number, i)
+			}
+		}
+		mustFsck(t, s.Path(id))
+	}
+	if total != 60 {
+		t.Fatalf("%d files committed, want 60", total)
+	}
+	s.mu.Lock()
+	n := len(s.agents)
+	s.mu.Unlock()
+	if n > 2 {
+		t.Fatalf("%d agent entries after the run, want at most MaxOpen=2", n)
+	}
+}

@@ -62,6 +62,9 @@ func (s *Store) Recover(ctx context.Context, id string) error {
 		refs = append(refs, plumbing.NewHashReference(name, hash))
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Name() < refs[j].Name() })
+	if _, ok := all[draftRef]; !ok {
+		rerr.Broken = append(rerr.Broken, draftRef.String()+" (missing)")
+	}
 	for _, r := range refs {
 		if h.refIntact(r) {
 			continue

@@ -125,6 +125,22 @@ func Open(o Options) (*Store, error) {
 	return &Store{o: o, agents: make(map[string]*agent), idle: list.New(), cache: newObjectCache(o.CacheBytes)}, nil
 }
 
+// Close closes every open repository kept in the LRU. Operations still
+// running keep their repository open until they finish; the Store stays
+// usable and reopens repositories on demand.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for e := s.idle.Front(); e != nil; e = s.idle.Front() {
+		a := s.idle.Remove(e).(*agent)
+		a.elem = nil
+		delete(s.agents, a.id)
+		a.h.close()
+		a.h = nil
+	}
+	return nil
+}
+
 // Path returns the directory of the bare repository of id, or "" if id is
 // not a valid agent id.
 func (s *Store) Path(id string) string {

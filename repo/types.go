@@ -11,7 +11,7 @@ type Signature struct {
 // Commit describes one commit of refs/heads/draft.
 type Commit struct {
 	Revision string // commit id
-	Message  string
+	Message  string // without the trailing newline git stores
 	Author   Signature
 	Paths    []string // paths changed vs the first parent (all paths for the root commit), sorted
 	// Unchanged reports that CommitDraft made no commit because the change

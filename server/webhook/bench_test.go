@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -131,10 +132,17 @@ func BenchmarkFanOutWithDeadEndpoint(b *testing.B) {
 			arrived  = map[string][]time.Time{}
 			received = make(chan struct{}, events*endpoints)
 		)
+		stop := make(chan struct{})
 		dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			<-r.Context().Done()
+			// Read the body so the server notices the client hanging up.
+			_, _ = io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
 		}))
 		b.Cleanup(dead.Close)
+		b.Cleanup(func() { close(stop) })
 		benchWebhook(b, s, ws, dead.URL)
 		for range endpoints - 1 {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
