@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -191,7 +192,13 @@ func (s *Server) authenticate(ctx context.Context, secret string) (Principal, er
 	if ParseKey(secret) != nil {
 		return Principal{}, errInvalidKey
 	}
-	key, err := s.store.KeyByHash(ctx, HashKey(secret))
+	hash := HashKey(secret)
+	stamp := s.store.KeysStamp()
+	if key, ok := s.keys.get(string(hash), stamp, s.now()); ok {
+		s.touchKey(ctx, key.ID)
+		return Principal{Key: key}, nil
+	}
+	key, err := s.store.KeyByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, errInvalidKey
 	}
@@ -201,6 +208,7 @@ func (s *Server) authenticate(ctx context.Context, secret string) (Principal, er
 	if key.RevokedAt != nil {
 		return Principal{}, errInvalidKey
 	}
+	s.keys.put(string(hash), key, stamp, s.now())
 	s.touchKey(ctx, key.ID)
 	return Principal{Key: key}, nil
 }
@@ -276,4 +284,40 @@ func principal(c *gin.Context) Principal {
 	v, _ := c.Get(ctxPrincipal)
 	p, _ := v.(Principal)
 	return p
+}
+
+// keyCache remembers valid keys by hash. An entry is used only while the
+// store's KeysStamp is unchanged (any revocation, by the daemon or the CLI,
+// changes it) and for at most keyCacheTTL; unknown and revoked keys are
+// never cached.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]cachedKey
+}
+
+type cachedKey struct {
+	key   store.Key
+	stamp string
+	at    time.Time
+}
+
+const keyCacheTTL = 30 * time.Second
+
+func (kc *keyCache) get(hash, stamp string, now time.Time) (store.Key, bool) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	c, ok := kc.m[hash]
+	if !ok || c.stamp != stamp || now.Sub(c.at) > keyCacheTTL {
+		return store.Key{}, false
+	}
+	return c.key, true
+}
+
+func (kc *keyCache) put(hash string, k store.Key, stamp string, now time.Time) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if kc.m == nil || len(kc.m) > 10000 {
+		kc.m = map[string]cachedKey{}
+	}
+	kc.m[hash] = cachedKey{key: k, stamp: stamp, at: now}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -82,7 +83,7 @@ func newStrictEnv(tb testing.TB, _ *env) *env {
 func newEnvOpts(tb testing.TB, allowPrivate bool) *env {
 	tb.Helper()
 	dir := tb.TempDir()
-	st, err := store.Open(filepath.Join(dir, "flowyte.db"))
+	st, err := store.Open(filepath.Join(dir, "flowyte.db"), store.WithSynchronous(os.Getenv("FLOWYTE_TEST_SYNC")+"FULL"[:4*btoi(os.Getenv("FLOWYTE_TEST_SYNC") == "")]))
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
@@ -236,4 +237,11 @@ func (e *env) publish(id string) string {
 	e.tb.Helper()
 	r := e.must(201, "POST", "/agents/"+id+"/publish", e.admin, map[string]any{"notes": "test"})
 	return r.json(e.tb)["id"].(string)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -116,7 +116,7 @@ func problemFor(err error) *Problem {
 		return problem(409, "published_version_mismatch", "published is %s", nullableVersion(pm.Current)).with("publishedVersion", nullableVersion(pm.Current))
 	case errors.As(err, &diags):
 		return problem(422, "compile_failed", "the draft has %d compile errors", len(diags)).with("errors", diagList(diags))
-	case errors.Is(err, compile.ErrInvalidPath):
+	case errors.Is(err, compile.ErrInvalidPath), errors.Is(err, repo.ErrInvalidPath):
 		return problem(422, "invalid_path", "%s", trimErr(err))
 	case errors.Is(err, repo.ErrConflict):
 		return problem(409, "publish_conflict", "a concurrent change won the race")

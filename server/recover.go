@@ -64,7 +64,12 @@ func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
 
 func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryReport) error {
 	if err := s.repos.Recover(ctx, id); err != nil {
-		return err
+		if !errors.Is(err, repo.ErrCorrupt) {
+			return err
+		}
+		// Refs that pointed at missing objects were moved aside (never
+		// deleted); the repository is usable, so carry on and say so.
+		s.log.Error().Err(err).Str("agent", id).Msg("repository repaired: see lost-refs/")
 	}
 	a, err := s.store.AgentByID(ctx, id)
 	if err != nil {

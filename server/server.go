@@ -67,6 +67,7 @@ type Server struct {
 	sandbox *sandboxCache
 	engine  *gin.Engine
 
+	keys         keyCache
 	valid        *validator.Validate
 	sessionLocks sessionLocks
 

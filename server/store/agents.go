@@ -51,7 +51,7 @@ func (tx *Tx) CreateAgent(ctx context.Context, a Agent) error {
 	if a.ID == "" || a.WorkspaceID == "" {
 		return errors.New("create agent: id and workspace are required")
 	}
-	_, err := tx.tx.ExecContext(ctx,
+	_, err := tx.q.ExecContext(ctx,
 		`INSERT INTO agents (`+agentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.WorkspaceID, a.Name, a.Description, toNanos(a.CreatedAt), a.DraftRevision,
 		toNanos(a.DraftUpdatedAt), a.Published, a.Latest, nullNanos(a.DeletedAt))
@@ -64,7 +64,7 @@ func (tx *Tx) CreateAgent(ctx context.Context, a Agent) error {
 // Agent returns the live agent id of workspace workspaceID. A deleted agent
 // or one of another workspace is ErrNotFound.
 func (s *Store) Agent(ctx context.Context, workspaceID, id string) (Agent, error) {
-	a, err := scanAgent(s.db.QueryRowContext(ctx,
+	a, err := scanAgent(s.rdb.QueryRowContext(ctx,
 		`SELECT `+agentColumns+` FROM agents WHERE id = ? AND workspace_id = ? AND deleted_at IS NULL`,
 		id, workspaceID))
 	if err != nil {
@@ -75,13 +75,13 @@ func (s *Store) Agent(ctx context.Context, workspaceID, id string) (Agent, error
 
 // AgentByID returns the live agent id of any workspace, or ErrNotFound.
 func (s *Store) AgentByID(ctx context.Context, id string) (Agent, error) {
-	return agentByID(ctx, s.db, id)
+	return agentByID(ctx, s.rdb, id)
 }
 
 // AgentByID returns the live agent id of any workspace, or ErrNotFound, as
 // seen inside the transaction.
 func (tx *Tx) AgentByID(ctx context.Context, id string) (Agent, error) {
-	return agentByID(ctx, tx.tx, id)
+	return agentByID(ctx, tx.q, id)
 }
 
 func agentByID(ctx context.Context, q querier, id string) (Agent, error) {
@@ -113,7 +113,7 @@ func (s *Store) ListAgents(ctx context.Context, workspaceID, cursor string, limi
 	}
 	query += ` ORDER BY created_at, id LIMIT ?`
 	args = append(args, limit+1)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list agents: %w", err)
 	}
@@ -167,7 +167,7 @@ func decodeAgentCursor(c string) (int64, string, error) {
 // AllAgentIDs returns the ids of every live agent of every workspace, for
 // startup reconciliation.
 func (s *Store) AllAgentIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM agents WHERE deleted_at IS NULL ORDER BY id`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM agents WHERE deleted_at IS NULL ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("all agent ids: %w", err)
 	}
@@ -188,7 +188,7 @@ func (s *Store) AllAgentIDs(ctx context.Context) ([]string, error) {
 
 // updateLiveAgent runs an UPDATE on a live agent; no row is ErrNotFound.
 func (tx *Tx) updateLiveAgent(ctx context.Context, what, id, set string, args ...any) error {
-	res, err := tx.tx.ExecContext(ctx,
+	res, err := tx.q.ExecContext(ctx,
 		`UPDATE agents SET `+set+` WHERE id = ? AND deleted_at IS NULL`, append(args, id)...)
 	if err == nil {
 		err = mustAffect(res)

@@ -49,7 +49,7 @@ func (tx *Tx) InsertEvent(ctx context.Context, e Event) error {
 		e.Payload = []byte{}
 	}
 	dedupe := sql.NullString{String: e.Dedupe, Valid: e.Dedupe != ""}
-	_, err := tx.tx.ExecContext(ctx,
+	_, err := tx.q.ExecContext(ctx,
 		`INSERT INTO events (id, workspace_id, agent_id, type, payload, created_at, dedupe)
 		 VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.WorkspaceID, e.AgentID, e.Type, e.Payload, toNanos(e.CreatedAt), dedupe)
@@ -61,7 +61,7 @@ func (tx *Tx) InsertEvent(ctx context.Context, e Event) error {
 
 // EventByID returns the event with the given id, or ErrNotFound.
 func (s *Store) EventByID(ctx context.Context, id string) (Event, error) {
-	e, err := scanEvent(s.db.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+	e, err := scanEvent(s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
 	if err != nil {
 		return Event{}, fmt.Errorf("event %s: %w", id, err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) EventsAfter(ctx context.Context, afterSeq int64, limit int) ([]E
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+eventColumns+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
 	if err != nil {
 		return nil, afterSeq, fmt.Errorf("events after %d: %w", afterSeq, err)

@@ -51,14 +51,14 @@ func (s *Store) BeginIdempotent(ctx context.Context, rec Idempotency) (*Idempote
 			existing = &old
 			return nil
 		case err == nil:
-			if _, err := tx.tx.ExecContext(ctx,
+			if _, err := tx.q.ExecContext(ctx,
 				`DELETE FROM idempotency WHERE workspace_id = ? AND key = ?`, rec.WorkspaceID, rec.Key); err != nil {
 				return err
 			}
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
-		_, err = tx.tx.ExecContext(ctx,
+		_, err = tx.q.ExecContext(ctx,
 			`INSERT INTO idempotency (workspace_id, key, scope, request_hash, state, status, headers, body, created_at)
 			 VALUES (?, ?, ?, ?, ?, 0, '{}', NULL, ?)`,
 			rec.WorkspaceID, rec.Key, rec.Scope, rec.RequestHash, IdemRunning, toNanos(rec.CreatedAt))
@@ -76,7 +76,7 @@ func idempotency(ctx context.Context, tx *Tx, workspaceID, key string) (Idempote
 		headers string
 		ns      int64
 	)
-	err := tx.tx.QueryRowContext(ctx,
+	err := tx.q.QueryRowContext(ctx,
 		`SELECT workspace_id, key, scope, request_hash, state, status, headers, body, created_at
 		 FROM idempotency WHERE workspace_id = ? AND key = ?`, workspaceID, key).
 		Scan(&r.WorkspaceID, &r.Key, &r.Scope, &r.RequestHash, &r.State, &r.Status, &headers, &r.Body, &ns)
@@ -111,7 +111,7 @@ func (tx *Tx) FinishIdempotentTx(ctx context.Context, workspaceID, key string, s
 	if body == nil {
 		body = []byte{}
 	}
-	res, err := tx.tx.ExecContext(ctx,
+	res, err := tx.q.ExecContext(ctx,
 		`UPDATE idempotency SET state = ?, status = ?, headers = ?, body = ? WHERE workspace_id = ? AND key = ?`,
 		IdemDone, status, string(h), body, workspaceID, key)
 	if err == nil {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,12 +24,12 @@ func (tx *Tx) EnsureWorkspace(ctx context.Context, name string, now time.Time) (
 	if name == "" {
 		return Workspace{}, errors.New("ensure workspace: empty name")
 	}
-	if _, err := tx.tx.ExecContext(ctx,
+	if _, err := tx.q.ExecContext(ctx,
 		`INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 		NewID("ws_"), name, toNanos(now)); err != nil {
 		return Workspace{}, fmt.Errorf("ensure workspace %q: %w", name, wrapError(err))
 	}
-	w, err := workspaceByName(ctx, tx.tx, name)
+	w, err := workspaceByName(ctx, tx.q, name)
 	if err != nil {
 		return Workspace{}, fmt.Errorf("ensure workspace %q: %w", name, err)
 	}
@@ -36,7 +38,7 @@ func (tx *Tx) EnsureWorkspace(ctx context.Context, name string, now time.Time) (
 
 // WorkspaceByName returns the workspace called name, or ErrNotFound.
 func (s *Store) WorkspaceByName(ctx context.Context, name string) (Workspace, error) {
-	w, err := workspaceByName(ctx, s.db, name)
+	w, err := workspaceByName(ctx, s.rdb, name)
 	if err != nil {
 		return Workspace{}, fmt.Errorf("workspace %q: %w", name, err)
 	}
@@ -84,7 +86,7 @@ func (tx *Tx) CreateKey(ctx context.Context, k Key, hash []byte) error {
 			return fmt.Errorf("create key: bad scope %q", sc)
 		}
 	}
-	_, err := tx.tx.ExecContext(ctx,
+	_, err := tx.q.ExecContext(ctx,
 		`INSERT INTO api_keys (id, workspace_id, name, hash, scopes, created_at, revoked_at, last_used_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.WorkspaceID, k.Name, hash, strings.Join(k.Scopes, " "), toNanos(k.CreatedAt),
@@ -119,7 +121,7 @@ func scanKey(sc scanner) (Key, error) {
 // KeyByHash returns the key whose secret hashes to hash, revoked or not (the
 // caller checks RevokedAt), or ErrNotFound.
 func (s *Store) KeyByHash(ctx context.Context, hash []byte) (Key, error) {
-	k, err := scanKey(s.db.QueryRowContext(ctx,
+	k, err := scanKey(s.rdb.QueryRowContext(ctx,
 		`SELECT `+keyColumns+` FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.hash = ?`, hash))
 	if err != nil {
 		return Key{}, fmt.Errorf("key by hash: %w", err)
@@ -129,7 +131,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (Key, error) {
 
 // ListKeys returns every key of every workspace, oldest first.
 func (s *Store) ListKeys(ctx context.Context) ([]Key, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+keyColumns+` FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at, k.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
@@ -153,7 +155,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]Key, error) {
 // first revocation time; an unknown id is ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
 	err := s.Write(ctx, func(tx *Tx) error {
-		res, err := tx.tx.ExecContext(ctx,
+		res, err := tx.q.ExecContext(ctx,
 			`UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, toNanos(now), id)
 		if err != nil {
 			return wrapError(err)
@@ -163,14 +165,36 @@ func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
+	if err := s.markKeysChanged(now); err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
 	return nil
+}
+
+// markKeysChanged rewrites the keys marker file beside the database, so
+// every process caching keys (the daemon, while the CLI revokes) sees the
+// change at its next KeysStamp.
+func (s *Store) markKeysChanged(now time.Time) error {
+	return os.WriteFile(s.keysMarker, []byte(strconv.FormatInt(now.UnixNano(), 10)+"\n"), 0o600)
+}
+
+// KeysStamp identifies the current state of key revocations: it changes
+// whenever any process revokes a key through this package. Callers that
+// cache authenticated keys drop their cache when it changes. It costs one
+// stat(2).
+func (s *Store) KeysStamp() string {
+	fi, err := os.Stat(s.keysMarker)
+	if err != nil {
+		return "none"
+	}
+	return strconv.FormatInt(fi.ModTime().UnixNano(), 10) + "/" + strconv.FormatInt(fi.Size(), 10)
 }
 
 // CountKeys returns the number of keys, revoked ones included (so revoking
 // every key never looks like a fresh install).
 func (s *Store) CountKeys(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count keys: %w", err)
 	}
 	return n, nil
@@ -183,7 +207,7 @@ func (s *Store) CountKeys(ctx context.Context) (int, error) {
 func (s *Store) TouchKey(ctx context.Context, id string, now time.Time) error {
 	// A read first, so the common case takes no write lock at all.
 	var last sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT last_used_at FROM api_keys WHERE id = ?`, id).Scan(&last)
+	err := s.rdb.QueryRowContext(ctx, `SELECT last_used_at FROM api_keys WHERE id = ?`, id).Scan(&last)
 	if err != nil {
 		if errors.Is(wrapError(err), ErrNotFound) {
 			return nil

@@ -107,7 +107,7 @@ func (tx *Tx) CreateSession(ctx context.Context, s Session) error {
 	case !s.DraftMode && s.DraftRevision != "":
 		return fmt.Errorf("create session %s: published session with a draft revision", s.ID)
 	}
-	_, err := tx.tx.ExecContext(ctx,
+	_, err := tx.q.ExecContext(ctx,
 		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
 		s.ID, s.WorkspaceID, s.AgentID, s.Channel, boolInt(s.DraftMode), s.Version,
 		s.DraftRevision, boolInt(s.Billable), toNanos(s.CreatedAt), nullBytes(s.State))
@@ -128,7 +128,7 @@ func nullBytes(b []byte) any {
 // Session returns session id of workspace workspaceID. A session of another
 // workspace is ErrNotFound.
 func (s *Store) Session(ctx context.Context, workspaceID, id string) (Session, error) {
-	ses, err := scanSession(s.db.QueryRowContext(ctx,
+	ses, err := scanSession(s.rdb.QueryRowContext(ctx,
 		`SELECT `+sessionColumns+` FROM sessions WHERE id = ? AND workspace_id = ?`, id, workspaceID))
 	if err != nil {
 		return Session{}, fmt.Errorf("session %s: %w", id, err)
@@ -178,7 +178,7 @@ func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, u
 	}
 	err := s.Write(ctx, func(tx *Tx) error {
 		var cur int
-		if err := tx.tx.QueryRowContext(ctx,
+		if err := tx.q.QueryRowContext(ctx,
 			`SELECT last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&cur); err != nil {
 			return wrapError(err)
 		}
@@ -186,13 +186,13 @@ func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, u
 			return fmt.Errorf("%w: last seq is %d, want %d", ErrConflict, cur, lastSeq)
 		}
 		for i, m := range []Message{user, agent} {
-			if _, err := tx.tx.ExecContext(ctx,
+			if _, err := tx.q.ExecContext(ctx,
 				`INSERT INTO session_messages (session_id, seq, role, text, trace, at) VALUES (?, ?, ?, ?, ?, ?)`,
 				sessionID, cur+1+i, m.Role, m.Text, nullBytes(m.Trace), toNanos(m.At)); err != nil {
 				return wrapError(err)
 			}
 		}
-		_, err := tx.tx.ExecContext(ctx,
+		_, err := tx.q.ExecContext(ctx,
 			`UPDATE sessions SET state = ?, last_seq = ? WHERE id = ?`, nullBytes(state), cur+2, sessionID)
 		return wrapError(err)
 	})
@@ -263,7 +263,7 @@ func (s *Store) Usage(ctx context.Context, workspaceID, agentID string, from, to
 		where.WriteString(` AND created_at < ?`)
 		args = append(args, toNanos(to))
 	}
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT draft_mode, billable, version, count(*) FROM sessions WHERE `+where.String()+
 			` GROUP BY draft_mode, billable, version`, args...)
 	if err != nil {
@@ -294,7 +294,7 @@ func (s *Store) Usage(ctx context.Context, workspaceID, agentID string, from, to
 // CountSessionsByAgent returns the number of sessions (draft or not) of
 // each agent of workspace workspaceID that has any.
 func (s *Store) CountSessionsByAgent(ctx context.Context, workspaceID string) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT agent_id, count(*) FROM sessions WHERE workspace_id = ? GROUP BY agent_id`, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("count sessions: %w", wrapError(err))

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -37,11 +38,22 @@ type Store struct {
 	db *sql.DB
 	// wdb is the writer pool: one connection, transactions BEGIN IMMEDIATE.
 	wdb *sql.DB
+	// keysMarker is rewritten on every key revocation (see KeysStamp).
+	keysMarker string
+	// rdb caches prepared statements of db.
+	rdb *stmtDB
+
+	// wmu guards the group-commit queue: pending writes and whether a
+	// caller is committing them.
+	wmu     sync.Mutex
+	pending []*writeReq
+	leading bool
 }
 
 // Tx is one write transaction, handed to the function given to [Store.Write].
 type Tx struct {
 	tx *sql.Tx
+	q  txQuerier
 }
 
 // Option configures [Open].
@@ -115,7 +127,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	db.SetMaxOpenConns(o.readConns)
 	db.SetMaxIdleConns(o.readConns)
 
-	s := &Store{db: db, wdb: wdb}
+	s := &Store{db: db, wdb: wdb, rdb: newStmtDB(db), keysMarker: path + "-keys"}
 	ctx := context.Background()
 	// The writer connection switches the file to WAL first, so readers
 	// never race on the journal mode change.
@@ -145,6 +157,7 @@ func cloneValues(v url.Values) url.Values {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	s.rdb.close()
 	return errors.Join(s.db.Close(), s.wdb.Close())
 }
 
@@ -160,35 +173,137 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it if
-// fn returns nil; otherwise it rolls back and returns fn's error (a panic in
-// fn rolls back too). Writes are serialised on a single connection, so fn
-// must not call Write or any write method of Store (RevokeKey, TouchKey,
-// BeginIdempotent, FinishIdempotent, AbandonIdempotent, PruneIdempotency):
-// that would wait for itself. Use the methods of tx instead.
-func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	sqlTx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", wrapError(err))
-	}
-	committed := false
-	defer func() {
-		// Also runs when fn panics, so the writer connection is released.
-		if committed {
-			return
+// Write runs fn in a write transaction (BEGIN IMMEDIATE); fn's writes
+// commit if it returns nil and are rolled back otherwise (a panic in fn
+// rolls back too and is re-raised in the caller). Writes are serialised on
+// a single connection, so fn must not call Write or any write method of
+// Store (RevokeKey, TouchKey, BeginIdempotent, FinishIdempotent,
+// AbandonIdempotent, PruneIdempotency): that would wait for itself. Use the
+// methods of tx instead.
+//
+// Concurrent writers share commits (group commit): while one transaction
+// commits, the writes that arrive queue up and then run together in one
+// transaction, each inside its own SAVEPOINT so one failing fn undoes only
+// its own writes. With synchronous=FULL that turns N fsyncs into one.
+func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
+	s.wmu.Lock()
+	s.pending = append(s.pending, req)
+	if !s.leading {
+		// This caller commits batches until the queue is empty.
+		s.leading = true
+		for len(s.pending) > 0 {
+			batch := s.pending
+			if len(batch) > maxBatch {
+				batch = batch[:maxBatch]
+			}
+			s.pending = s.pending[len(batch):]
+			s.wmu.Unlock()
+			s.runBatch(batch)
+			s.wmu.Lock()
 		}
-		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) && err != nil {
-			err = errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		s.pending = nil
+		s.leading = false
+	}
+	s.wmu.Unlock()
+	res := <-req.done
+	if res.panicked {
+		panic(res.panicValue)
+	}
+	return res.err
+}
+
+// maxBatch bounds how many writes share one commit.
+const maxBatch = 64
+
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *Tx) error
+	done chan writeResult
+}
+
+type writeResult struct {
+	err        error
+	panicked   bool
+	panicValue any
+}
+
+// runFn runs one fn, turning a panic into a result.
+func runFn(fn func(tx *Tx) error, tx *Tx) (res writeResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = writeResult{err: fmt.Errorf("write panicked: %v", p), panicked: true, panicValue: p}
 		}
 	}()
-	if err := fn(&Tx{tx: sqlTx}); err != nil {
-		return err
+	return writeResult{err: fn(tx)}
+}
+
+// runBatch runs writes in one transaction and tells each its outcome.
+func (s *Store) runBatch(batch []*writeReq) {
+	results := make([]writeResult, len(batch))
+	finish := func() {
+		for i, r := range batch {
+			r.done <- results[i]
+		}
+	}
+	defer finish()
+	// Not a caller's context: one caller going away must not roll back the
+	// others' writes. Each fn still uses its own context for its statements.
+	bg := context.Background()
+	sqlTx, err := s.wdb.BeginTx(bg, nil)
+	if err != nil {
+		for i := range results {
+			results[i].err = fmt.Errorf("begin: %w", wrapError(err))
+		}
+		return
+	}
+	tx := &Tx{tx: sqlTx, q: newTxQuerier(sqlTx)}
+	single := len(batch) == 1
+	ok := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			results[i].err = err
+			continue
+		}
+		if single {
+			results[i] = runFn(r.fn, tx)
+		} else {
+			if _, err := tx.q.ExecContext(bg, "SAVEPOINT w"); err != nil {
+				results[i].err = fmt.Errorf("savepoint: %w", wrapError(err))
+				continue
+			}
+			results[i] = runFn(r.fn, tx)
+			if results[i].err != nil {
+				if _, err := tx.q.ExecContext(bg, "ROLLBACK TO w"); err != nil {
+					// The transaction is unusable: fail the whole batch.
+					_ = sqlTx.Rollback()
+					for j := range results {
+						if results[j].err == nil {
+							results[j].err = fmt.Errorf("rollback to savepoint: %w", wrapError(err))
+						}
+					}
+					return
+				}
+			}
+			if _, err := tx.q.ExecContext(bg, "RELEASE w"); err != nil && results[i].err == nil {
+				results[i].err = fmt.Errorf("release savepoint: %w", wrapError(err))
+			}
+		}
+		if results[i].err == nil {
+			ok++
+		}
+	}
+	if ok == 0 {
+		_ = sqlTx.Rollback()
+		return
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", wrapError(err))
+		for i := range results {
+			if results[i].err == nil {
+				results[i].err = fmt.Errorf("commit: %w", wrapError(err))
+			}
+		}
 	}
-	committed = true
-	return nil
 }
 
 // wrapError maps driver errors to the package sentinels by result code:

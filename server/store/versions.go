@@ -40,7 +40,7 @@ func (tx *Tx) InsertVersion(ctx context.Context, v Version) error {
 	if v.AgentID == "" || v.Number <= 0 {
 		return fmt.Errorf("insert version: bad agent %q or number %d", v.AgentID, v.Number)
 	}
-	_, err := tx.tx.ExecContext(ctx,
+	_, err := tx.q.ExecContext(ctx,
 		`INSERT INTO versions (`+versionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.AgentID, v.Number, v.Commit, v.DraftRevision, v.Digest, v.Notes, v.PublishedBy, toNanos(v.CreatedAt))
 	if err != nil {
@@ -51,12 +51,12 @@ func (tx *Tx) InsertVersion(ctx context.Context, v Version) error {
 
 // Version returns version n of the agent, or ErrNotFound.
 func (s *Store) Version(ctx context.Context, agentID string, n int) (Version, error) {
-	return version(ctx, s.db, agentID, n)
+	return version(ctx, s.rdb, agentID, n)
 }
 
 // Version returns version n of the agent as seen inside the transaction.
 func (tx *Tx) Version(ctx context.Context, agentID string, n int) (Version, error) {
-	return version(ctx, tx.tx, agentID, n)
+	return version(ctx, tx.q, agentID, n)
 }
 
 func version(ctx context.Context, q querier, agentID string, n int) (Version, error) {
@@ -78,7 +78,7 @@ func (s *Store) ListVersions(ctx context.Context, agentID string, before int, li
 	if before <= 0 {
 		before = math.MaxInt32
 	}
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+versionColumns+` FROM versions WHERE agent_id = ? AND number < ? ORDER BY number DESC LIMIT ?`,
 		agentID, before, limit)
 	if err != nil {
@@ -101,13 +101,13 @@ func (s *Store) ListVersions(ctx context.Context, agentID string, before int, li
 
 // VersionNumbers returns every version number of the agent, ascending.
 func (s *Store) VersionNumbers(ctx context.Context, agentID string) ([]int, error) {
-	return versionNumbers(ctx, s.db, agentID)
+	return versionNumbers(ctx, s.rdb, agentID)
 }
 
 // VersionNumbers returns every version number of the agent, ascending, as
 // seen inside the transaction.
 func (tx *Tx) VersionNumbers(ctx context.Context, agentID string) ([]int, error) {
-	return versionNumbers(ctx, tx.tx, agentID)
+	return versionNumbers(ctx, tx.q, agentID)
 }
 
 func versionNumbers(ctx context.Context, q querier, agentID string) ([]int, error) {
@@ -174,7 +174,7 @@ func (tx *Tx) InsertDeployment(ctx context.Context, d Deployment) (int64, error)
 		return 0, errors.New("insert deployment: target version must be > 0")
 	}
 	var id int64
-	err := tx.tx.QueryRowContext(ctx,
+	err := tx.q.QueryRowContext(ctx,
 		`INSERT INTO deployments (agent_id, at, actor, kind, from_version, to_version)
 		 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.AgentID, toNanos(d.At), d.By, d.Kind, d.From, d.To).Scan(&id)
@@ -193,7 +193,7 @@ func (s *Store) ListDeployments(ctx context.Context, agentID string, before int6
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+deploymentColumns+` FROM deployments WHERE agent_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
 		agentID, before, limit)
 	if err != nil {
@@ -216,13 +216,13 @@ func (s *Store) ListDeployments(ctx context.Context, agentID string, before int6
 
 // LastDeployment returns the agent's newest deployment, or ErrNotFound.
 func (s *Store) LastDeployment(ctx context.Context, agentID string) (Deployment, error) {
-	return lastDeployment(ctx, s.db, agentID)
+	return lastDeployment(ctx, s.rdb, agentID)
 }
 
 // LastDeployment returns the agent's newest deployment as seen inside the
 // transaction, or ErrNotFound.
 func (tx *Tx) LastDeployment(ctx context.Context, agentID string) (Deployment, error) {
-	return lastDeployment(ctx, tx.tx, agentID)
+	return lastDeployment(ctx, tx.q, agentID)
 }
 
 func lastDeployment(ctx context.Context, q querier, agentID string) (Deployment, error) {

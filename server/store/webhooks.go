@@ -86,7 +86,8 @@ type WebhookAttempt struct {
 	// EventID and Attempt identify the message.
 	Delivery Delivery
 	// Rev is the message revision the attempt was made for. If a
-	// redelivery bumped it meanwhile, the message is left pending for it.
+	// redelivery bumped it meanwhile, the message is left pending for it;
+	// a message canceled meanwhile (410) stays canceled.
 	Rev int64
 	// MessageStatus is the message's new state: "pending" (retry at
 	// NextAt), "succeeded" or "failed".
@@ -130,7 +131,7 @@ func (tx *Tx) CreateWebhook(ctx context.Context, w Webhook) error {
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
 	}
-	_, err = tx.tx.ExecContext(ctx,
+	_, err = tx.q.ExecContext(ctx,
 		`INSERT INTO webhooks (id, workspace_id, url, events, agent_id, description, secret, created_at,
 		                       after_seq, disabled_at, disabled_reason)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) FROM events), ?, ?)`,
@@ -145,7 +146,7 @@ func (tx *Tx) CreateWebhook(ctx context.Context, w Webhook) error {
 // Webhook returns the webhook id of the workspace; another workspace's
 // webhook is ErrNotFound.
 func (s *Store) Webhook(ctx context.Context, workspaceID, id string) (Webhook, error) {
-	w, err := scanWebhook(s.db.QueryRowContext(ctx,
+	w, err := scanWebhook(s.rdb.QueryRowContext(ctx,
 		`SELECT `+webhookColumns+` FROM webhooks WHERE id = ? AND workspace_id = ?`, id, workspaceID))
 	if err != nil {
 		return Webhook{}, fmt.Errorf("webhook %s: %w", id, err)
@@ -156,7 +157,7 @@ func (s *Store) Webhook(ctx context.Context, workspaceID, id string) (Webhook, e
 // WebhookByID returns the webhook id whatever its workspace, for the
 // dispatcher; ErrNotFound if it does not exist (or was deleted).
 func (s *Store) WebhookByID(ctx context.Context, id string) (Webhook, error) {
-	w, err := scanWebhook(s.db.QueryRowContext(ctx,
+	w, err := scanWebhook(s.rdb.QueryRowContext(ctx,
 		`SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
 	if err != nil {
 		return Webhook{}, fmt.Errorf("webhook %s: %w", id, err)
@@ -166,7 +167,7 @@ func (s *Store) WebhookByID(ctx context.Context, id string) (Webhook, error) {
 
 // ListWebhooks returns the workspace's webhooks, oldest first.
 func (s *Store) ListWebhooks(ctx context.Context, workspaceID string) ([]Webhook, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+webhookColumns+` FROM webhooks WHERE workspace_id = ? ORDER BY created_at, id`, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
@@ -190,7 +191,7 @@ func (s *Store) ListWebhooks(ctx context.Context, workspaceID string) ([]Webhook
 // log; another workspace's webhook is ErrNotFound.
 func (s *Store) DeleteWebhook(ctx context.Context, workspaceID, id string) error {
 	err := s.Write(ctx, func(tx *Tx) error {
-		res, err := tx.tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ? AND workspace_id = ?`, id, workspaceID)
+		res, err := tx.q.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ? AND workspace_id = ?`, id, workspaceID)
 		if err != nil {
 			return wrapError(err)
 		}
@@ -224,7 +225,7 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID string, cursor str
 		}
 		before = n
 	}
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE webhook_id = ? AND seq < ?
 		 ORDER BY seq DESC LIMIT ?`, webhookID, before, limit+1)
 	if err != nil {
@@ -283,7 +284,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, olderThan time.Time) (int, 
 		for {
 			var n int64
 			err := s.Write(ctx, func(tx *Tx) error {
-				res, err := tx.tx.ExecContext(ctx, step.query, cut, pruneBatch)
+				res, err := tx.q.ExecContext(ctx, step.query, cut, pruneBatch)
 				if err != nil {
 					return wrapError(err)
 				}
@@ -318,11 +319,11 @@ func (s *Store) FanOutWebhookEvents(ctx context.Context, now time.Time, limit in
 	err := s.Write(ctx, func(tx *Tx) error {
 		out = WebhookFanOut{}
 		var after int64
-		if err := tx.tx.QueryRowContext(ctx, `SELECT after_seq FROM webhook_fanout WHERE id = 1`).Scan(&after); err != nil {
+		if err := tx.q.QueryRowContext(ctx, `SELECT after_seq FROM webhook_fanout WHERE id = 1`).Scan(&after); err != nil {
 			return wrapError(err)
 		}
 		var upto sql.NullInt64
-		if err := tx.tx.QueryRowContext(ctx,
+		if err := tx.q.QueryRowContext(ctx,
 			`SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)`,
 			after, limit).Scan(&upto, &out.Events); err != nil {
 			return wrapError(err)
@@ -330,7 +331,7 @@ func (s *Store) FanOutWebhookEvents(ctx context.Context, now time.Time, limit in
 		if !upto.Valid {
 			return nil
 		}
-		rows, err := tx.tx.QueryContext(ctx,
+		rows, err := tx.q.QueryContext(ctx,
 			`INSERT INTO webhook_messages (webhook_id, event_id, event_seq, event_type, status, next_at, updated_at)
 			 SELECT w.id, e.id, e.seq, e.type, 'pending', ?, ?
 			 FROM events e JOIN webhooks w ON w.workspace_id = e.workspace_id
@@ -364,7 +365,7 @@ func (s *Store) FanOutWebhookEvents(ctx context.Context, now time.Time, limit in
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		_, err = tx.tx.ExecContext(ctx, `UPDATE webhook_fanout SET after_seq = ? WHERE id = 1`, upto.Int64)
+		_, err = tx.q.ExecContext(ctx, `UPDATE webhook_fanout SET after_seq = ? WHERE id = 1`, upto.Int64)
 		return wrapError(err)
 	})
 	if err != nil {
@@ -394,7 +395,7 @@ func scanMessage(sc scanner) (WebhookMessage, error) {
 // due at now, earliest first (then in event order), with their event
 // payloads.
 func (s *Store) DueWebhookMessages(ctx context.Context, webhookID string, now time.Time, limit int) ([]WebhookMessage, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT m.webhook_id, m.event_id, m.event_seq, m.event_type, m.attempts, m.step, m.manual, m.rev, m.next_at,
 		        e.payload, e.id IS NULL
 		 FROM webhook_messages m LEFT JOIN events e ON e.id = m.event_id
@@ -430,7 +431,7 @@ func (s *Store) DueWebhookMessages(ctx context.Context, webhookID string, now ti
 // WebhookMessage returns the message of one webhook and event, or
 // ErrNotFound.
 func (s *Store) WebhookMessage(ctx context.Context, webhookID, eventID string) (WebhookMessage, error) {
-	m, err := scanMessage(s.db.QueryRowContext(ctx,
+	m, err := scanMessage(s.rdb.QueryRowContext(ctx,
 		`SELECT `+messageColumns+` FROM webhook_messages WHERE webhook_id = ? AND event_id = ?`, webhookID, eventID))
 	if err != nil {
 		return WebhookMessage{}, fmt.Errorf("webhook message %s/%s: %w", webhookID, eventID, err)
@@ -447,7 +448,7 @@ func (s *Store) NextWebhookMessageAt(ctx context.Context, webhookID string, notB
 	if !notBefore.IsZero() {
 		lo = toNanos(notBefore)
 	}
-	if err := s.db.QueryRowContext(ctx,
+	if err := s.rdb.QueryRowContext(ctx,
 		`SELECT MIN(next_at) FROM webhook_messages WHERE webhook_id = ? AND status = 'pending' AND next_at > ?`,
 		webhookID, lo).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("next webhook message: %w", err)
@@ -461,7 +462,7 @@ func (s *Store) NextWebhookMessageAt(ctx context.Context, webhookID string, notB
 // PendingWebhooks returns, for every webhook with pending messages, the
 // earliest next_at: where the dispatcher resumes after a restart.
 func (s *Store) PendingWebhooks(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT webhook_id, MIN(next_at) FROM webhook_messages WHERE status = 'pending' GROUP BY webhook_id`)
 	if err != nil {
 		return nil, fmt.Errorf("pending webhooks: %w", err)
@@ -515,7 +516,7 @@ func (tx *Tx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
 	if d.ID == "" {
 		d.ID = NewID("dlv_")
 	}
-	res, err := tx.tx.ExecContext(ctx,
+	res, err := tx.q.ExecContext(ctx,
 		`INSERT INTO webhook_deliveries (id, webhook_id, event_id, type, attempt, status, response_code, error, at, duration_ms)
 		 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)`,
 		d.ID, d.WebhookID, d.EventID, d.Type, d.Attempt, d.Status, d.ResponseCode, d.Error, toNanos(d.At), d.DurationMs,
@@ -527,11 +528,11 @@ func (tx *Tx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
 		return err // the webhook is gone: nothing more to record
 	}
 	now := toNanos(d.At.Add(time.Duration(d.DurationMs) * time.Millisecond))
-	res, err = tx.tx.ExecContext(ctx,
+	res, err = tx.q.ExecContext(ctx,
 		`UPDATE webhook_messages
 		 SET status = ?, attempts = MAX(attempts, ?), step = ?, next_at = ?, updated_at = ?,
 		     manual = CASE WHEN ? = 'pending' THEN manual ELSE 0 END
-		 WHERE webhook_id = ? AND event_id = ? AND rev = ?`,
+		 WHERE webhook_id = ? AND event_id = ? AND rev = ? AND status = 'pending'`,
 		a.MessageStatus, d.Attempt, a.Step, toNanos(a.NextAt), now, a.MessageStatus,
 		d.WebhookID, d.EventID, a.Rev)
 	if err != nil {
@@ -541,20 +542,21 @@ func (tx *Tx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
 		return err
 	} else if n == 0 {
 		// A redelivery bumped the revision while this attempt was in
-		// flight: keep its pending state, count the attempt.
-		if _, err := tx.tx.ExecContext(ctx,
+		// flight (keep its pending state), or a 410 canceled the message
+		// (keep it canceled): only count the attempt.
+		if _, err := tx.q.ExecContext(ctx,
 			`UPDATE webhook_messages SET attempts = MAX(attempts, ?) WHERE webhook_id = ? AND event_id = ?`,
 			d.Attempt, d.WebhookID, d.EventID); err != nil {
 			return wrapError(err)
 		}
 	}
 	if a.Disable != "" {
-		if _, err := tx.tx.ExecContext(ctx,
+		if _, err := tx.q.ExecContext(ctx,
 			`UPDATE webhooks SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL`,
 			now, a.Disable, d.WebhookID); err != nil {
 			return wrapError(err)
 		}
-		if _, err := tx.tx.ExecContext(ctx,
+		if _, err := tx.q.ExecContext(ctx,
 			`UPDATE webhook_messages SET status = 'canceled', updated_at = ?
 			 WHERE webhook_id = ? AND status = 'pending' AND manual = 0`,
 			now, d.WebhookID); err != nil {
@@ -573,11 +575,11 @@ func (tx *Tx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
 func (s *Store) RequeueWebhookMessage(ctx context.Context, workspaceID, webhookID, eventID string, now time.Time) error {
 	err := s.Write(ctx, func(tx *Tx) error {
 		var one int
-		if err := tx.tx.QueryRowContext(ctx,
+		if err := tx.q.QueryRowContext(ctx,
 			`SELECT 1 FROM webhooks WHERE id = ? AND workspace_id = ?`, webhookID, workspaceID).Scan(&one); err != nil {
 			return wrapError(err)
 		}
-		res, err := tx.tx.ExecContext(ctx,
+		res, err := tx.q.ExecContext(ctx,
 			`UPDATE webhook_messages
 			 SET manual = CASE WHEN status = 'pending' THEN manual ELSE 1 END,
 			     status = 'pending', next_at = ?, rev = rev + 1, updated_at = ?

@@ -315,13 +315,35 @@ func TestWebhookDisableCancelsRetries(t *testing.T) {
 	if due := whDue(t, s, w.ID); len(due) != 0 {
 		t.Fatalf("disabled webhook got new messages %v, want none", eventIDs(due))
 	}
+	// An attempt that was in flight when the 410 arrived cannot revive a
+	// canceled message.
+	err = s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e2,
+		Type: "version.published", Attempt: 1, Status: DeliveryPending, ResponseCode: 500, At: whT0},
+		MessageStatus: "pending", Step: 1, NextAt: whT0}})
+	if err != nil {
+		t.Fatalf("RecordWebhookAttempts: %v", err)
+	}
+	if due := whDue(t, s, w.ID); len(due) != 0 {
+		t.Fatalf("due after a late in-flight result = %v, want none (stays canceled)", eventIDs(due))
+	}
 	// A redelivery still works on a disabled webhook, as a one-off.
 	if err := s.RequeueWebhookMessage(ctx, ws, w.ID, e2, whT0); err != nil {
 		t.Fatalf("RequeueWebhookMessage: %v", err)
 	}
 	due := whDue(t, s, w.ID)
-	if len(due) != 1 || due[0].EventID != e2 || !due[0].Manual {
-		t.Fatalf("due after redeliver = %+v, want e2 manual", due)
+	if len(due) != 1 || due[0].EventID != e2 || !due[0].Manual || due[0].EventMissing ||
+		string(due[0].Payload) != `{"type":"version.published"}` {
+		t.Fatalf("due after redeliver = %+v, want e2 manual with its payload", due)
+	}
+	// An event gone from the outbox is reported, not dropped silently.
+	if err := s.Write(ctx, func(tx *Tx) error {
+		_, err := tx.tx.ExecContext(ctx, `DELETE FROM events WHERE id = ?`, e2)
+		return err
+	}); err != nil {
+		t.Fatalf("delete event: %v", err)
+	}
+	if due := whDue(t, s, w.ID); len(due) != 1 || !due[0].EventMissing || due[0].Payload != nil {
+		t.Fatalf("due with its event deleted = %+v, want EventMissing", due)
 	}
 }
 

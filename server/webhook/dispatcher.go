@@ -22,12 +22,18 @@ import (
 
 // Defaults of [Options].
 const (
-	DefaultPerEndpoint   = 1
+	// DefaultPerEndpoint is the default of Options.PerEndpoint.
+	DefaultPerEndpoint = 1
+	// DefaultMaxConcurrent is the default of Options.MaxConcurrent.
 	DefaultMaxConcurrent = 64
-	DefaultPoll          = 5 * time.Second
+	// DefaultPoll is the default of Options.Poll.
+	DefaultPoll = 5 * time.Second
+	// DefaultMaxRetryAfter is the default of Options.MaxRetryAfter.
 	DefaultMaxRetryAfter = 24 * time.Hour
-	DefaultRetention     = 30 * 24 * time.Hour
-	DefaultPruneEvery    = time.Hour
+	// DefaultRetention is the default of Options.Retention: 30 days.
+	DefaultRetention = 30 * 24 * time.Hour
+	// DefaultPruneEvery is the default of Options.PruneEvery.
+	DefaultPruneEvery = time.Hour
 )
 
 // fanOutBatch is how many outbox events one fan-out transaction consumes.
@@ -215,6 +221,7 @@ type loop struct {
 	records chan record
 	wg      sync.WaitGroup
 	timer   *time.Timer
+	pruning atomic.Bool
 }
 
 // Run fans out and delivers until ctx is done, then waits for in-flight
@@ -325,11 +332,16 @@ func (l *loop) fanOut() {
 	}
 }
 
-// prune deletes old delivery log rows in the background.
+// prune deletes old delivery log rows in the background, one pass at a
+// time.
 func (l *loop) prune() {
+	if !l.pruning.CompareAndSwap(false, true) {
+		return
+	}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
+		defer l.pruning.Store(false)
 		n, err := l.d.store.PruneDeliveries(l.ctx, l.d.now().Add(-l.d.retention))
 		if err != nil {
 			if l.ctx.Err() == nil {
@@ -413,9 +425,9 @@ func (l *loop) work(w *worker) {
 	var (
 		queue    []store.WebhookMessage // due, read but not started
 		hook     store.Webhook
-		inflight = map[string]bool{} // started, not yet recorded
-		busy     int                 // requests in progress
-		slotFree = make(chan struct{}, d.perEndpoint)
+		inflight = map[string]bool{}              // started, not yet recorded
+		busy     int                              // requests in progress
+		slotFree = make(chan bool, d.perEndpoint) // true: the endpoint is gone (410)
 		recorded = make(chan string, d.perEndpoint+prefetch)
 		timer    = time.NewTimer(time.Hour)
 	)
@@ -459,9 +471,12 @@ func (l *loop) work(w *worker) {
 						timer.Reset(max(next.Sub(d.now()), 0))
 					}
 				}
-			case errors.Is(err, store.ErrNotFound) && len(inflight) == 0:
-				exit(seen, time.Time{}, false) // the webhook was deleted
-				return
+			case errors.Is(err, store.ErrNotFound):
+				// The webhook was deleted: finish what is in flight, then go.
+				if len(inflight) == 0 {
+					exit(seen, time.Time{}, false)
+					return
+				}
 			case l.ctx.Err() == nil:
 				d.log.Error().Err(err).Str("webhook", w.id).Msg("webhook: load due deliveries")
 				if len(inflight) == 0 {
@@ -484,8 +499,11 @@ func (l *loop) work(w *worker) {
 			go l.attempt(hook, m, slotFree, recorded)
 		}
 		select {
-		case <-slotFree:
+		case gone := <-slotFree:
 			busy--
+			if gone {
+				queue = nil // its other messages were canceled with it
+			}
 		case id := <-recorded:
 			delete(inflight, id)
 		case <-w.poke:
@@ -507,12 +525,12 @@ func (l *loop) work(w *worker) {
 // outcome, then reports the message recorded to its worker. On shutdown
 // mid-request nothing is recorded: the message stays due and is delivered
 // after the restart.
-func (l *loop) attempt(hook store.Webhook, m store.WebhookMessage, slotFree chan<- struct{}, recorded chan<- string) {
+func (l *loop) attempt(hook store.Webhook, m store.WebhookMessage, slotFree chan<- bool, recorded chan<- string) {
 	d := l.d
 	defer func() { recorded <- m.EventID }()
 	a, ok := d.deliver(l.ctx, hook, m)
 	<-l.sem
-	slotFree <- struct{}{}
+	slotFree <- ok && a.Disable != ""
 	if !ok {
 		return
 	}

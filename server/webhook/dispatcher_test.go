@@ -603,3 +603,84 @@ func TestRunTwiceRefused(t *testing.T) {
 		t.Fatalf("Run without a store = nil, want an error")
 	}
 }
+
+func TestConcurrencyBounds(t *testing.T) {
+	f := newFixture(t)
+	var inFlight, peak atomic.Int32
+	release := make(chan struct{})
+	blocking := func(n int, w http.ResponseWriter, r *http.Request) {
+		cur := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if cur <= p || peak.CompareAndSwap(p, cur) {
+				break
+			}
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(open)
+
+	t.Run("per endpoint", func(t *testing.T) {
+		rc := newReceiver(t, blocking)
+		wh := f.webhook(t, rc.srv.URL)
+		o := f.options()
+		o.Client = NewClient(true, 30*time.Second)
+		o.PerEndpoint = 3
+		d, stop := start(t, o)
+		defer stop()
+		for range 5 {
+			f.publish(t, d, "version.published")
+		}
+		waitFor(t, 3*time.Second, "3 concurrent requests", func() bool { return rc.count() == 3 })
+		time.Sleep(100 * time.Millisecond)
+		if n := rc.count(); n != 3 {
+			t.Fatalf("endpoint got %d concurrent requests, want PerEndpoint = 3", n)
+		}
+		open()
+		waitFor(t, 3*time.Second, "all 5 delivered", func() bool { return len(f.deliveries(t, wh.ID)) == 5 })
+		if p := peak.Load(); p != 3 {
+			t.Fatalf("peak concurrency = %d, want 3", p)
+		}
+	})
+}
+
+func TestGlobalCap(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	var total atomic.Int32
+	var rcs []*receiver
+	for range 3 {
+		rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			total.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		})
+		rcs = append(rcs, rc)
+		f.webhook(t, rc.srv.URL)
+	}
+	o := f.options()
+	o.Client = NewClient(true, 30*time.Second)
+	o.MaxConcurrent = 2
+	d, _ := start(t, o)
+	f.publish(t, d, "version.published")
+	waitFor(t, 3*time.Second, "2 requests in flight", func() bool { return total.Load() == 2 })
+	time.Sleep(100 * time.Millisecond)
+	if n := total.Load(); n != 2 {
+		t.Fatalf("%d requests in flight, want MaxConcurrent = 2", n)
+	}
+	close(release)
+	waitFor(t, 3*time.Second, "third endpoint served after the cap frees", func() bool { return total.Load() == 3 })
+	for i, rc := range rcs {
+		if n := rc.count(); n != 1 {
+			t.Fatalf("endpoint %d got %d requests, want 1", i, n)
+		}
+	}
+}

@@ -15,8 +15,12 @@ import (
 
 // Header names of Standard Webhooks 1.0.
 const (
-	HeaderID        = "webhook-id"
+	// HeaderID carries the message id: flowyte's event id, the same on
+	// every retry and redelivery, for receivers to deduplicate on.
+	HeaderID = "webhook-id"
+	// HeaderTimestamp carries the attempt's unix time in seconds.
 	HeaderTimestamp = "webhook-timestamp"
+	// HeaderSignature carries space-separated "v1,<base64>" signatures.
 	HeaderSignature = "webhook-signature"
 )
 

@@ -158,12 +158,19 @@ func isZero(b []byte) bool {
 // 3xx response is returned as is); proxies from the environment are not
 // used; each request times out after timeout (zero: [DefaultTimeout]).
 func NewClient(allowPrivate bool, timeout time.Duration) *http.Client {
+	return newClient(allowPrivate, timeout, nil)
+}
+
+// newClient is NewClient with the dialer's resolver (nil: the default), so
+// tests can model DNS that changes between registration and delivery.
+func newClient(allowPrivate bool, timeout time.Duration, resolver *net.Resolver) *http.Client {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	dialer := &net.Dialer{
 		Timeout:   min(timeout, 10*time.Second),
 		KeepAlive: 30 * time.Second,
+		Resolver:  resolver,
 		Control: func(network, address string, _ syscall.RawConn) error {
 			if allowPrivate {
 				return nil

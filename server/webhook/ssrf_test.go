@@ -158,35 +158,46 @@ func TestCheckURLRefusesPrivate(t *testing.T) {
 }
 
 // TestClientRefusesPrivateAtDial: a URL accepted at registration (the
-// name resolved to a public address then) is refused when the dial lands
-// on loopback, before any byte is sent.
+// name resolved to a public address then) is refused when at delivery time
+// the name resolves to loopback (DNS rebinding), before any byte is sent.
 func TestClientRefusesPrivateAtDial(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	hookURL := "http://hooks.example.test:" + port + "/in"
 
-	res := stubResolver(t, map[string]string{"hooks.example.test": "203.0.113.10"})
-	if err := CheckURL(context.Background(), "https://hooks.example.test/in", false, res); err != nil {
+	atRegistration := stubResolver(t, map[string]string{"hooks.example.test": "203.0.113.10"})
+	if err := CheckURL(context.Background(), hookURL, false, atRegistration); err != nil {
 		t.Fatalf("CheckURL at registration: %v, want nil", err)
 	}
-	// Now the name points at the loopback server (DNS rebinding), modelled
-	// by dialing it directly: the dial-time check must refuse.
-	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
-		resp, err := NewClient(false, 2*time.Second).Post(u, "application/json", strings.NewReader("{}"))
+	atDelivery := stubResolver(t, map[string]string{"hooks.example.test": "127.0.0.1"})
+	cases := []struct {
+		name   string
+		client *http.Client
+		url    string
+	}{
+		{"name rebinds to loopback", newClient(false, 2*time.Second, atDelivery), hookURL},
+		{"loopback literal", NewClient(false, 2*time.Second), srv.URL},
+		{"localhost", NewClient(false, 2*time.Second), strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)},
+	}
+	for _, c := range cases {
+		resp, err := c.client.Post(c.url, "application/json", strings.NewReader("{}"))
 		if err == nil {
 			resp.Body.Close()
-			t.Fatalf("POST %s with NewClient(false): status %d, want a dial error", u, resp.StatusCode)
+			t.Fatalf("%s: POST status %d, want a dial error", c.name, resp.StatusCode)
 		}
 		if !errors.Is(err, ErrPrivateAddress) {
-			t.Fatalf("POST %s err = %v, want ErrPrivateAddress", u, err)
+			t.Fatalf("%s: POST err = %v, want ErrPrivateAddress", c.name, err)
 		}
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("server got %d requests, want 0", n)
 	}
-	resp, err := NewClient(true, 2*time.Second).Post(srv.URL, "application/json", strings.NewReader("{}"))
+	// The same rebound name with private addresses allowed reaches it.
+	resp, err := newClient(true, 2*time.Second, atDelivery).Post(hookURL, "application/json", strings.NewReader("{}"))
 	if err != nil {
-		t.Fatalf("POST with NewClient(true): %v, want success", err)
+		t.Fatalf("POST with allowPrivate: %v, want success", err)
 	}
 	resp.Body.Close()
 	if n := hits.Load(); n != 1 {

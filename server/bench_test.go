@@ -1,0 +1,218 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowyte/flowyte/server/store"
+)
+
+// hammer sends n requests from conc goroutines and returns requests/s.
+func hammer(tb testing.TB, n, conc int, send func(c *http.Client) int, want int) float64 {
+	tb.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
+	var left atomic.Int64
+	left.Store(int64(n))
+	var bad atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left.Add(-1) >= 0 {
+				if send(client) != want {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if bad.Load() > 0 {
+		tb.Fatalf("%d requests did not answer %d", bad.Load(), want)
+	}
+	return float64(n) / el.Seconds()
+}
+
+func post(c *http.Client, url, key string, body []byte) int {
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func get(c *http.Client, url, key string) int {
+	req, _ := http.NewRequest("GET", url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// BenchmarkSessionCreateVsHealthz measures, side by side in one run, the
+// throughput of POST /chat/sessions on a published agent and of /healthz.
+// Target: sessions ≥ 25% of healthz.
+func BenchmarkSessionCreateVsHealthz(b *testing.B) {
+	e := newEnv(b)
+	id := e.createAgent("bench")
+	e.loadFixture(id, "acme-support")
+	e.publish(id)
+	body := []byte(`{"agentId":"` + id + `"}`)
+	const n, conc = 4000, 32
+	var health, sess float64
+	for b.Loop() {
+		health = hammer(b, n, conc, func(c *http.Client) int { return get(c, e.srv.URL+"/healthz", "") }, 200)
+		sess = hammer(b, n, conc, func(c *http.Client) int { return post(c, e.srv.URL+"/chat/sessions", e.admin, body) }, 201)
+	}
+	b.ReportMetric(health, "healthz/s")
+	b.ReportMetric(sess, "sessions/s")
+	b.ReportMetric(sess/health, "ratio")
+}
+
+// BenchmarkMessageTurn answers messages on the richest fixture agent
+// through the HTTP API and reports the p50 and p99 turn latency.
+func BenchmarkMessageTurn(b *testing.B) {
+	e := newEnv(b)
+	id := e.createAgent("bench")
+	e.loadFixture(id, "acme-support")
+	e.publish(id)
+	sid := e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(b)["id"].(string)
+	texts := []string{"How long do I have to return something?", "do you ship abroad?", "what payment methods do you take?", "tell me about the warranty", "hello there"}
+	client := &http.Client{}
+	url := e.srv.URL + "/chat/sessions/" + sid + "/messages"
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		body := []byte(`{"text":"` + texts[i%len(texts)] + `"}`)
+		i++
+		start := time.Now()
+		if st := post(client, url, e.admin, body); st != 200 {
+			b.Fatalf("status %d", st)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkVersionsPage: a page of 50 versions costs the same at 10 and at
+// 10,000 versions (the index is read by key range, no tag scan).
+func BenchmarkVersionsPage(b *testing.B) {
+	for _, total := range []int{10, 10000} {
+		b.Run(strconv.Itoa(total), func(b *testing.B) {
+			e := newEnv(b)
+			id := e.createAgent("many")
+			ctx := context.Background()
+			err := e.store.Write(ctx, func(tx *store.Tx) error {
+				for n := 1; n <= total; n++ {
+					if err := tx.InsertVersion(ctx, store.Version{AgentID: id, Number: n, Commit: strings.Repeat("a", 40), DraftRevision: strings.Repeat("b", 40), Digest: "sha256:x", CreatedAt: time.Now()}); err != nil {
+						return err
+					}
+				}
+				return tx.SetPublished(ctx, id, total, total)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			client := &http.Client{}
+			url := e.srv.URL + "/agents/" + id + "/versions?limit=50"
+			for b.Loop() {
+				if st := get(client, url, e.reader); st != 200 {
+					b.Fatalf("status %d", st)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkManyAgentsRSS creates FLOWYTE_BENCH_AGENTS agents (default
+// 10,000), reads each one's draft through the API (which opens its
+// repository), and reports the process's resident memory afterwards.
+// Target: under 150 MiB; open repositories are bounded by an LRU.
+func BenchmarkManyAgentsRSS(b *testing.B) {
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("FLOWYTE_BENCH_AGENTS")); err == nil && v > 0 {
+		n = v
+	}
+	for b.Loop() {
+		e := newEnv(b)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		ids := make([]string, 0, n)
+		for i := range n {
+			st := post(client, e.srv.URL+"/agents", e.admin, []byte(fmt.Sprintf(`{"name":"agent %d"}`, i)))
+			if st != 201 {
+				b.Fatalf("create %d: %d", i, st)
+			}
+		}
+		next := ""
+		for {
+			page := e.must(200, "GET", "/agents?limit=200"+cursorParam(next), e.reader, nil).json(b)
+			for _, a := range page["data"].([]any) {
+				ids = append(ids, a.(map[string]any)["id"].(string))
+			}
+			if page["nextCursor"] == nil {
+				break
+			}
+			next = page["nextCursor"].(string)
+		}
+		for _, id := range ids {
+			if st := get(client, e.srv.URL+"/agents/"+id+"/draft", e.reader); st != 200 {
+				b.Fatalf("draft %s: %d", id, st)
+			}
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		b.ReportMetric(float64(rssBytes())/(1<<20), "RSS-MiB")
+		b.ReportMetric(float64(len(ids)), "agents")
+	}
+}
+
+func cursorParam(c string) string {
+	if c == "" {
+		return ""
+	}
+	return "&cursor=" + c
+}
+
+// rssBytes reads VmRSS from /proc/self/status (0 elsewhere).
+func rssBytes() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
