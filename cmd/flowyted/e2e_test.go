@@ -253,6 +253,29 @@ func TestDaemonLifecycle(t *testing.T) {
 	if diff := gitCmd(t, clone, "diff", "--stat", "v1", "v2"); !strings.Contains(diff, "knowledge/faq.md") {
 		t.Fatalf("git diff v1 v2: %s", diff)
 	}
+	// Revoking with the CLI while the daemon runs takes effect at once,
+	// even though the daemon had the key cached.
+	out.Reset()
+	lister := exec.Command(binPath, "keys", "list", "--data", data)
+	lister.Stdout = &out
+	if err := lister.Run(); err != nil {
+		t.Fatalf("keys list: %v", err)
+	}
+	var ciID string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[2] == "ci" {
+			ciID = f[0]
+		}
+	}
+	if ciID == "" {
+		t.Fatalf("keys list has no ci key:\n%s", out.String())
+	}
+	if err := exec.Command(binPath, "keys", "revoke", "--data", data, ciID).Run(); err != nil {
+		t.Fatalf("keys revoke: %v", err)
+	}
+	if st, _, _ := call(http.DefaultClient, "GET", d.url+"/agents", reader, nil); st != 401 {
+		t.Fatalf("revoked key: status %d, want 401", st)
+	}
 	if err := d.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM exit: %v\n%s", err, d.logs)
 	}
@@ -261,6 +284,10 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 	if strings.Contains(d.logs.String(), reader) || strings.Contains(d.logs.String(), key) {
 		t.Fatal("a secret appears in the logs")
+	}
+	// A clean shutdown says so.
+	if !strings.Contains(d.logs.String(), "stopped") {
+		t.Fatalf("no shutdown log line")
 	}
 
 	// keys list shows both, without secrets; revoke takes effect.
