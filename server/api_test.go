@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -409,8 +410,12 @@ func TestTypedViews(t *testing.T) {
 	if !strings.Contains(string(raw.body), "url: https://api.example.com/orders/{orderId}") {
 		t.Fatalf("canonical file:\n%s", raw.body)
 	}
-	list := e.must(200, "GET", "/agents/"+id+"/draft/skills", e.reader, nil).json(t)["data"].([]any)
-	if len(list) != 1 {
+	var list []map[string]any
+	lr := e.must(200, "GET", "/agents/"+id+"/draft/skills", e.reader, nil)
+	if err := json.Unmarshal(lr.body, &list); err != nil {
+		t.Fatalf("list is not a JSON array: %v", err)
+	}
+	if len(list) != 1 || list[0]["name"] != "order-status" || list[0]["http"] == nil {
 		t.Fatalf("list %v", list)
 	}
 	bad := map[string]any{"description": "x", "parameters": map[string]any{"type": "object"}, "http": map[string]any{"method": "GET", "url": "https://x.example/{nope}", "timeoutMs": 10}}

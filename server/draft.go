@@ -483,7 +483,7 @@ func (s *Server) listTyped(c *gin.Context) {
 		items = append(items, item)
 	}
 	c.Header("ETag", `"`+rev+`"`)
-	writeJSON(c, 200, gin.H{"data": items, "revision": rev})
+	writeJSON(c, 200, items)
 }
 
 // readTyped reads one typed file of the draft.
