@@ -27,6 +27,9 @@ type compiledDraft struct {
 type sandboxCache struct {
 	drafts   *lru.Cache[string, *compiledDraft]
 	versions *lru.Cache[string, *responder.Engine]
+	// trees maps "agent@revision" of draft commits to their tree id, so a
+	// turn of a draft session finds its compiled draft without git.
+	trees *lru.Cache[string, string]
 	// flight makes concurrent misses on one key compile once.
 	mu     sync.Mutex
 	flight map[string]*sync.Mutex
@@ -35,7 +38,8 @@ type sandboxCache struct {
 func newSandboxCache(size int) *sandboxCache {
 	d, _ := lru.New[string, *compiledDraft](size)
 	v, _ := lru.New[string, *responder.Engine](size)
-	return &sandboxCache{drafts: d, versions: v, flight: map[string]*sync.Mutex{}}
+	t, _ := lru.New[string, string](size * 16)
+	return &sandboxCache{drafts: d, versions: v, trees: t, flight: map[string]*sync.Mutex{}}
 }
 
 // keyLock serialises work on one cache key.
@@ -80,6 +84,27 @@ func (sc *sandboxCache) draft(tree string, files map[string][]byte) *compiledDra
 	}
 	sc.drafts.Add(tree, cd)
 	return cd
+}
+
+// rememberRevision records which tree a draft revision has.
+func (sc *sandboxCache) rememberRevision(agentID, rev, tree string) {
+	sc.trees.Add(agentID+"@"+rev, tree)
+}
+
+// draftAt returns the compiled draft of one draft revision: from memory
+// when the revision's tree was compiled before, else read from git once.
+func (sc *sandboxCache) draftAt(ctx context.Context, repos *repo.Store, agentID, rev string) (*compiledDraft, error) {
+	if tree, ok := sc.trees.Get(agentID + "@" + rev); ok {
+		if cd, ok := sc.drafts.Get(tree); ok {
+			return cd, nil
+		}
+	}
+	tree, files, err := repos.FilesAt(ctx, agentID, rev)
+	if err != nil {
+		return nil, err
+	}
+	sc.rememberRevision(agentID, rev, tree)
+	return sc.draft(tree, files), nil
 }
 
 // compiled returns the compile result of a draft tree.

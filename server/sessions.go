@@ -88,6 +88,7 @@ func (s *Server) createSession(c *gin.Context) {
 			fail(c, err)
 			return
 		}
+		s.sandbox.rememberRevision(a.ID, rev, tree)
 		cd := s.sandbox.draft(tree, files)
 		if !cd.result.OK() || cd.engine == nil {
 			s.metrics.compileFailures.Inc()
@@ -168,11 +169,10 @@ func (s *Server) engineFor(ctx context.Context, ss store.Session) (*responder.En
 	if !ss.DraftMode {
 		return s.sandbox.version(ctx, s.repos, ss.AgentID, ss.Version)
 	}
-	tree, files, err := s.repos.FilesAt(ctx, ss.AgentID, ss.DraftRevision)
+	cd, err := s.sandbox.draftAt(ctx, s.repos, ss.AgentID, ss.DraftRevision)
 	if err != nil {
 		return nil, err
 	}
-	cd := s.sandbox.draft(tree, files)
 	if cd.engine == nil {
 		return nil, problem(422, "compile_failed", "the draft revision of this session no longer compiles").with("errors", diagList(cd.result.Errors))
 	}

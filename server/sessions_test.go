@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -114,5 +115,26 @@ func TestPlaybookSkillCallIsRecorded(t *testing.T) {
 	call := calls[0].(map[string]any)
 	if !strings.Contains(fmt.Sprint(call["url"]), "A-1001") {
 		t.Fatalf("skill call %v does not carry the saved order id", call)
+	}
+}
+
+// TestTurnsDoNoGitWork: once a session exists, its turns are answered from
+// memory: with the repository moved away, both kinds still answer.
+func TestTurnsDoNoGitWork(t *testing.T) {
+	e := newEnv(t)
+	id := e.createAgent("nogit")
+	e.loadFixture(id, "acme-support")
+	e.publish(id)
+	live := e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(t)["id"].(string)
+	draft := e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id, "draftMode": true}).json(t)["id"].(string)
+	dir := e.repos.Path(id)
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Rename(dir+".away", dir)
+	for _, sid := range []string{live, draft} {
+		if got := replyText(say(t, e, sid, "How long do I have to return something?")); !strings.Contains(got, "30 days") {
+			t.Fatalf("session %s answered %q without its repository", sid, got)
+		}
 	}
 }
