@@ -122,11 +122,19 @@ func BenchmarkMessageTurn(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-// BenchmarkVersionsPage: a page of 50 versions costs the same at 10 and at
-// 10,000 versions (the index is read by key range, no tag scan).
+// BenchmarkVersionsPage: a page of versions (limit=50) costs the same
+// whatever the history length (the index is read by key range, no tag
+// scan). A history of 10 fills only 10 rows of the page, so compare 50
+// with 10,000 for equal pages; "10000-deep" pages from v100 down.
 func BenchmarkVersionsPage(b *testing.B) {
-	for _, total := range []int{10, 10000} {
-		b.Run(strconv.Itoa(total), func(b *testing.B) {
+	for _, total := range []int{10, 50, 10000, -10000} {
+		deep := total < 0
+		total := max(total, -total)
+		name := strconv.Itoa(total)
+		if deep {
+			name += "-deep"
+		}
+		b.Run(name, func(b *testing.B) {
 			e := newEnv(b)
 			id := e.createAgent("many")
 			ctx := context.Background()
@@ -143,6 +151,9 @@ func BenchmarkVersionsPage(b *testing.B) {
 			}
 			client := &http.Client{}
 			url := e.srv.URL + "/agents/" + id + "/versions?limit=50"
+			if deep {
+				url += "&cursor=v100"
+			}
 			for b.Loop() {
 				if st := get(client, url, e.reader); st != 200 {
 					b.Fatalf("status %d", st)
