@@ -92,9 +92,19 @@ func (s *Server) agentInWorkspace(ctx context.Context, ws, id string) (store.Age
 	if !validAgentID(id) {
 		return store.Agent{}, problem(404, "agent_not_found", "no agent %q", id)
 	}
+	if a, ok := s.agents.get(id); ok {
+		if a.WorkspaceID != ws {
+			return store.Agent{}, problem(404, "agent_not_found", "no agent %q", id)
+		}
+		return a, nil
+	}
+	gen := s.agents.generation(id)
 	a, err := s.store.Agent(ctx, ws, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Agent{}, problem(404, "agent_not_found", "no agent %q", id)
+	}
+	if err == nil {
+		s.agents.put(a, gen)
 	}
 	return a, err
 }
@@ -197,7 +207,7 @@ func (s *Server) deleteAgent(c *gin.Context) {
 	ctx := c.Request.Context()
 	// The row goes first: a crash before the repository moves leaves a
 	// repository without a live row, which startup recovery moves aside.
-	if err := s.store.Write(ctx, func(tx *store.Tx) error { return tx.MarkAgentDeleted(ctx, a.ID, s.now()) }); err != nil {
+	if err := s.writeAgent(ctx, a.ID, func(tx *store.Tx) error { return tx.MarkAgentDeleted(ctx, a.ID, s.now()) }); err != nil {
 		fail(c, err)
 		return
 	}

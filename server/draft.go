@@ -166,7 +166,7 @@ func (s *Server) commitDraftChanges(c *gin.Context, a store.Agent, in commitInpu
 			return nil
 		}
 		wrote = true
-		return s.store.Write(ctx, func(tx *store.Tx) error {
+		return s.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
 			if err := tx.SetDraft(ctx, a.ID, cm.Revision, now); err != nil {
 				return err
 			}

@@ -107,7 +107,7 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 		_ = from
 	}
 	now := s.now()
-	return s.store.Write(ctx, func(tx *store.Tx) error {
+	return s.writeAgent(ctx, id, func(tx *store.Tx) error {
 		if d.Revision != a.DraftRevision {
 			if err := tx.SetDraft(ctx, id, d.Revision, d.UpdatedAt); err != nil {
 				return err

@@ -68,6 +68,7 @@ type Server struct {
 	engine  *gin.Engine
 
 	keys         keyCache
+	agents       agentCache
 	valid        *validator.Validate
 	sessionLocks sessionLocks
 

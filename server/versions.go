@@ -176,7 +176,7 @@ func (s *Server) publish(c *gin.Context) {
 			return err
 		}
 		body = append(body, '\n')
-		return s.store.Write(ctx, func(tx *store.Tx) error {
+		return s.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
 			return s.recordPublish(ctx, tx, cur, sv, p.Key.Name, now, c.Request, rec, headers, body)
 		})
 	})
@@ -294,7 +294,7 @@ func (s *Server) rollback(c *gin.Context) {
 		if err != nil {
 			return err
 		}
-		return s.store.Write(ctx, func(tx *store.Tx) error {
+		return s.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
 			did, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: a.ID, At: now, By: p.Key.Name, Kind: "rollback", From: from, To: to})
 			if err != nil {
 				return err
