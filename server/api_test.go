@@ -471,3 +471,13 @@ func TestListAgentsPaginates(t *testing.T) {
 		t.Fatalf("other workspace sees %d agents", n)
 	}
 }
+
+// TestCurlDefaultContentType: `curl -d '{...}'` without -H sends
+// application/x-www-form-urlencoded; a JSON body is still accepted.
+func TestCurlDefaultContentType(t *testing.T) {
+	e := newEnv(t)
+	r := e.must(201, "POST", "/agents", e.admin, []byte(`{"name":"curl"}`), "Content-Type", "application/x-www-form-urlencoded")
+	if r.json(t)["name"] != "curl" {
+		t.Fatalf("agent %s", r.body)
+	}
+}

@@ -515,12 +515,12 @@ func (s *Server) readTyped(c *gin.Context, a store.Agent, kind compile.Kind, slu
 
 // writeTyped validates a typed JSON body and stores its canonical file.
 func (s *Server) writeTyped(c *gin.Context, a store.Agent, kind compile.Kind, slug string) {
-	if err := checkJSONContentType(c.Request); err != nil {
+	body, err := readBody(c, maxJSONBody)
+	if err != nil {
 		fail(c, err)
 		return
 	}
-	body, err := readBody(c, maxJSONBody)
-	if err != nil {
+	if err := checkJSONContentType(c.Request, body); err != nil {
 		fail(c, err)
 		return
 	}

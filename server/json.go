@@ -63,8 +63,10 @@ func newValidator() *validator.Validate {
 }
 
 // checkJSONContentType refuses bodies that declare a non-JSON media type.
-// A missing Content-Type is accepted: the body must still parse as JSON.
-func checkJSONContentType(r *http.Request) error {
+// A missing Content-Type is accepted (the body must still parse as JSON),
+// and so is curl's default form type when the body is in fact JSON
+// (`curl -d '{...}'` without -H); a real form body is 415.
+func checkJSONContentType(r *http.Request, body []byte) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return nil
@@ -74,6 +76,9 @@ func checkJSONContentType(r *http.Request) error {
 		return problem(400, "invalid_request", "unparsable Content-Type %q", ct)
 	}
 	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		return nil
+	}
+	if mt == "application/x-www-form-urlencoded" && json.Valid(body) {
 		return nil
 	}
 	return problem(415, "unsupported_media_type", "send Content-Type: application/json, not %s", mt)
@@ -98,11 +103,11 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 // bindJSON decodes the request body strictly into dst and validates it.
 // An empty body decodes as {} when allowEmpty.
 func (s *Server) bindJSON(c *gin.Context, dst any, allowEmpty bool) ([]byte, error) {
-	if err := checkJSONContentType(c.Request); err != nil {
-		return nil, err
-	}
 	data, err := readBody(c, maxJSONBody)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkJSONContentType(c.Request, data); err != nil {
 		return nil, err
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
