@@ -499,16 +499,14 @@ func (s *Server) readTyped(c *gin.Context, a store.Agent, kind compile.Kind, slu
 		fail(c, problem(422, "compile_failed", "%s does not parse as %s", p, kind).with("errors", diagList(diags)))
 		return
 	}
-	out, err := viewJSON(view, map[string]any{"name": slug, "path": p})
+	extra := map[string]any{"name": slug, "path": p}
+	if kind == compile.KindSettings {
+		extra = nil // settings' own name field is the agent's name
+	}
+	out, err := viewJSON(view, extra)
 	if err != nil {
 		fail(c, err)
 		return
-	}
-	if kind == compile.KindSettings {
-		delete(out, "path")
-		delete(out, "name")
-		out2, _ := viewJSON(view, nil)
-		out = out2
 	}
 	writeJSON(c, 200, out)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -117,7 +116,7 @@ func problemFor(err error) *Problem {
 	case errors.As(err, &diags):
 		return problem(422, "compile_failed", "the draft has %d compile errors", len(diags)).with("errors", diagList(diags))
 	case errors.Is(err, compile.ErrInvalidPath), errors.Is(err, repo.ErrInvalidPath):
-		return problem(422, "invalid_path", "%s", trimErr(err))
+		return problem(422, "invalid_path", "%v", err)
 	case errors.Is(err, repo.ErrConflict):
 		return problem(409, "publish_conflict", "a concurrent change won the race")
 	case errors.Is(err, repo.ErrVersionNotFound):
@@ -127,7 +126,7 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, repo.ErrNotFound):
 		return problem(404, "agent_not_found", "no such agent")
 	case errors.Is(err, repo.ErrDraftTooLarge):
-		return problem(413, "payload_too_large", "%s", trimErr(err))
+		return problem(413, "payload_too_large", "%v", err)
 	case errors.Is(err, repo.ErrBadCursor), errors.Is(err, store.ErrBadCursor):
 		return problem(400, "invalid_request", "bad cursor")
 	case errors.Is(err, store.ErrNotFound):
@@ -138,12 +137,6 @@ func problemFor(err error) *Problem {
 		return problem(413, "payload_too_large", "the request body exceeds %d bytes", mbe.Limit)
 	}
 	return &Problem{Status: 500, Code: "internal"}
-}
-
-// trimErr gives the last, most specific part of a wrapped error message.
-func trimErr(err error) string {
-	s := err.Error()
-	return strings.TrimSpace(s)
 }
 
 // diagList turns compile diagnostics into the problem "errors" member.

@@ -139,8 +139,8 @@ func (sc *sandboxCache) version(ctx context.Context, repos *repo.Store, agentID 
 	return e, nil
 }
 
-// forget drops nothing today (keys are content-addressed); it exists so a
-// deleted agent's versions leave memory early.
+// forget drops a deleted agent's loaded versions early; draft entries are
+// keyed by tree id and age out of the LRU.
 func (sc *sandboxCache) forget(agentID string) {
 	for _, k := range sc.versions.Keys() {
 		if len(k) > len(agentID) && k[:len(agentID)] == agentID && k[len(agentID)] == '@' {

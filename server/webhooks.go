@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ func (s *Server) createWebhook(c *gin.Context) {
 	writeJSON(c, http.StatusCreated, webhookView(w, true))
 }
 
-func itoa(i int) string { return versionID(i)[1:] }
+func itoa(i int) string { return strconv.Itoa(i) }
 
 // loadWebhook finds :wid in the caller's workspace.
 func (s *Server) loadWebhook(c *gin.Context) (store.Webhook, error) {
