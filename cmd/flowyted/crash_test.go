@@ -19,6 +19,13 @@ type acked struct {
 	mu        sync.Mutex
 	revisions map[string][]string       // agent → draft revisions acknowledged
 	versions  map[string]map[int]string // agent → number → release commit
+	statuses  map[string]int            // "op status" → count, for the log
+}
+
+func (a *acked) count(what string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.statuses[what]++
 }
 
 func (a *acked) revision(id, rev string) {
@@ -53,7 +60,7 @@ func TestSIGKILLDuringWrites(t *testing.T) {
 	for i := range ids {
 		ids[i] = mustCall(t, "POST", d.url+"/agents", key, map[string]any{"name": fmt.Sprintf("crash-%d", i)}, 201)["id"].(string)
 	}
-	ack := &acked{revisions: map[string][]string{}, versions: map[string]map[int]string{}}
+	ack := &acked{revisions: map[string][]string{}, versions: map[string]map[int]string{}, statuses: map[string]int{}}
 	rng := rand.New(rand.NewPCG(1, 2))
 	const rounds = 6
 	for round := range rounds {
@@ -81,6 +88,7 @@ func TestSIGKILLDuringWrites(t *testing.T) {
 						}
 					case 2:
 						st, m, err := call(client, "POST", base+"/publish", key, map[string]any{"notes": "crash test"})
+						ack.count(fmt.Sprintf("publish %d", st))
 						if err == nil && st == 201 {
 							ack.version(id, int(m["number"].(float64)), m["commit"].(string))
 						}
@@ -109,7 +117,7 @@ func TestSIGKILLDuringWrites(t *testing.T) {
 	if total == 0 {
 		t.Fatal("no publish was ever acknowledged: the test proved nothing")
 	}
-	t.Logf("%d rounds, %d acknowledged versions", rounds, total)
+	t.Logf("%d rounds, %d acknowledged versions; outcomes %v", rounds, total, ack.statuses)
 }
 
 func verifyAfterCrash(t *testing.T, d *daemon, key string, ids []string, ack *acked) {

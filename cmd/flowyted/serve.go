@@ -99,6 +99,18 @@ func openData(dir string) (*store.Store, *repo.Store, error) {
 	return st, repos, nil
 }
 
+// ready reports whether the data directory is writable and the database
+// answers.
+func ready(ctx context.Context, dir string, st *store.Store) error {
+	f, err := os.CreateTemp(filepath.Join(dir, "agents"), ".ready-*")
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return st.Ping(ctx)
+}
+
 // compileArtifact is publish's compiler: the artifact bytes, or the
 // diagnostics as the error.
 func compileArtifact(files map[string][]byte) ([]byte, error) {
@@ -206,6 +218,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := server.New(server.Deps{
 		Repos: repos, Store: st, Log: log, PublicURL: cfg.publicURL, DefaultURL: defaultURL,
 		GitPath: gitPath, Webhooks: disp, Redeliver: disp, AllowPrivateWebhooks: cfg.allowPrivate,
+		Ready: func(ctx context.Context) error { return ready(ctx, cfg.data, st) },
 	})
 	rep, err := srv.Recover(ctx)
 	if err != nil {
