@@ -41,14 +41,23 @@ type versionEventData struct {
 	CloneURL        string `json:"cloneUrl"`
 }
 
-// draftEventData is the data of draft.updated.
+// draftEventData is the data of draft.updated: the members every event
+// carries (version, number, tag and compiledDigest are null: a draft is
+// not a version; commit is the draft revision; previousVersion is what is
+// published), plus the draft's revision, message and paths.
 type draftEventData struct {
-	AgentID  string   `json:"agentId"`
-	Revision string   `json:"revision"`
-	Message  string   `json:"message"`
-	Paths    []string `json:"paths"`
-	By       string   `json:"by"`
-	CloneURL string   `json:"cloneUrl"`
+	AgentID         string   `json:"agentId"`
+	Version         any      `json:"version"`
+	Number          any      `json:"number"`
+	PreviousVersion any      `json:"previousVersion"`
+	Tag             any      `json:"tag"`
+	Commit          string   `json:"commit"`
+	CompiledDigest  any      `json:"compiledDigest"`
+	By              string   `json:"by"`
+	CloneURL        string   `json:"cloneUrl"`
+	Revision        string   `json:"revision"`
+	Message         string   `json:"message"`
+	Paths           []string `json:"paths"`
 }
 
 // newEvent builds an outbox row.
@@ -84,7 +93,8 @@ func (s *Server) insertDraftEvent(ctx context.Context, tx *store.Tx, a store.Age
 		paths = []string{}
 	}
 	ev, err := newEvent(a.WorkspaceID, a.ID, EventDraftUpdated, "draft:"+a.ID+":"+cm.Revision, now, draftEventData{
-		AgentID: a.ID, Revision: cm.Revision, Message: cm.Message, Paths: paths, By: p.Key.Name, CloneURL: s.cloneURL(r, a.ID),
+		AgentID: a.ID, PreviousVersion: nullableVersion(a.Published), Commit: cm.Revision,
+		Revision: cm.Revision, Message: cm.Message, Paths: paths, By: p.Key.Name, CloneURL: s.cloneURL(r, a.ID),
 	})
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 // /openapi.json (path and method), or the document is not OpenAPI 3.1.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
 	var doc struct {
-		OpenAPI string                               `json:"openapi"`
+		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
