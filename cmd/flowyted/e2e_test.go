@@ -253,6 +253,17 @@ func TestDaemonLifecycle(t *testing.T) {
 	if diff := gitCmd(t, clone, "diff", "--stat", "v1", "v2"); !strings.Contains(diff, "knowledge/faq.md") {
 		t.Fatalf("git diff v1 v2: %s", diff)
 	}
+	// Shallow and protocol v2 clones through the daemon.
+	gitCmd(t, work, "-c", "protocol.version=2", "clone", "-q", "--depth", "1", "--branch", "published", cloneURL, "shallow")
+	if n := strings.TrimSpace(gitCmd(t, filepath.Join(work, "shallow"), "rev-list", "--count", "HEAD")); n != "1" {
+		t.Fatalf("shallow clone has %s commits", n)
+	}
+	// Push is refused.
+	push := exec.Command("git", "push", "origin", "HEAD:refs/heads/draft")
+	push.Dir = clone
+	if out, err := push.CombinedOutput(); err == nil || !strings.Contains(string(out), "403") {
+		t.Fatalf("push was not refused with 403: %v\n%s", err, out)
+	}
 	// Revoking with the CLI while the daemon runs takes effect at once,
 	// even though the daemon had the key cached.
 	out.Reset()
