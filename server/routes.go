@@ -21,6 +21,12 @@ func (s *Server) routes() *gin.Engine {
 	})
 	r.NoMethod(s.noMethod)
 
+	// Every GET answers HEAD too (same headers, such as ETag; no body).
+	get := func(path string, h ...gin.HandlerFunc) {
+		r.GET(path, h...)
+		r.HEAD(path, h...)
+	}
+
 	read := s.requireScope(ScopeAgentsRead)
 	write := s.requireScope(ScopeAgentsWrite)
 	chat := s.requireScope(ScopeChatWrite)
@@ -28,59 +34,59 @@ func (s *Server) routes() *gin.Engine {
 	keys := s.requireScope(ScopeKeysWrite)
 
 	// Operations (no key).
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", s.metricsHandler())
-	r.GET("/openapi.json", s.openAPI)
-	r.GET("/problems/:code", s.problemPage)
+	get("/healthz", s.healthz)
+	get("/readyz", s.readyz)
+	get("/metrics", s.metricsHandler())
+	get("/openapi.json", s.openAPI)
+	get("/problems/:code", s.problemPage)
 
 	// Agents and the draft (§4).
 	r.POST("/agents", write, s.createAgent)
-	r.GET("/agents", read, s.listAgents)
-	r.GET("/agents/:id", read, s.getAgent)
+	get("/agents", read, s.listAgents)
+	get("/agents/:id", read, s.getAgent)
 	r.DELETE("/agents/:id", write, s.deleteAgent)
-	r.GET("/agents/:id/draft", read, s.getDraft)
-	r.GET("/agents/:id/draft/files/*path", read, s.getDraftFile)
+	get("/agents/:id/draft", read, s.getDraft)
+	get("/agents/:id/draft/files/*path", read, s.getDraftFile)
 	r.PUT("/agents/:id/draft/files/*path", write, s.putDraftFile)
 	r.DELETE("/agents/:id/draft/files/*path", write, s.deleteDraftFile)
 	r.POST("/agents/:id/draft/commits", write, s.commitDraft)
-	r.GET("/agents/:id/draft/history", read, s.draftHistory)
-	r.GET("/agents/:id/draft/settings", read, s.getSettings)
+	get("/agents/:id/draft/history", read, s.draftHistory)
+	get("/agents/:id/draft/settings", read, s.getSettings)
 	r.PUT("/agents/:id/draft/settings", write, s.putSettings)
-	r.GET("/agents/:id/draft/:kind", read, s.listTyped)
-	r.GET("/agents/:id/draft/:kind/:name", read, s.getTyped)
+	get("/agents/:id/draft/:kind", read, s.listTyped)
+	get("/agents/:id/draft/:kind/:name", read, s.getTyped)
 	r.PUT("/agents/:id/draft/:kind/:name", write, s.putTyped)
 	r.DELETE("/agents/:id/draft/:kind/:name", write, s.deleteTyped)
 
 	// Versions (§5).
 	r.POST("/agents/:id/publish", write, s.publish)
 	r.POST("/agents/:id/rollback", write, s.rollback)
-	r.GET("/agents/:id/versions", read, s.listVersions)
-	r.GET("/agents/:id/versions/:v", read, s.getVersion)
-	r.GET("/agents/:id/versions/:v/compiled", read, s.getCompiled)
-	r.GET("/agents/:id/versions/:v/files/*path", read, s.getVersionFile)
-	r.GET("/agents/:id/versions/:v/diff", read, s.diff)
-	r.GET("/agents/:id/prepublish-report", read, s.prepublishReport)
-	r.GET("/agents/:id/deployments", read, s.listDeployments)
+	get("/agents/:id/versions", read, s.listVersions)
+	get("/agents/:id/versions/:v", read, s.getVersion)
+	get("/agents/:id/versions/:v/compiled", read, s.getCompiled)
+	get("/agents/:id/versions/:v/files/*path", read, s.getVersionFile)
+	get("/agents/:id/versions/:v/diff", read, s.diff)
+	get("/agents/:id/prepublish-report", read, s.prepublishReport)
+	get("/agents/:id/deployments", read, s.listDeployments)
 
 	// Sandbox, channels, sessions (§8).
-	r.GET("/agents/:id/channels", read, s.channels)
-	r.GET("/usage", read, s.usage)
+	get("/agents/:id/channels", read, s.channels)
+	get("/usage", read, s.usage)
 	r.POST("/chat/sessions", chat, s.createSession)
-	r.GET("/chat/sessions/:sid", chat, s.getSession)
+	get("/chat/sessions/:sid", chat, s.getSession)
 	r.POST("/chat/sessions/:sid/messages", chat, s.postMessage)
 
 	// Webhooks (§9).
 	r.POST("/webhooks", hooks, s.createWebhook)
-	r.GET("/webhooks", hooks, s.listWebhooks)
-	r.GET("/webhooks/:wid", hooks, s.getWebhook)
+	get("/webhooks", hooks, s.listWebhooks)
+	get("/webhooks/:wid", hooks, s.getWebhook)
 	r.DELETE("/webhooks/:wid", hooks, s.deleteWebhook)
-	r.GET("/webhooks/:wid/deliveries", hooks, s.listDeliveries)
+	get("/webhooks/:wid/deliveries", hooks, s.listDeliveries)
 	r.POST("/webhooks/:wid/deliveries/:eid/redeliver", hooks, s.redeliver)
 
 	// API keys (an addition to the contract, scope keys:write).
 	r.POST("/keys", keys, s.createKey)
-	r.GET("/keys", keys, s.listKeys)
+	get("/keys", keys, s.listKeys)
 	r.DELETE("/keys/:kid", keys, s.revokeKey)
 
 	// Read-only smart HTTP (§7); the git handler authenticates itself.
