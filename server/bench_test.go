@@ -202,6 +202,12 @@ func BenchmarkManyAgentsRSS(b *testing.B) {
 		debug.FreeOSMemory()
 		b.ReportMetric(float64(rssBytes())/(1<<20), "RSS-MiB")
 		b.ReportMetric(float64(len(ids)), "agents")
+		// Startup recovery over every agent, all in step (a restart).
+		start := time.Now()
+		if _, err := e.api.Recover(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "recover-ms")
 	}
 }
 

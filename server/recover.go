@@ -75,15 +75,15 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 	if err != nil {
 		return err
 	}
-	d, err := s.repos.Draft(ctx, id)
+	heads, _, err := s.repos.History(ctx, id, "", 1)
 	if err != nil {
 		return err
 	}
-	tags, err := s.repos.Versions(ctx, id)
-	if err != nil {
-		return err
+	if len(heads) == 0 {
+		return fmt.Errorf("draft has no commit")
 	}
-	known, err := s.store.VersionNumbers(ctx, id)
+	head := heads[0]
+	latest, err := s.repos.Latest(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -91,13 +91,25 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 	if err != nil {
 		return err
 	}
-	latest := 0
-	if len(tags) > 0 {
-		latest = tags[len(tags)-1].Number
+	knownList, err := s.store.VersionNumbers(ctx, id)
+	if err != nil {
+		return err
+	}
+	known := make(map[int]bool, len(knownList))
+	for _, n := range knownList {
+		known[n] = true
+	}
+	if head.Revision == a.DraftRevision && latest == a.Latest && published == a.Published &&
+		len(known) == latest && (latest == 0 || known[latest]) {
+		return nil // in step: the common case, no tag is read
+	}
+	tags, err := s.repos.Versions(ctx, id)
+	if err != nil {
+		return err
 	}
 	// A newest tag the database never saw, with the pointer not on it: the
 	// publish stopped between the tag and the pointer. Finish it.
-	if latest > 0 && published != latest && !slices.Contains(known, latest) {
+	if latest > 0 && published != latest && !known[latest] {
 		from, err := s.repos.Rollback(ctx, id, latest, &published, nil)
 		if err != nil {
 			return fmt.Errorf("roll forward v%d: %w", latest, err)
@@ -108,15 +120,15 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 	}
 	now := s.now()
 	return s.writeAgent(ctx, id, func(tx *store.Tx) error {
-		if d.Revision != a.DraftRevision {
-			if err := tx.SetDraft(ctx, id, d.Revision, d.UpdatedAt); err != nil {
+		if head.Revision != a.DraftRevision {
+			if err := tx.SetDraft(ctx, id, head.Revision, head.Author.When); err != nil {
 				return err
 			}
 			rep.Drafts++
 		}
 		prevPublished := a.Published
 		for _, v := range tags {
-			if slices.Contains(known, v.Number) {
+			if known[v.Number] {
 				continue
 			}
 			sv := storeVersion(id, v)
