@@ -115,8 +115,9 @@ func (h *handle) diffInto(out *[]change, a, b plumbing.Hash, prefix, skip string
 // compared (compiled/ is left out). Patch is a unified diff as git writes
 // it, with "diff --git" headers, index lines and file modes; binary files
 // use "GIT binary patch" literals, so `git apply` on a checkout of base
-// reproduces target exactly. Renames are not detected: a move shows as a
-// deletion and an addition.
+// reproduces target exactly. Exact renames (same content and mode) are
+// reported as renamed with oldPath; a move with edits shows as a deletion
+// and an addition.
 func (s *Store) Diff(ctx context.Context, id string, base, target Rev, sourceOnly bool) (Diff, error) {
 	var d Diff
 	err := s.with(ctx, id, func(h *handle) error {
@@ -145,6 +146,7 @@ func (s *Store) Diff(ctx context.Context, id string, base, target Rev, sourceOnl
 		if !tc.IsZero() {
 			d.TargetCommit = tc.String()
 		}
+		renamedFrom := exactRenames(changes)
 		hashes := make([]plumbing.Hash, 0, 2*len(changes))
 		for _, c := range changes {
 			hashes = append(hashes, c.from.hash, c.to.hash)
@@ -154,6 +156,20 @@ func (s *Store) Diff(ctx context.Context, id string, base, target Rev, sourceOnl
 		for _, c := range changes {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if old, ok := renamedFrom[c.path]; ok {
+				if old == "" {
+					continue // the deleted side of a rename
+				}
+				fd := renamePatch(old, c.path)
+				data, err := h.blob(c.to.hash)
+				if err != nil {
+					return err
+				}
+				fd.Binary = isBinary(data)
+				patch.WriteString(fd.Patch)
+				d.Files = append(d.Files, fd)
+				continue
 			}
 			var old, cur []byte
 			if !c.from.hash.IsZero() {
@@ -179,6 +195,45 @@ func (s *Store) Diff(ctx context.Context, id string, base, target Rev, sourceOnl
 		return Diff{}, fmt.Errorf("diff %s: %w", id, err)
 	}
 	return d, nil
+}
+
+// exactRenames pairs deleted and added paths with the same blob and mode
+// (a move without edits). The result maps each added path to its old path
+// and each deleted path so paired to "". Pairing is deterministic: deleted
+// paths in order take the first unpaired added path with their blob.
+func exactRenames(changes []change) map[string]string {
+	added := map[entry][]string{}
+	for _, c := range changes {
+		// Like git, empty files are never paired as renames.
+		if c.from.hash.IsZero() && !c.to.hash.IsZero() && c.to.hash.String() != emptyBlob {
+			added[c.to] = append(added[c.to], c.path)
+		}
+	}
+	out := map[string]string{}
+	for _, c := range changes {
+		if c.from.hash.IsZero() || !c.to.hash.IsZero() {
+			continue
+		}
+		if cands := added[c.from]; len(cands) > 0 {
+			out[cands[0]] = c.path
+			out[c.path] = ""
+			added[c.from] = cands[1:]
+		}
+	}
+	return out
+}
+
+// emptyBlob is the id of the empty blob.
+const emptyBlob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+
+// renamePatch is git's text for a pure rename.
+func renamePatch(oldPath, newPath string) FileDiff {
+	var b strings.Builder
+	fmt.Fprintf(&b, "diff --git %s %s\n", quotePath("a/", oldPath), quotePath("b/", newPath))
+	b.WriteString("similarity index 100%\n")
+	fmt.Fprintf(&b, "rename from %s\n", quotePath("", oldPath))
+	fmt.Fprintf(&b, "rename to %s\n", quotePath("", newPath))
+	return FileDiff{Path: newPath, OldPath: oldPath, Status: "renamed", Patch: b.String()}
 }
 
 // isBinary reports whether data looks binary to git: a NUL byte in the
