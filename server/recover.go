@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server/store"
@@ -46,15 +47,46 @@ func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
 		}
 		rep.OrphansMovedOut++
 	}
+	// Agents are independent (one lock each): check them on a few workers.
+	const workers = 4
+	ids2 := make(chan string)
+	reps := make([]RecoveryReport, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids2 {
+				if errs[w] != nil {
+					continue
+				}
+				if !s.repos.Exists(id) {
+					s.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
+					continue
+				}
+				if err := s.recoverAgent(ctx, id, &reps[w]); err != nil {
+					errs[w] = fmt.Errorf("recover %s: %w", id, err)
+					continue
+				}
+				reps[w].Agents++
+			}
+		}()
+	}
 	for _, id := range live {
-		if !s.repos.Exists(id) {
-			s.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
-			continue
-		}
-		if err := s.recoverAgent(ctx, id, &rep); err != nil {
-			return rep, fmt.Errorf("recover %s: %w", id, err)
-		}
-		rep.Agents++
+		ids2 <- id
+	}
+	close(ids2)
+	wg.Wait()
+	for w := range workers {
+		rep.Agents += reps[w].Agents
+		rep.Versions += reps[w].Versions
+		rep.Deployments += reps[w].Deployments
+		rep.RolledForward += reps[w].RolledForward
+		rep.Drafts += reps[w].Drafts
+	}
+	if err := errors.Join(errs...); err != nil {
+		return rep, err
 	}
 	if err := s.store.AbandonRunningIdempotency(ctx); err != nil {
 		return rep, fmt.Errorf("idempotency: %w", err)
