@@ -235,7 +235,7 @@ func TestDraftDiffAppliesToPublished(t *testing.T) {
 	}
 	js := e.must(200, "GET", "/agents/"+id+"/versions/draft/diff", e.reader, nil).json(t)
 	s := js["summary"].(map[string]any)
-	if s["settings"].(map[string]any)["changed"] != true ||
+	if s["settings"] != true ||
 		fmt.Sprint(s["knowledge"].(map[string]any)["added"]) != "[new-article]" ||
 		fmt.Sprint(s["knowledge"].(map[string]any)["removed"]) != "[returns]" {
 		t.Fatalf("summary %v", s)
@@ -479,5 +479,32 @@ func TestCurlDefaultContentType(t *testing.T) {
 	r := e.must(201, "POST", "/agents", e.admin, []byte(`{"name":"curl"}`), "Content-Type", "application/x-www-form-urlencoded")
 	if r.json(t)["name"] != "curl" {
 		t.Fatalf("agent %s", r.body)
+	}
+}
+
+// TestRollbackToLiveVersionRecordsNothing: the pointer does not move, so
+// there is no deployment and no event.
+func TestRollbackToLiveVersionRecordsNothing(t *testing.T) {
+	e := newEnv(t)
+	id := e.createAgent("noop")
+	e.publish(id)
+	r := e.must(200, "POST", "/agents/"+id+"/rollback", e.admin, map[string]any{"version": "v1"}).json(t)
+	if r["previous"] != "v1" {
+		t.Fatalf("rollback %v", r)
+	}
+	if deps := e.must(200, "GET", "/agents/"+id+"/deployments", e.reader, nil).json(t)["data"].([]any); len(deps) != 1 {
+		t.Fatalf("deployments %v, want only the publish", deps)
+	}
+}
+
+// TestGitMissingScopeSaysWhichScope: the git endpoint answers a key
+// without agents:read like every other route.
+func TestGitMissingScopeSaysWhichScope(t *testing.T) {
+	e := newEnv(t)
+	id := e.createAgent("git")
+	r := e.do("GET", "/git/"+id+".git/info/refs?service=git-upload-pack", e.chatOnly, nil)
+	problemCode(t, r, 403, "insufficient_scope")
+	if h := r.Header.Get("WWW-Authenticate"); h != `Bearer error="insufficient_scope", scope="agents:read"` {
+		t.Fatalf("WWW-Authenticate=%q", h)
 	}
 }

@@ -139,7 +139,7 @@ func TestAuthMatrix(t *testing.T) {
 
 func TestOpenEndpointsNeedNoKey(t *testing.T) {
 	e := newEnv(t)
-	for _, p := range []string{"/healthz", "/readyz", "/openapi.json", "/problems/no_published_version", "/metrics"} {
+	for _, p := range []string{"/healthz", "/readyz", "/openapi.json", "/problems/no_published_version"} {
 		r := e.do("GET", p, "", nil)
 		if r.StatusCode != 200 {
 			t.Fatalf("GET %s: status=%d", p, r.StatusCode)
@@ -152,7 +152,8 @@ func TestOpenEndpointsNeedNoKey(t *testing.T) {
 	if r.Header.Get("X-Request-Id") != "trace-123" {
 		t.Fatalf("X-Request-Id not echoed: %q", r.Header.Get("X-Request-Id"))
 	}
-	m := e.do("GET", "/metrics", "", nil)
+	problemCode(t, e.do("GET", "/metrics", "", nil), 401, "unauthorized")
+	m := e.must(200, "GET", "/metrics", e.reader, nil)
 	for _, name := range []string{"flowyte_http_requests_total", "flowyte_http_request_duration_seconds", "flowyte_publishes_total", "flowyte_compile_failures_total"} {
 		if !strings.Contains(string(m.body), name) {
 			t.Fatalf("/metrics lacks %s", name)

@@ -38,6 +38,7 @@ func TestBadRequests(t *testing.T) {
 		{"json sent as text", "POST", "/agents", []byte(`{"name":"a"}`), []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type"},
 		{"bad content type", "POST", "/agents", []byte(`{}`), []string{"Content-Type", "application/json; ===="}, 400, "invalid_request"},
 		{"oversize json", "POST", "/agents", huge, nil, 413, "payload_too_large"},
+		{"json over 1 MiB", "POST", "/agents", `{"name":"` + strings.Repeat("x", 1100<<10) + `"}`, nil, 413, "payload_too_large"},
 		{"limit zero", "GET", "/agents?limit=0", nil, nil, 400, "invalid_request"},
 		{"limit huge", "GET", "/agents?limit=100000", nil, nil, 400, "invalid_request"},
 		{"limit text", "GET", "/agents?limit=ten", nil, nil, 400, "invalid_request"},

@@ -74,16 +74,14 @@ type kindChanges struct {
 	Modified []string `json:"modified"`
 }
 
+// diffSummary is the semantic change list; Settings reports whether
+// agent.yaml changed.
 type diffSummary struct {
-	Settings   settingsChange `json:"settings"`
+	Settings   bool           `json:"settings"`
 	Knowledge  kindChanges    `json:"knowledge"`
 	Skills     kindChanges    `json:"skills"`
 	Guardrails kindChanges    `json:"guardrails"`
 	Playbooks  kindChanges    `json:"playbooks"`
-}
-
-type settingsChange struct {
-	Changed bool `json:"changed"`
 }
 
 // summarize derives the semantic change list from a file diff.
@@ -99,7 +97,7 @@ func summarize(files []repo.FileDiff) diffSummary {
 			return
 		}
 		if kind == compile.KindSettings {
-			sum.Settings.Changed = true
+			sum.Settings = true
 			return
 		}
 		kc := kinds[kind]

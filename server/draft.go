@@ -319,7 +319,7 @@ func (s *Server) commitDraft(c *gin.Context) {
 		return
 	}
 	var req commitRequest
-	if _, err := s.bindJSON(c, &req, false); err != nil {
+	if _, err := s.bindJSONLimit(c, &req, false, maxJSONFileBody); err != nil {
 		fail(c, err)
 		return
 	}
@@ -351,7 +351,7 @@ func (s *Server) commitDraft(c *gin.Context) {
 		}
 		changes = append(changes, repo.Change{Path: ch.Path, Content: content})
 	}
-	cm, err := s.commitDraftChanges(c, a, commitInput{changes: changes, message: req.Message, expected: req.ExpectedRevision, ifMatch: c.GetHeader("If-Match")})
+	cm, err := s.commitDraftChanges(c, a, commitInput{changes: changes, message: req.Message, expected: strings.ToLower(req.ExpectedRevision), ifMatch: c.GetHeader("If-Match")})
 	if err != nil {
 		fail(c, err)
 		return
@@ -513,7 +513,7 @@ func (s *Server) readTyped(c *gin.Context, a store.Agent, kind compile.Kind, slu
 
 // writeTyped validates a typed JSON body and stores its canonical file.
 func (s *Server) writeTyped(c *gin.Context, a store.Agent, kind compile.Kind, slug string) {
-	body, err := readBody(c, maxJSONBody)
+	body, err := readBody(c, maxJSONFileBody)
 	if err != nil {
 		fail(c, err)
 		return

@@ -16,10 +16,12 @@ import (
 	"github.com/go-playground/validator/v10"
 )
 
-// Body limits (CONTRACT §4).
+// Body limits (CONTRACT §4): one file 256 KiB; a JSON body 1 MiB, or
+// 1 MiB + 256 KiB where it carries file content (commits, typed views).
 const (
-	maxFileBytes = 256 << 10
-	maxJSONBody  = 1<<20 + maxFileBytes
+	maxFileBytes    = 256 << 10
+	maxJSONBody     = 1 << 20
+	maxJSONFileBody = maxJSONBody + maxFileBytes
 )
 
 // jsonEncode writes v as JSON without HTML escaping.
@@ -103,7 +105,12 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 // bindJSON decodes the request body strictly into dst and validates it.
 // An empty body decodes as {} when allowEmpty.
 func (s *Server) bindJSON(c *gin.Context, dst any, allowEmpty bool) ([]byte, error) {
-	data, err := readBody(c, maxJSONBody)
+	return s.bindJSONLimit(c, dst, allowEmpty, maxJSONBody)
+}
+
+// bindJSONLimit is bindJSON with another body limit.
+func (s *Server) bindJSONLimit(c *gin.Context, dst any, allowEmpty bool, limit int64) ([]byte, error) {
+	data, err := readBody(c, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -106,12 +106,23 @@ func (s *Server) gitHandler() http.Handler {
 			return s.repos.Path(agentID), nil
 		},
 		Problem: func(w http.ResponseWriter, r *http.Request, status int, code string) {
+			if code == "insufficient_scope" {
+				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+ScopeAgentsRead+`"`)
+			}
 			w.Header().Set("Content-Type", "application/problem+json")
+			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(status)
-			_ = jsonEncode(w, map[string]any{
+			body := map[string]any{
 				"type": "/problems/" + code, "title": http.StatusText(status), "status": status,
 				"detail": code, "instance": r.URL.Path,
-			})
+			}
+			if pc, ok := problemCodes[code]; ok && status < 500 {
+				body["message"] = pc.About
+			}
+			if rid := w.Header().Get("X-Request-Id"); rid != "" {
+				body["requestId"] = rid
+			}
+			_ = jsonEncode(w, body)
 		},
 		Logger: func(msg string, err error) { s.log.Warn().Err(err).Msg(msg) },
 	})

@@ -33,10 +33,10 @@ func (s *Server) routes() *gin.Engine {
 	hooks := s.requireScope(ScopeWebhooksWrite)
 	keys := s.requireScope(ScopeKeysWrite)
 
-	// Operations (no key).
+	// Operations (no key, but /metrics: any key with agents:read).
 	get("/healthz", s.healthz)
 	get("/readyz", s.readyz)
-	get("/metrics", s.metricsHandler())
+	get("/metrics", read, s.metricsHandler())
 	get("/openapi.json", s.openAPI)
 	get("/problems/:code", s.problemPage)
 

@@ -156,7 +156,7 @@ func (s *Server) publish(c *gin.Context) {
 	var headers map[string]string
 	var body []byte
 	_, err = s.repos.Publish(ctx, a.ID, repo.PublishRequest{
-		ExpectedDraftRevision: req.ExpectedDraftRevision,
+		ExpectedDraftRevision: strings.ToLower(req.ExpectedDraftRevision),
 		Notes:                 req.Notes,
 		Publisher:             s.signature(p, now),
 	}, func(v repo.Version) error {
@@ -290,6 +290,9 @@ func (s *Server) rollback(c *gin.Context) {
 			return err
 		}
 		published = v
+		if from == to {
+			return nil // already live: the pointer did not move, nothing to record
+		}
 		cur, err := s.store.AgentByID(ctx, a.ID)
 		if err != nil {
 			return err

@@ -241,6 +241,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
+		// A client that stops sending its body mid-request is cut off
+		// rather than holding a goroutine forever. No WriteTimeout: clone
+		// responses stream for as long as the pack takes.
+		ReadTimeout: 2 * time.Minute,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}

@@ -38,7 +38,7 @@ func (r *blockRule) matches(text, lower string) bool {
 // guardrails is the compiled guardrail set for one direction.
 type guardrails struct {
 	blocks []blockRule      // in artifact (slug) order
-	redact []*regexp.Regexp // every redact pattern of the direction
+	redact []redactRule // every redact pattern of the direction
 }
 
 // block returns the first block rule text trips, or nil.
@@ -55,20 +55,31 @@ func (g *guardrails) block(text string) *blockRule {
 	return nil
 }
 
+// redactRule is one redact pattern and the guardrail it belongs to.
+type redactRule struct {
+	slug string
+	re   *regexp.Regexp
+}
+
 // apply redacts text: every non-empty match of every pattern is found in
 // the original text, overlapping spans are merged, and each span becomes
-// "[redacted]". It reports whether anything was replaced.
-func (g *guardrails) apply(text string) (string, bool) {
+// "[redacted]". It returns the slug of the first guardrail (in slug order)
+// that matched, "" when nothing was replaced.
+func (g *guardrails) apply(text string) (string, string) {
 	var spans [][2]int
-	for _, re := range g.redact {
-		for _, m := range re.FindAllStringIndex(text, -1) {
+	first := ""
+	for _, r := range g.redact {
+		for _, m := range r.re.FindAllStringIndex(text, -1) {
 			if m[1] > m[0] {
 				spans = append(spans, [2]int{m[0], m[1]})
+				if first == "" {
+					first = r.slug
+				}
 			}
 		}
 	}
 	if len(spans) == 0 {
-		return text, false
+		return text, ""
 	}
 	sort.Slice(spans, func(i, j int) bool {
 		if spans[i][0] != spans[j][0] {
@@ -89,7 +100,7 @@ func (g *guardrails) apply(text string) (string, bool) {
 		pos = end
 	}
 	b.WriteString(text[pos:])
-	return b.String(), true
+	return b.String(), first
 }
 
 // compileGuardrails splits the artifact's guardrails into the input and
@@ -135,10 +146,10 @@ func compileGuardrails(gs []compile.Guardrail) (in, out guardrails, err error) {
 					return in, out, fmt.Errorf("guardrail %q: redact pattern %q: %w", g.Slug, p, err)
 				}
 				if toIn {
-					in.redact = append(in.redact, re)
+					in.redact = append(in.redact, redactRule{slug: g.Slug, re: re})
 				}
 				if toOut {
-					out.redact = append(out.redact, re)
+					out.redact = append(out.redact, redactRule{slug: g.Slug, re: re})
 				}
 			}
 		}

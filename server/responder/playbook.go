@@ -138,11 +138,16 @@ func (d *skillDef) call(args []withArg) SkillCall {
 		values[a.name] = a.value
 	}
 	var u strings.Builder
+	inQuery := false
 	for _, p := range d.url {
-		if p.param {
+		switch {
+		case p.param && inQuery:
+			u.WriteString(url.QueryEscape(values[p.text]))
+		case p.param:
 			u.WriteString(url.PathEscape(values[p.text]))
-		} else {
+		default:
 			u.WriteString(p.text)
+			inQuery = inQuery || strings.Contains(p.text, "?")
 		}
 	}
 	rest := args[:0:0]

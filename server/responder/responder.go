@@ -62,7 +62,8 @@ type SkillCall struct {
 
 // Trace explains how a reply was made.
 type Trace struct {
-	// Guardrail is the slug of the block guardrail that answered, if any.
+	// Guardrail is the slug of the block guardrail that answered, or else
+	// of the first redact guardrail that changed the input or the reply.
 	Guardrail string `json:"guardrail,omitempty"`
 	// Playbook is the slug of the playbook that ran this turn, if any.
 	Playbook string `json:"playbook,omitempty"`
@@ -165,7 +166,10 @@ func (e *Engine) Greeting() string { return e.greeting }
 func (e *Engine) Respond(st State, text string) Turn {
 	var t Turn
 	blocked := e.in.block(text)
-	t.Input, t.Trace.Redacted = e.in.apply(text)
+	var redactedBy string
+	t.Input, redactedBy = e.in.apply(text)
+	t.Trace.Redacted = redactedBy != ""
+	t.Trace.Guardrail = redactedBy
 	if blocked != nil {
 		t.Reply = blocked.message
 		t.Trace.Guardrail = blocked.slug
@@ -211,9 +215,14 @@ func (e *Engine) Respond(st State, text string) Turn {
 		t.Trace.Guardrail = r.slug
 		return t
 	}
-	var red bool
-	t.Reply, red = e.out.apply(t.Reply)
-	t.Trace.Redacted = t.Trace.Redacted || red
+	var outBy string
+	t.Reply, outBy = e.out.apply(t.Reply)
+	if outBy != "" {
+		t.Trace.Redacted = true
+		if t.Trace.Guardrail == "" {
+			t.Trace.Guardrail = outBy
+		}
+	}
 	return t
 }
 
