@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -175,7 +177,23 @@ func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
 // every process caching keys (the daemon, while the CLI revokes) sees the
 // change at its next KeysStamp.
 func (s *Store) markKeysChanged(now time.Time) error {
-	return os.WriteFile(s.keysMarker, []byte(strconv.FormatInt(now.UnixNano(), 10)+"\n"), 0o600)
+	// A new file renamed over the old one: a new inode each time, so the
+	// stamp changes even where mtime is coarse.
+	tmp, err := os.CreateTemp(filepath.Dir(s.keysMarker), ".keys-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.WriteString(strconv.FormatInt(now.UnixNano(), 10) + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), s.keysMarker)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // KeysStamp identifies the current state of key revocations: it changes
@@ -187,7 +205,11 @@ func (s *Store) KeysStamp() string {
 	if err != nil {
 		return "none"
 	}
-	return strconv.FormatInt(fi.ModTime().UnixNano(), 10) + "/" + strconv.FormatInt(fi.Size(), 10)
+	stamp := strconv.FormatInt(fi.ModTime().UnixNano(), 10) + "/" + strconv.FormatInt(fi.Size(), 10)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		stamp += "/" + strconv.FormatUint(st.Ino, 10)
+	}
+	return stamp
 }
 
 // CountKeys returns the number of keys, revoked ones included (so revoking

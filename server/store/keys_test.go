@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -155,5 +156,32 @@ func TestTouchKey(t *testing.T) {
 	}
 	if err := s.TouchKey(ctx, "key_missing", t0); err != nil {
 		t.Fatalf("TouchKey(unknown)=%v, want nil (best effort)", err)
+	}
+}
+
+func TestKeysStampChangesOnEveryRevocation(t *testing.T) {
+	s := mustOpen(t)
+	ctx := context.Background()
+	seen := map[string]bool{s.KeysStamp(): true}
+	for i := range 5 {
+		k := Key{ID: fmt.Sprintf("key_stamp%d", i), Name: "k", Scopes: []string{"agents:read"}, CreatedAt: time.Now()}
+		if err := s.Write(ctx, func(tx *Tx) error {
+			ws, err := tx.EnsureWorkspace(ctx, "w", time.Now())
+			if err != nil {
+				return err
+			}
+			k.WorkspaceID = ws.ID
+			return tx.CreateKey(ctx, k, []byte(k.ID))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeKey(ctx, k.ID, time.Unix(1, 0)); err != nil { // same content every time
+			t.Fatal(err)
+		}
+		st := s.KeysStamp()
+		if seen[st] {
+			t.Fatalf("revocation %d left the stamp at %q, seen before", i, st)
+		}
+		seen[st] = true
 	}
 }
