@@ -50,11 +50,11 @@ func (ac *agentCache) forget(id string) {
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
 	delete(ac.rows, id)
-	if ac.gen == nil || len(ac.gen) >= 4*agentCacheMax {
-		// Dropping every generation is safe only with every row gone too.
+	if ac.gen == nil {
 		ac.gen = map[string]uint64{}
-		ac.rows = map[string]store.Agent{}
 	}
+	// Generations are never reset (one counter per agent ever written):
+	// a reset could let a reader's old generation match again.
 	ac.gen[id]++
 }
 

@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var hex40 = regexp.MustCompile(`^[0-9a-f]{40}$`)
@@ -506,5 +509,40 @@ func TestGitMissingScopeSaysWhichScope(t *testing.T) {
 	problemCode(t, r, 403, "insufficient_scope")
 	if h := r.Header.Get("WWW-Authenticate"); h != `Bearer error="insufficient_scope", scope="agents:read"` {
 		t.Fatalf("WWW-Authenticate=%q", h)
+	}
+}
+
+// TestPublishSurvivesClientDisconnect: a client that goes away after git
+// wrote the version must not leave the database behind git.
+func TestPublishSurvivesClientDisconnect(t *testing.T) {
+	e := newEnv(t)
+	id := e.createAgent("gone-client")
+	e.loadFixture(id, "acme-support")
+	for i := range 10 {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/agents/"+id+"/publish", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		go func() { time.Sleep(time.Duration(i) * time.Millisecond); cancel() }()
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+		e.must(200, "PUT", "/agents/"+id+"/draft/files/knowledge/n.md", e.admin, []byte(fmt.Sprintf("edit %d\n", i)))
+	}
+	// Whatever git holds, the API agrees (reconciliation may run in the
+	// background for a moment).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tags := strings.Fields(git(t, e.repos.Path(id), "tag"))
+		list := e.must(200, "GET", "/agents/"+id+"/versions?limit=200", e.reader, nil).json(t)
+		if len(list["data"].([]any)) == len(tags) {
+			if len(tags) > 0 && list["published"] == nil {
+				t.Fatalf("git has %d tags but nothing is published in the API", len(tags))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("git has %d tags, the API lists %d versions", len(tags), len(list["data"].([]any)))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

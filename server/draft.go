@@ -161,11 +161,13 @@ func (s *Server) commitDraftChanges(c *gin.Context, a store.Agent, in commitInpu
 	}
 	req := repo.CommitRequest{ExpectedRevision: expected, Changes: in.changes, Message: msg, Author: s.signature(p, now)}
 	var wrote bool
+	bg := context.WithoutCancel(ctx)
 	commit, err := s.repos.CommitDraft(ctx, a.ID, req, func(cm repo.Commit) error {
 		if cm.Revision == a.DraftRevision {
 			return nil
 		}
 		wrote = true
+		ctx := bg // git moved: the rows follow even if the client left
 		return s.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
 			if err := tx.SetDraft(ctx, a.ID, cm.Revision, now); err != nil {
 				return err
@@ -179,6 +181,9 @@ func (s *Server) commitDraftChanges(c *gin.Context, a store.Agent, in commitInpu
 		})
 	})
 	if err != nil {
+		if wrote {
+			s.reconcileAgent(a.ID)
+		}
 		var rm *repo.RevisionMismatchError
 		if in.ifMatch != "" && errors.As(err, &rm) {
 			return repo.Commit{}, problem(412, "precondition_failed", "If-Match does not match the draft at %s", rm.Current).with("currentRevision", rm.Current)

@@ -19,6 +19,22 @@ type RecoveryReport struct {
 	Deployments     int // pointer moves recorded from refs/heads/published
 	RolledForward   int // half-done publishes completed (tag written, pointer not moved)
 	Drafts          int // draft revisions brought in step with refs/heads/draft
+	Failed          int // agents recovery could not bring in step (logged)
+}
+
+// reconcileAgent brings one agent's rows in step with git after a write
+// whose git side succeeded but whose database side failed. It runs in the
+// background (the caller may hold the agent's lock) and logs failures;
+// startup recovery repeats it in any case.
+func (s *Server) reconcileAgent(id string) {
+	go func() {
+		var rep RecoveryReport
+		if err := s.recoverAgent(context.Background(), id, &rep); err != nil {
+			s.log.Error().Err(err).Str("agent", id).Msg("reconcile after a failed database write")
+			return
+		}
+		s.notifyWebhooks()
+	}()
 }
 
 // Recover brings the database in step with git, the source of truth, after
@@ -51,22 +67,21 @@ func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
 	const workers = 4
 	ids2 := make(chan string)
 	reps := make([]RecoveryReport, workers)
-	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for id := range ids2 {
-				if errs[w] != nil {
-					continue
-				}
 				if !s.repos.Exists(id) {
 					s.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
 					continue
 				}
 				if err := s.recoverAgent(ctx, id, &reps[w]); err != nil {
-					errs[w] = fmt.Errorf("recover %s: %w", id, err)
+					// One damaged agent must not keep the others offline:
+					// say so loudly and serve the rest.
+					s.log.Error().Err(err).Str("agent", id).Msg("recovery failed for this agent; it may answer errors until repaired")
+					reps[w].Failed++
 					continue
 				}
 				reps[w].Agents++
@@ -84,9 +99,7 @@ func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
 		rep.Deployments += reps[w].Deployments
 		rep.RolledForward += reps[w].RolledForward
 		rep.Drafts += reps[w].Drafts
-	}
-	if err := errors.Join(errs...); err != nil {
-		return rep, err
+		rep.Failed += reps[w].Failed
 	}
 	if err := s.store.AbandonRunningIdempotency(ctx); err != nil {
 		return rep, fmt.Errorf("idempotency: %w", err)
@@ -171,7 +184,7 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 				return err
 			}
 			rep.Versions++
-			if v.Number == published && a.Published != published {
+			if v.Number == published && v.Number == latest && a.Published != published {
 				// The publish moved the pointer; record that move as the publish.
 				if _, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: id, At: v.CreatedAt, By: v.PublishedBy, Kind: "publish", From: a.Published, To: v.Number}); err != nil {
 					return err

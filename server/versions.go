@@ -155,6 +155,10 @@ func (s *Server) publish(c *gin.Context) {
 	var out versionJSON
 	var headers map[string]string
 	var body []byte
+	// Once git has moved, the database must follow whether or not the
+	// client is still there.
+	bg := context.WithoutCancel(ctx)
+	gitMoved := false
 	_, err = s.repos.Publish(ctx, a.ID, repo.PublishRequest{
 		ExpectedDraftRevision: strings.ToLower(req.ExpectedDraftRevision),
 		Notes:                 req.Notes,
@@ -162,7 +166,9 @@ func (s *Server) publish(c *gin.Context) {
 	}, func(v repo.Version) error {
 		// Under the agent lock, after the tag and the published ref moved:
 		// the rows that mirror them, the deployment and the event commit
-		// together (startup recovery redoes them if this never runs).
+		// together (reconcileAgent redoes them if this fails).
+		gitMoved = true
+		ctx := bg
 		cur, err := s.store.AgentByID(ctx, a.ID)
 		if err != nil {
 			return err
@@ -181,6 +187,9 @@ func (s *Server) publish(c *gin.Context) {
 		})
 	})
 	if err != nil {
+		if gitMoved {
+			s.reconcileAgent(a.ID)
+		}
 		pr := problemFor(err)
 		result := pr.Code
 		if errors.As(err, new(compile.Diagnostics)) {
@@ -283,8 +292,16 @@ func (s *Server) rollback(c *gin.Context) {
 	ctx := c.Request.Context()
 	p := principal(c)
 	now := s.now()
+	if _, err := s.resolveVersion(ctx, a, req.Version); err != nil {
+		fail(c, err)
+		return
+	}
+	bg := context.WithoutCancel(ctx)
+	gitMoved := false
 	var published store.Version
 	from, err := s.repos.Rollback(ctx, a.ID, target, expected, func(from, to int) error {
+		gitMoved = from != to
+		ctx := bg
 		v, err := s.store.Version(ctx, a.ID, to)
 		if err != nil {
 			return err
@@ -309,6 +326,9 @@ func (s *Server) rollback(c *gin.Context) {
 		})
 	})
 	if err != nil {
+		if gitMoved {
+			s.reconcileAgent(a.ID)
+		}
 		fail(c, err)
 		return
 	}

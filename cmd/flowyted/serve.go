@@ -226,7 +226,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("startup recovery: %w", err)
 	}
 	log.Info().Int("agents", rep.Agents).Int("versions", rep.Versions).Int("deployments", rep.Deployments).
-		Int("rolledForward", rep.RolledForward).Int("orphans", rep.OrphansMovedOut).Int("drafts", rep.Drafts).Msg("recovery done")
+		Int("rolledForward", rep.RolledForward).Int("orphans", rep.OrphansMovedOut).Int("drafts", rep.Drafts).Int("failed", rep.Failed).Msg("recovery done")
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

@@ -2,14 +2,15 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -183,7 +184,9 @@ func (s *Store) markKeysChanged(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	_, err = tmp.WriteString(strconv.FormatInt(now.UnixNano(), 10) + "\n")
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	_, err = tmp.WriteString(strconv.FormatInt(now.UnixNano(), 10) + " " + hex.EncodeToString(nonce[:]) + "\n")
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -197,19 +200,15 @@ func (s *Store) markKeysChanged(now time.Time) error {
 }
 
 // KeysStamp identifies the current state of key revocations: it changes
-// whenever any process revokes a key through this package. Callers that
-// cache authenticated keys drop their cache when it changes. It costs one
-// stat(2).
+// whenever any process revokes a key through this package (the marker
+// holds a fresh random nonce each time). Callers that cache authenticated
+// keys drop their cache when it changes. It costs one small file read.
 func (s *Store) KeysStamp() string {
-	fi, err := os.Stat(s.keysMarker)
+	data, err := os.ReadFile(s.keysMarker)
 	if err != nil {
 		return "none"
 	}
-	stamp := strconv.FormatInt(fi.ModTime().UnixNano(), 10) + "/" + strconv.FormatInt(fi.Size(), 10)
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		stamp += "/" + strconv.FormatUint(st.Ino, 10)
-	}
-	return stamp
+	return string(data)
 }
 
 // CountKeys returns the number of keys, revoked ones included (so revoking

@@ -101,8 +101,12 @@ func (t txQuerier) stmt(ctx context.Context, q string) *sql.Stmt {
 	return st
 }
 
-// ExecContext implements querier.
+// ExecContext implements querier. Statements inside a write run without
+// the caller's cancellation: a cancelled statement aborts SQLite's whole
+// transaction, which other writers share (group commit). Cancellation is
+// checked before each write starts instead.
 func (t txQuerier) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -111,6 +115,7 @@ func (t txQuerier) ExecContext(ctx context.Context, q string, args ...any) (sql.
 
 // QueryContext implements querier.
 func (t txQuerier) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -119,6 +124,7 @@ func (t txQuerier) QueryContext(ctx context.Context, q string, args ...any) (*sq
 
 // QueryRowContext implements querier.
 func (t txQuerier) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

@@ -186,31 +186,58 @@ func (s *Store) Ping(ctx context.Context) error {
 // transaction, each inside its own SAVEPOINT so one failing fn undoes only
 // its own writes. With synchronous=FULL that turns N fsyncs into one.
 func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1), lead: make(chan struct{}, 1)}
 	s.wmu.Lock()
 	s.pending = append(s.pending, req)
-	if !s.leading {
-		// This caller commits batches until the queue is empty.
-		s.leading = true
-		for len(s.pending) > 0 {
-			batch := s.pending
-			if len(batch) > maxBatch {
-				batch = batch[:maxBatch]
-			}
-			s.pending = s.pending[len(batch):]
-			s.wmu.Unlock()
-			s.runBatch(batch)
-			s.wmu.Lock()
-		}
-		s.pending = nil
-		s.leading = false
-	}
+	leader := !s.leading
+	s.leading = true
 	s.wmu.Unlock()
-	res := <-req.done
+	if leader {
+		s.lead(req)
+	}
+	var res writeResult
+	select {
+	case res = <-req.done:
+	case <-req.lead:
+		s.lead(req)
+		res = <-req.done
+	}
 	if res.panicked {
 		panic(res.panicValue)
 	}
 	return res.err
+}
+
+// lead commits queued batches, in order, until one holding me has run;
+// then it hands leadership to the oldest queued writer (or ends it), so no
+// caller keeps committing other writers' batches under sustained load.
+func (s *Store) lead(me *writeReq) {
+	for {
+		s.wmu.Lock()
+		batch := s.pending
+		if len(batch) > maxBatch {
+			batch = batch[:maxBatch]
+		}
+		s.pending = s.pending[len(batch):]
+		s.wmu.Unlock()
+		s.runBatch(batch)
+		mine := false
+		for _, r := range batch {
+			mine = mine || r == me
+		}
+		if !mine {
+			continue
+		}
+		s.wmu.Lock()
+		if len(s.pending) > 0 {
+			s.pending[0].lead <- struct{}{}
+		} else {
+			s.pending = nil
+			s.leading = false
+		}
+		s.wmu.Unlock()
+		return
+	}
 }
 
 // maxBatch bounds how many writes share one commit.
@@ -220,6 +247,8 @@ type writeReq struct {
 	ctx  context.Context
 	fn   func(tx *Tx) error
 	done chan writeResult
+	// lead receives when this writer must commit the queue (see lead).
+	lead chan struct{}
 }
 
 type writeResult struct {
@@ -285,8 +314,25 @@ func (s *Store) runBatch(batch []*writeReq) {
 					return
 				}
 			}
-			if _, err := tx.q.ExecContext(bg, "RELEASE w"); err != nil && results[i].err == nil {
-				results[i].err = fmt.Errorf("release savepoint: %w", wrapError(err))
+			if _, err := tx.q.ExecContext(bg, "RELEASE w"); err != nil {
+				// The savepoint could not be released (a statement left
+				// open, say): undo this fn's writes so what it is told
+				// (failed) is what commits; if even that fails, the whole
+				// batch fails.
+				if results[i].err == nil {
+					results[i].err = fmt.Errorf("release savepoint: %w", wrapError(err))
+				}
+				_, rbErr := tx.q.ExecContext(bg, "ROLLBACK TO w")
+				_, relErr := tx.q.ExecContext(bg, "RELEASE w")
+				if rbErr != nil || relErr != nil {
+					_ = sqlTx.Rollback()
+					for j := range results {
+						if results[j].err == nil {
+							results[j].err = fmt.Errorf("release savepoint: %w", wrapError(err))
+						}
+					}
+					return
+				}
 			}
 		}
 		if results[i].err == nil {
