@@ -77,11 +77,11 @@ type kindChanges struct {
 // diffSummary is the semantic change list; Settings reports whether
 // agent.yaml changed.
 type diffSummary struct {
-	Settings   bool           `json:"settings"`
-	Knowledge  kindChanges    `json:"knowledge"`
-	Skills     kindChanges    `json:"skills"`
-	Guardrails kindChanges    `json:"guardrails"`
-	Playbooks  kindChanges    `json:"playbooks"`
+	Settings   bool        `json:"settings"`
+	Knowledge  kindChanges `json:"knowledge"`
+	Skills     kindChanges `json:"skills"`
+	Guardrails kindChanges `json:"guardrails"`
+	Playbooks  kindChanges `json:"playbooks"`
 }
 
 // summarize derives the semantic change list from a file diff.

@@ -244,9 +244,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// A client that stops sending its body mid-request is cut off
 		// rather than holding a goroutine forever. No WriteTimeout: clone
 		// responses stream for as long as the pack takes.
-		ReadTimeout: 2 * time.Minute,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadTimeout:    2 * time.Minute,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -37,7 +37,7 @@ func (r *blockRule) matches(text, lower string) bool {
 
 // guardrails is the compiled guardrail set for one direction.
 type guardrails struct {
-	blocks []blockRule      // in artifact (slug) order
+	blocks []blockRule  // in artifact (slug) order
 	redact []redactRule // every redact pattern of the direction
 }
 
