@@ -160,3 +160,15 @@ func TestOpenEndpointsNeedNoKey(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestIDEchoed(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"abc", "trace id with spaces", strings.Repeat("x", 200)} {
+		if got := e.do("GET", "/healthz", "", nil, "X-Request-Id", id).Header.Get("X-Request-Id"); got != id {
+			t.Fatalf("X-Request-Id %q echoed as %q", id, got)
+		}
+	}
+	if got := e.do("GET", "/healthz", "", nil).Header.Get("X-Request-Id"); len(got) < 16 {
+		t.Fatalf("no generated X-Request-Id: %q", got)
+	}
+}

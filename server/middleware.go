@@ -70,14 +70,16 @@ func requestID(c *gin.Context) {
 	c.Next()
 }
 
-// validRequestID reports whether a client's request id is safe to echo.
+// validRequestID reports whether a client's request id is safe to echo:
+// 1 to 1024 bytes of visible ASCII, spaces and tabs (no control bytes that
+// could split a header or a log line).
 func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > 1024 {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
 		ch := id[i]
-		if ch < 0x21 || ch > 0x7e {
+		if (ch < 0x20 && ch != '\t') || ch > 0x7e {
 			return false
 		}
 	}
