@@ -136,3 +136,12 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("tags %v, want [v1]", tags)
 	}
 }
+
+func TestTypeErrorPointerNamesArrayElement(t *testing.T) {
+	e := newEnv(t)
+	id := e.createAgent("ptr")
+	m := problemCode(t, e.do("POST", "/agents/"+id+"/draft/commits", e.admin, `{"changes":[{"path":"knowledge/a.md","content":"ok"},{"path":"knowledge/b.md","content":5}]}`), 422, "validation_failed")
+	if got := m["errors"].([]any)[0].(map[string]any)["pointer"]; got != "/changes/1/content" {
+		t.Fatalf("pointer %v, want /changes/1/content", got)
+	}
+}

@@ -138,7 +138,7 @@ func decodeStrict(data []byte, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return jsonProblem(err)
+		return jsonProblemIn(data, err)
 	}
 	if dec.More() {
 		return problem(400, "invalid_request", "unexpected data after the JSON value")
@@ -147,6 +147,67 @@ func decodeStrict(data []byte, dst any) error {
 		return problem(400, "invalid_request", "unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// jsonProblemIn is jsonProblem with the document at hand, so a type error
+// inside an array names the element: encoding/json reports
+// "changes.content", the pointer says "/changes/3/content".
+func jsonProblemIn(data []byte, err error) error {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Field != "" {
+		var doc any
+		if json.Unmarshal(data, &doc) == nil {
+			if ptr, ok := findTyped(doc, strings.Split(typ.Field, "."), typ.Value); ok {
+				msg := fmt.Sprintf("expected %s, got JSON %s", typ.Type, typ.Value)
+				return problem(422, "validation_failed", "%s: %s", ptr, msg).
+					with("errors", []fieldError{{Pointer: ptr, Code: "invalid_type", Message: msg}})
+			}
+		}
+	}
+	return jsonProblem(err)
+}
+
+// findTyped walks path through doc, trying every element of the arrays on
+// the way, to the first value of JSON kind want; it returns its pointer.
+func findTyped(doc any, path []string, want string) (string, bool) {
+	if arr, ok := doc.([]any); ok {
+		for i, el := range arr {
+			if p, ok := findTyped(el, path, want); ok {
+				return "/" + strconv.Itoa(i) + p, true
+			}
+		}
+		return "", false
+	}
+	if len(path) == 0 {
+		return "", jsonKind(doc) == want || strings.HasPrefix(want, jsonKind(doc))
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return "", false
+	}
+	child, ok := obj[path[0]]
+	if !ok {
+		return "", false
+	}
+	p, ok := findTyped(child, path[1:], want)
+	return "/" + path[0] + p, ok
+}
+
+// jsonKind names a decoded value's JSON kind as UnmarshalTypeError does.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "null"
 }
 
 // jsonProblem turns a decoding error into the right problem.
