@@ -48,10 +48,19 @@ func hammer(tb testing.TB, n, conc int, send func(c *http.Client) int, want int)
 	return float64(n) / el.Seconds()
 }
 
-func post(c *http.Client, url, key string, body []byte) int {
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
+// send makes one request and returns its status (0 on a transport error).
+func send(c *http.Client, method, url, key string, body []byte) int {
+	var rdr io.Reader
+	if body != nil {
+		rdr = bytes.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rdr)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := c.Do(req)
 	if err != nil {
 		return 0
@@ -61,19 +70,9 @@ func post(c *http.Client, url, key string, body []byte) int {
 	return res.StatusCode
 }
 
-func get(c *http.Client, url, key string) int {
-	req, _ := http.NewRequest("GET", url, nil)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode
-}
+func post(c *http.Client, url, key string, body []byte) int { return send(c, "POST", url, key, body) }
+
+func get(c *http.Client, url, key string) int { return send(c, "GET", url, key, nil) }
 
 // BenchmarkSessionCreateVsHealthz measures, side by side in one run, the
 // throughput of POST /chat/sessions on a published agent and of /healthz.

@@ -112,17 +112,8 @@ func (s *Server) gitHandler() http.Handler {
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(status)
-			body := map[string]any{
-				"type": "/problems/" + code, "title": http.StatusText(status), "status": status,
-				"detail": code, "instance": r.URL.Path,
-			}
-			if pc, ok := problemCodes[code]; ok && status < 500 {
-				body["message"] = pc.About
-			}
-			if rid := w.Header().Get("X-Request-Id"); rid != "" {
-				body["requestId"] = rid
-			}
-			_ = jsonEncode(w, body)
+			p := &Problem{Status: status, Code: code, Message: problemCodes[code].About}
+			_ = jsonEncode(w, p.body(r.URL.Path, w.Header().Get("X-Request-Id")))
 		},
 		Logger: func(msg string, err error) { s.log.Warn().Err(err).Msg(msg) },
 	})

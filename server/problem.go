@@ -147,28 +147,35 @@ func diagList(d compile.Diagnostics) []compile.Diagnostic {
 	return d
 }
 
+// body is p's RFC 9457 document: the members every problem has, the
+// message (never for 5xx: no internals leak), the request id when given,
+// and the extension members.
+func (p *Problem) body(instance, requestID string) map[string]any {
+	b := map[string]any{
+		"type":     "/problems/" + p.Code,
+		"title":    http.StatusText(p.Status),
+		"status":   p.Status,
+		"detail":   p.Code,
+		"instance": instance,
+	}
+	if p.Message != "" && p.Status < 500 {
+		b["message"] = p.Message
+	}
+	if requestID != "" {
+		b["requestId"] = requestID
+	}
+	for k, v := range p.Extra {
+		b[k] = v
+	}
+	return b
+}
+
 // writeProblem renders p as application/problem+json.
 func writeProblem(c *gin.Context, p *Problem) {
 	for k, v := range p.Header {
 		c.Header(k, v)
 	}
-	title := http.StatusText(p.Status)
-	body := map[string]any{
-		"type":     "/problems/" + p.Code,
-		"title":    title,
-		"status":   p.Status,
-		"detail":   p.Code,
-		"instance": c.Request.URL.Path,
-	}
-	if p.Message != "" && p.Status < 500 {
-		body["message"] = p.Message
-	}
-	if rid := c.GetString(ctxRequestID); rid != "" {
-		body["requestId"] = rid
-	}
-	for k, v := range p.Extra {
-		body[k] = v
-	}
+	body := p.body(c.Request.URL.Path, c.GetString(ctxRequestID))
 	c.Header("Content-Type", "application/problem+json")
 	c.Header("Cache-Control", "no-store")
 	c.Status(p.Status)

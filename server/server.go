@@ -109,7 +109,3 @@ func New(d Deps) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.engine.ServeHTTP(w, r)
 }
-
-// Registry is the Prometheus registry behind /metrics, for the daemon's
-// other collectors (webhook delivery).
-func (s *Server) Registry() *prometheus.Registry { return s.deps.Registry }

@@ -236,17 +236,9 @@ func (s *Server) finishIdempotencyWithProblem(c *gin.Context, rec *store.Idempot
 		_ = s.store.AbandonIdempotent(ctx, rec.WorkspaceID, rec.Key)
 		return
 	}
-	body := map[string]any{
-		"type": "/problems/" + p.Code, "title": http.StatusText(p.Status), "status": p.Status,
-		"detail": p.Code, "instance": c.Request.URL.Path,
-	}
-	if p.Message != "" {
-		body["message"] = p.Message
-	}
-	for k, v := range p.Extra {
-		body[k] = v
-	}
-	data, err := json.Marshal(body)
+	// No request id: a replay answers with the first response's body,
+	// and the replay's own id is in its X-Request-Id header.
+	data, err := json.Marshal(p.body(c.Request.URL.Path, ""))
 	if err != nil {
 		_ = s.store.AbandonIdempotent(ctx, rec.WorkspaceID, rec.Key)
 		return

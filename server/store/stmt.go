@@ -6,23 +6,43 @@ import (
 	"sync"
 )
 
-// maxCachedStmts bounds the prepared-statement cache; queries past it run
+// maxCachedStmts bounds a prepared-statement cache; queries past it run
 // unprepared.
 const maxCachedStmts = 256
 
-// stmtDB prepares each distinct query once per pool and reuses it:
-// SQLite's parser otherwise dominates a small query's cost.
-type stmtDB struct {
-	db    *sql.DB
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+// preparer is what both *sql.DB and *sql.Tx offer.
+type preparer interface {
+	querier
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
-func newStmtDB(db *sql.DB) *stmtDB { return &stmtDB{db: db, stmts: map[string]*sql.Stmt{}} }
+// stmtCache prepares each distinct query once and reuses it: SQLite's
+// parser otherwise dominates a small query's cost. Over the reader pool
+// (newStmtDB) statements live as long as the Store. Over one write
+// transaction (newTxQuerier) they live as long as the transaction — a
+// group commit runs many writes of one shape in it — and statements run
+// without the caller's cancellation: a cancelled statement aborts SQLite's
+// whole transaction, which other writers share. (Writer statements cannot
+// outlive the transaction: preparing on the one-connection writer pool
+// while a transaction holds that connection would wait for itself.)
+type stmtCache struct {
+	p      preparer
+	detach bool // run statements with context.WithoutCancel
+	mu     sync.Mutex
+	stmts  map[string]*sql.Stmt
+}
+
+var _ querier = (*stmtCache)(nil)
+
+func newStmtDB(db *sql.DB) *stmtCache { return &stmtCache{p: db, stmts: map[string]*sql.Stmt{}} }
+
+func newTxQuerier(tx *sql.Tx) *stmtCache {
+	return &stmtCache{p: tx, detach: true, stmts: map[string]*sql.Stmt{}}
+}
 
 // stmt returns the prepared statement for q, or nil when it cannot be
 // cached (the caller then runs q directly).
-func (c *stmtDB) stmt(ctx context.Context, q string) *sql.Stmt {
+func (c *stmtCache) stmt(ctx context.Context, q string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st, ok := c.stmts[q]; ok {
@@ -31,7 +51,7 @@ func (c *stmtDB) stmt(ctx context.Context, q string) *sql.Stmt {
 	if len(c.stmts) >= maxCachedStmts {
 		return nil
 	}
-	st, err := c.db.PrepareContext(ctx, q)
+	st, err := c.p.PrepareContext(ctx, q)
 	if err != nil {
 		return nil
 	}
@@ -39,7 +59,14 @@ func (c *stmtDB) stmt(ctx context.Context, q string) *sql.Stmt {
 	return st
 }
 
-func (c *stmtDB) close() {
+func (c *stmtCache) ctx(ctx context.Context) context.Context {
+	if c.detach {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, st := range c.stmts {
@@ -49,84 +76,28 @@ func (c *stmtDB) close() {
 }
 
 // ExecContext implements querier.
-func (c *stmtDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (c *stmtCache) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = c.ctx(ctx)
 	if st := c.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return c.db.ExecContext(ctx, q, args...)
+	return c.p.ExecContext(ctx, q, args...)
 }
 
 // QueryContext implements querier.
-func (c *stmtDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (c *stmtCache) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = c.ctx(ctx)
 	if st := c.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return c.db.QueryContext(ctx, q, args...)
+	return c.p.QueryContext(ctx, q, args...)
 }
 
 // QueryRowContext implements querier.
-func (c *stmtDB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+func (c *stmtCache) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = c.ctx(ctx)
 	if st := c.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return c.db.QueryRowContext(ctx, q, args...)
-}
-
-// txQuerier runs queries inside one write transaction. Statements are
-// prepared on the transaction and reused within it (a group commit runs
-// many writes of the same shape in one transaction); they are not kept
-// across transactions, because preparing on the one-connection writer pool
-// while a transaction holds that connection would wait for itself.
-type txQuerier struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
-}
-
-func newTxQuerier(tx *sql.Tx) txQuerier {
-	return txQuerier{tx: tx, stmts: map[string]*sql.Stmt{}}
-}
-
-func (t txQuerier) stmt(ctx context.Context, q string) *sql.Stmt {
-	if st, ok := t.stmts[q]; ok {
-		return st
-	}
-	if len(t.stmts) >= maxCachedStmts {
-		return nil
-	}
-	st, err := t.tx.PrepareContext(ctx, q)
-	if err != nil {
-		return nil
-	}
-	t.stmts[q] = st
-	return st
-}
-
-// ExecContext implements querier. Statements inside a write run without
-// the caller's cancellation: a cancelled statement aborts SQLite's whole
-// transaction, which other writers share (group commit). Cancellation is
-// checked before each write starts instead.
-func (t txQuerier) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	ctx = context.WithoutCancel(ctx)
-	if st := t.stmt(ctx, q); st != nil {
-		return st.ExecContext(ctx, args...)
-	}
-	return t.tx.ExecContext(ctx, q, args...)
-}
-
-// QueryContext implements querier.
-func (t txQuerier) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	ctx = context.WithoutCancel(ctx)
-	if st := t.stmt(ctx, q); st != nil {
-		return st.QueryContext(ctx, args...)
-	}
-	return t.tx.QueryContext(ctx, q, args...)
-}
-
-// QueryRowContext implements querier.
-func (t txQuerier) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	ctx = context.WithoutCancel(ctx)
-	if st := t.stmt(ctx, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return t.tx.QueryRowContext(ctx, q, args...)
+	return c.p.QueryRowContext(ctx, q, args...)
 }

@@ -41,7 +41,7 @@ type Store struct {
 	// keysMarker is rewritten on every key revocation (see KeysStamp).
 	keysMarker string
 	// rdb caches prepared statements of db.
-	rdb *stmtDB
+	rdb *stmtCache
 
 	// wmu guards the group-commit queue: pending writes and whether a
 	// caller is committing them.
@@ -53,7 +53,7 @@ type Store struct {
 // Tx is one write transaction, handed to the function given to [Store.Write].
 type Tx struct {
 	tx *sql.Tx
-	q  txQuerier
+	q  *stmtCache
 }
 
 // Option configures [Open].
