@@ -34,6 +34,7 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -run 'TestNoBuildOutputTracked|TestImportDirection|TestTransportsStayThin' ./cmd/flowyted
 
 clean:
 	rm -rf bin

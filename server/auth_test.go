@@ -5,17 +5,18 @@ import (
 	"testing"
 
 	"github.com/flowyte/flowyte/server"
+	"github.com/flowyte/flowyte/server/backend"
 )
 
 func TestKeyFormat(t *testing.T) {
-	k, err := server.NewKeySecret()
+	k, err := backend.NewKeySecret()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(k) != len("flowyte_sk_")+38 || !strings.HasPrefix(k, "flowyte_sk_") {
 		t.Fatalf("key %q has the wrong shape", k)
 	}
-	if err := server.ParseKey(k); err != nil {
+	if err := backend.ParseKey(k); err != nil {
 		t.Fatalf("fresh key refused: %v", err)
 	}
 	// Flip one random character: the checksum catches it.
@@ -25,11 +26,11 @@ func TestKeyFormat(t *testing.T) {
 	} else {
 		b[15] = 'a'
 	}
-	if server.ParseKey(string(b)) == nil {
+	if backend.ParseKey(string(b)) == nil {
 		t.Fatal("a mistyped key passed the checksum")
 	}
 	for _, bad := range []string{"", "flowyte_sk_", "sk_" + k[11:], k + "x", k[:len(k)-1] + "!"} {
-		if server.ParseKey(bad) == nil {
+		if backend.ParseKey(bad) == nil {
 			t.Fatalf("ParseKey(%q) = nil, want an error", bad)
 		}
 	}

@@ -203,7 +203,7 @@ func BenchmarkManyAgentsRSS(b *testing.B) {
 		b.ReportMetric(float64(len(ids)), "agents")
 		// Startup recovery over every agent, all in step (a restart).
 		start := time.Now()
-		if _, err := e.api.Recover(context.Background()); err != nil {
+		if _, err := e.backend.Recover(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(time.Since(start).Milliseconds()), "recover-ms")

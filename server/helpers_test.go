@@ -20,6 +20,7 @@ import (
 	"github.com/flowyte/flowyte/fixtures"
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server"
+	"github.com/flowyte/flowyte/server/backend"
 	"github.com/flowyte/flowyte/server/store"
 )
 
@@ -37,19 +38,29 @@ type env struct {
 	chatOnly string // workspace a, chat:write
 	other    string // workspace b, every scope
 	notifier *countingNotifier
-	deps     server.Deps
+	opts     backend.Options
+	backend  *backend.Backend
 }
 
 // withDispatcher serves the same data through a server wired to a real
 // webhook dispatcher.
 func (e *env) withDispatcher(d interface {
-	server.Notifier
-	server.Redeliverer
+	backend.Notifier
+	backend.Redeliverer
 }) {
-	deps := e.deps
-	deps.Webhooks, deps.Redeliver = d, d
-	e.api = server.New(deps)
-	e.srv.Config.Handler = e.api
+	opts := e.opts
+	opts.Webhooks, opts.Redeliver = d, d
+	e.serve(opts)
+}
+
+// serve wires a backend with opts and its HTTP transport into e.
+func (e *env) serve(opts backend.Options) {
+	e.opts = opts
+	e.backend = backend.New(opts)
+	e.api = server.New(server.Deps{Backend: e.backend, Log: zerolog.Nop()})
+	if e.srv != nil {
+		e.srv.Config.Handler = e.api
+	}
 }
 
 type countingNotifier struct{ n chan struct{} }
@@ -93,20 +104,20 @@ func newEnvOpts(tb testing.TB, allowPrivate bool) *env {
 		tb.Fatalf("open repos: %v", err)
 	}
 	e := &env{tb: tb, store: st, repos: repos, dir: dir, notifier: &countingNotifier{n: make(chan struct{}, 1)}}
-	e.deps = server.Deps{Repos: repos, Store: st, Log: zerolog.Nop(), Webhooks: e.notifier, AllowPrivateWebhooks: allowPrivate}
-	e.api = server.New(e.deps)
+	e.serve(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Webhooks: e.notifier, AllowPrivateWebhooks: allowPrivate,
+		PublicURL: "http://flowyte.test"})
 	e.srv = httptest.NewServer(e.api)
 	tb.Cleanup(e.srv.Close)
-	e.admin = e.key("a", "admin", server.AllScopes...)
+	e.admin = e.key("a", "admin", backend.AllScopes...)
 	e.reader = e.key("a", "reader", server.ScopeAgentsRead)
 	e.chatOnly = e.key("a", "chat", server.ScopeChatWrite)
-	e.other = e.key("b", "intruder", server.AllScopes...)
+	e.other = e.key("b", "intruder", backend.AllScopes...)
 	return e
 }
 
 func (e *env) key(ws, name string, scopes ...string) string {
 	e.tb.Helper()
-	secret, _, err := server.CreateKey(context.Background(), e.store, ws, name, scopes, time.Now())
+	secret, _, err := backend.CreateKey(context.Background(), e.store, ws, name, scopes, time.Now())
 	if err != nil {
 		e.tb.Fatalf("create key: %v", err)
 	}

@@ -12,14 +12,8 @@ import (
 
 // metrics is the daemon's Prometheus instrumentation.
 type metrics struct {
-	requests        *prometheus.CounterVec
-	latency         *prometheus.HistogramVec
-	publishes       *prometheus.CounterVec
-	compileFailures prometheus.Counter
-	rollbacks       prometheus.Counter
-	draftCommits    prometheus.Counter
-	sessions        *prometheus.CounterVec
-	turns           prometheus.Counter
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -31,29 +25,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "flowyte_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"method", "route"}),
-		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowyte_publishes_total", Help: "Publish attempts by result (ok or the problem code).",
-		}, []string{"result"}),
-		compileFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flowyte_compile_failures_total", Help: "Compilations that ended with errors (publish, report, sandbox).",
-		}),
-		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flowyte_rollbacks_total", Help: "Successful rollbacks.",
-		}),
-		draftCommits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flowyte_draft_commits_total", Help: "Draft commits written.",
-		}),
-		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowyte_chat_sessions_total", Help: "Chat sessions created by mode.",
-		}, []string{"mode"}),
-		turns: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flowyte_chat_turns_total", Help: "Chat message turns answered.",
-		}),
 	}
-	m.publishes.WithLabelValues("ok")
-	m.sessions.WithLabelValues("draft")
-	m.sessions.WithLabelValues("published")
-	reg.MustRegister(m.requests, m.latency, m.publishes, m.compileFailures, m.rollbacks, m.draftCommits, m.sessions, m.turns)
+	reg.MustRegister(m.requests, m.latency)
 	return m
 }
 

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flowyte/flowyte/server/backend"
 	"github.com/flowyte/flowyte/server/githttp"
-	"github.com/flowyte/flowyte/server/store"
 )
 
 //go:embed openapi.json
@@ -31,11 +31,11 @@ func (s *Server) readyz(c *gin.Context) {
 	if s.deps.Ready != nil {
 		err = s.deps.Ready(ctx)
 	} else {
-		err = s.store.Ping(ctx)
+		err = s.backend.Ping(ctx)
 	}
 	if err != nil {
 		s.log.Warn().Err(err).Msg("not ready")
-		fail(c, problem(503, "unavailable", "not ready"))
+		fail(c, problem("unavailable", "not ready"))
 		return
 	}
 	writeJSON(c, 200, gin.H{"status": "ready"})
@@ -64,7 +64,7 @@ func (s *Server) problemPage(c *gin.Context) {
 	code := c.Param("code")
 	pc, ok := problemCodes[code]
 	if !ok {
-		fail(c, problem(404, "not_found", "no problem type %q", code))
+		fail(c, problem("not_found", "no problem type %q", code))
 		return
 	}
 	data := map[string]any{"Code": code, "Status": pc.Status, "Title": http.StatusText(pc.Status), "About": pc.About}
@@ -79,7 +79,7 @@ func (s *Server) problemPage(c *gin.Context) {
 
 // noMethod answers 405 with the Allow header gin computed.
 func (s *Server) noMethod(c *gin.Context) {
-	fail(c, problem(405, "method_not_allowed", "%s is not allowed here", c.Request.Method))
+	fail(c, problem("method_not_allowed", "%s is not allowed here", c.Request.Method))
 }
 
 // gitHandler serves read-only smart HTTP clones.
@@ -87,23 +87,21 @@ func (s *Server) gitHandler() http.Handler {
 	return githttp.New(githttp.Options{
 		GitPath: s.deps.GitPath,
 		Authorize: func(ctx context.Context, token, agentID string) (string, error) {
-			p, err := s.authenticate(ctx, token)
+			p, err := s.backend.Authenticate(ctx, token)
 			switch {
-			case errors.Is(err, errUnauthenticated), errors.Is(err, errInvalidKey):
+			case errors.Is(err, backend.ErrUnauthenticated), errors.Is(err, backend.ErrInvalidKey):
 				return "", githttp.ErrUnauthorized
 			case err != nil:
 				return "", err
 			}
-			if !p.has(ScopeAgentsRead) {
+			if !p.Has(ScopeAgentsRead) {
 				return "", githttp.ErrForbidden
 			}
-			if _, err := s.agentInWorkspace(ctx, p.Key.WorkspaceID, agentID); err != nil {
+			path, err := s.backend.RepoPath(ctx, p, agentID)
+			if err != nil {
 				return "", githttp.ErrNotFound
 			}
-			if !s.repos.Exists(agentID) {
-				return "", githttp.ErrNotFound
-			}
-			return s.repos.Path(agentID), nil
+			return path, nil
 		},
 		Problem: func(w http.ResponseWriter, r *http.Request, status int, code string) {
 			if code == "insufficient_scope" {
@@ -121,21 +119,6 @@ func (s *Server) gitHandler() http.Handler {
 
 // ---- API keys (addition: manage keys over HTTP with keys:write) ----
 
-type keyJSON struct {
-	ID         string     `json:"id"`
-	Workspace  string     `json:"workspace"`
-	Name       string     `json:"name"`
-	Scopes     []string   `json:"scopes"`
-	CreatedAt  time.Time  `json:"createdAt"`
-	RevokedAt  *time.Time `json:"revokedAt"`
-	LastUsedAt *time.Time `json:"lastUsedAt"`
-	Secret     string     `json:"secret,omitempty"`
-}
-
-func keyView(k store.Key) keyJSON {
-	return keyJSON{ID: k.ID, Workspace: k.WorkspaceName, Name: k.Name, Scopes: k.Scopes, CreatedAt: k.CreatedAt.UTC(), RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
-}
-
 type createKeyRequest struct {
 	Name   string   `json:"name" validate:"required,max=200"`
 	Scopes []string `json:"scopes" validate:"required,min=1,dive,oneof=agents:read agents:write chat:write webhooks:write keys:write"`
@@ -147,50 +130,27 @@ func (s *Server) createKey(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	p := principal(c)
-	secret, k, err := CreateKey(c.Request.Context(), s.store, p.Key.WorkspaceName, req.Name, req.Scopes, s.now())
+	k, err := s.backend.NewKey(c.Request.Context(), principal(c), req.Name, req.Scopes)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	out := keyView(k)
-	out.Secret = secret
-	writeJSON(c, http.StatusCreated, out)
+	writeJSON(c, http.StatusCreated, k)
 }
 
 func (s *Server) listKeys(c *gin.Context) {
-	keys, err := s.store.ListKeys(c.Request.Context())
+	keys, err := s.backend.Keys(c.Request.Context(), principal(c))
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	ws := principal(c).Key.WorkspaceID
-	out := []keyJSON{}
-	for _, k := range keys {
-		if k.WorkspaceID == ws {
-			out = append(out, keyView(k))
-		}
-	}
-	writeJSON(c, 200, gin.H{"data": out})
+	writeJSON(c, 200, gin.H{"data": keys})
 }
 
 func (s *Server) revokeKey(c *gin.Context) {
-	ctx := c.Request.Context()
-	keys, err := s.store.ListKeys(ctx)
-	if err != nil {
+	if err := s.backend.RevokeKey(c.Request.Context(), principal(c), c.Param("kid")); err != nil {
 		fail(c, err)
 		return
 	}
-	ws := principal(c).Key.WorkspaceID
-	for _, k := range keys {
-		if k.ID == c.Param("kid") && k.WorkspaceID == ws {
-			if err := s.store.RevokeKey(ctx, k.ID, s.now()); err != nil {
-				fail(c, err)
-				return
-			}
-			c.Status(http.StatusNoContent)
-			return
-		}
-	}
-	fail(c, problem(404, "key_not_found", "no key %q", c.Param("kid")))
+	c.Status(http.StatusNoContent)
 }

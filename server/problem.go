@@ -8,13 +8,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/flowyte/flowyte/compile"
-	"github.com/flowyte/flowyte/repo"
-	"github.com/flowyte/flowyte/server/store"
+	"github.com/flowyte/flowyte/server/backend"
 )
 
-// Problem is an RFC 9457 problem: the one error type handlers return for
-// anything a client must see. Other errors are mapped through problemFor.
+// Problem is an RFC 9457 problem as the HTTP transport renders it: a
+// backend error with its status and any response headers.
 type Problem struct {
 	Status int
 	Code   string
@@ -36,18 +34,9 @@ func (p *Problem) Error() string {
 	return p.Code
 }
 
-// problem builds a Problem.
-func problem(status int, code, format string, args ...any) *Problem {
-	return &Problem{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// with adds an extension member and returns p.
-func (p *Problem) with(key string, value any) *Problem {
-	if p.Extra == nil {
-		p.Extra = map[string]any{}
-	}
-	p.Extra[key] = value
-	return p
+// problem builds a client error; its status comes from problemCodes.
+func problem(code, format string, args ...any) *backend.Error {
+	return backend.Errorf(code, format, args...)
 }
 
 // problemCodes is every problem code the daemon emits, with its status and
@@ -95,56 +84,27 @@ func problemCodeList() []string {
 	return out
 }
 
-// problemFor maps any error to the Problem a client sees: the one table of
-// the daemon. Unknown errors become 500 internal.
+// problemFor maps any error to the Problem a client sees: the backend's
+// one error table for the code, problemCodes for the status. Unknown
+// errors become 500 internal.
 func problemFor(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
 	}
-	var diags compile.Diagnostics
-	var rm *repo.RevisionMismatchError
-	var du *repo.DraftUnchangedError
-	var pm *repo.PublishedMismatchError
-	switch {
-	case errors.As(err, &rm):
-		return problem(409, "draft_revision_mismatch", "the draft is at %s", rm.Current).with("currentRevision", rm.Current)
-	case errors.As(err, &du):
-		return problem(409, "draft_unchanged", "the draft is identical to v%d", du.Latest).with("latestVersion", versionID(du.Latest))
-	case errors.As(err, &pm):
-		return problem(409, "published_version_mismatch", "published is %s", nullableVersion(pm.Current)).with("publishedVersion", nullableVersion(pm.Current))
-	case errors.As(err, &diags):
-		return problem(422, "compile_failed", "the draft has %d compile errors", len(diags)).with("errors", diagList(diags))
-	case errors.Is(err, compile.ErrInvalidPath), errors.Is(err, repo.ErrInvalidPath):
-		return problem(422, "invalid_path", "%v", err)
-	case errors.Is(err, repo.ErrConflict):
-		return problem(409, "publish_conflict", "a concurrent change won the race")
-	case errors.Is(err, repo.ErrVersionNotFound):
-		return problem(404, "version_not_found", "no such version")
-	case errors.Is(err, repo.ErrFileNotFound):
-		return problem(404, "file_not_found", "no such file")
-	case errors.Is(err, repo.ErrNotFound):
-		return problem(404, "agent_not_found", "no such agent")
-	case errors.Is(err, repo.ErrDraftTooLarge):
-		return problem(413, "payload_too_large", "%v", err)
-	case errors.Is(err, repo.ErrBadCursor), errors.Is(err, store.ErrBadCursor):
-		return problem(400, "invalid_request", "bad cursor")
-	case errors.Is(err, store.ErrNotFound):
-		return problem(404, "not_found", "no such resource")
-	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return problem(413, "payload_too_large", "the request body exceeds %d bytes", mbe.Limit)
+		return &Problem{Status: 413, Code: "payload_too_large", Message: fmt.Sprintf("the request body exceeds %d bytes", mbe.Limit)}
 	}
-	return &Problem{Status: 500, Code: "internal"}
-}
-
-// diagList turns compile diagnostics into the problem "errors" member.
-func diagList(d compile.Diagnostics) []compile.Diagnostic {
-	if d == nil {
-		return []compile.Diagnostic{}
+	be := backend.ErrorOf(err)
+	if be == nil {
+		return &Problem{Status: 500, Code: "internal"}
 	}
-	return d
+	pc, ok := problemCodes[be.Code]
+	if !ok {
+		return &Problem{Status: 500, Code: "internal"}
+	}
+	return &Problem{Status: pc.Status, Code: be.Code, Message: be.Message, Extra: be.Extra}
 }
 
 // body is p's RFC 9457 document: the members every problem has, the

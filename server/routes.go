@@ -17,7 +17,7 @@ func (s *Server) routes() *gin.Engine {
 	r.ContextWithFallback = true
 	r.Use(requestID, s.accessLog, s.problemMiddleware)
 	r.NoRoute(func(c *gin.Context) {
-		fail(c, problem(404, "not_found", "no route %s %s", c.Request.Method, c.Request.URL.Path))
+		fail(c, problem("not_found", "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(s.noMethod)
 

@@ -7,7 +7,8 @@ import (
 )
 
 // TestImportDirection guards the package direction
-// cmd → server → {repo, server/store} → compile (tailscale's deptest idea):
+// cmd → server (gin) → server/backend → {repo, server/store} → compile
+// (tailscale's deptest idea):
 // it lists each package's transitive imports and fails on a forbidden one.
 func TestImportDirection(t *testing.T) {
 	const mod = "github.com/flowyte/flowyte/"
@@ -21,6 +22,7 @@ func TestImportDirection(t *testing.T) {
 		{"server/responder", []string{mod + "repo", mod + "server/store", "database/sql", "net/http", "github.com/gin-gonic/", "github.com/go-git/"}},
 		{"server/githttp", []string{mod, "github.com/gin-gonic/", "github.com/go-git/"}},
 		{"server/webhook", []string{mod + "repo", mod + "server\x00", "github.com/gin-gonic/", "github.com/go-git/"}},
+		{"server/backend", []string{mod + "server\x00", "github.com/gin-gonic/"}},
 		{"fixtures", []string{mod + "repo", mod + "server", "github.com/go-git/"}},
 	}
 	for _, r := range rules {
@@ -42,5 +44,49 @@ func TestImportDirection(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTransportsStayThin checks the rule of the backend split: the
+// backend imports neither gin nor net/http, and no package that imports
+// gin reaches the database (server/store or a driver) directly.
+func TestTransportsStayThin(t *testing.T) {
+	const mod = "github.com/flowyte/flowyte/"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports ","}}`, mod+"...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	db := []string{mod + "server/store", "database/sql", "modernc.org/sqlite", "github.com/jackc/"}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, list, _ := strings.Cut(line, ":")
+		imports := strings.Split(list, ",")
+		has := func(prefix string) bool {
+			for _, imp := range imports {
+				if imp == prefix || strings.HasPrefix(imp, prefix+"/") || (strings.HasSuffix(prefix, "/") && strings.HasPrefix(imp, prefix)) {
+					return true
+				}
+			}
+			return false
+		}
+		if pkg == mod+"server/backend" {
+			checked++
+			for _, f := range []string{"github.com/gin-gonic/gin", "net/http"} {
+				if has(f) {
+					t.Errorf("server/backend imports %s: use cases must not know the transport", f)
+				}
+			}
+		}
+		if has("github.com/gin-gonic/gin") {
+			checked++
+			for _, f := range db {
+				if has(f) {
+					t.Errorf("%s imports gin and %s: handlers call the backend, never the database", pkg, f)
+				}
+			}
+		}
+	}
+	if checked < 2 {
+		t.Fatalf("checked %d packages, want the backend and at least one gin package", checked)
 	}
 }

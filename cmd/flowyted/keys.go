@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/flowyte/flowyte/server"
+	"github.com/flowyte/flowyte/server/backend"
 	"github.com/flowyte/flowyte/server/store"
 )
 
@@ -34,7 +34,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 	if sub == "create" {
 		workspace = fs.String("workspace", "default", "workspace (created if new)")
 		name = fs.String("name", "", "key name (the git author of its edits)")
-		scopes = fs.String("scopes", "", "comma-separated: "+strings.Join(server.AllScopes, ","))
+		scopes = fs.String("scopes", "", "comma-separated: "+strings.Join(backend.AllScopes, ","))
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err.Error()}
@@ -52,7 +52,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 		for i := range list {
 			list[i] = strings.TrimSpace(list[i])
 		}
-		if err := server.ValidScopes(list); err != nil {
+		if err := backend.ValidScopes(list); err != nil {
 			return usageError{err.Error()}
 		}
 		st, err := open()
@@ -60,7 +60,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 			return err
 		}
 		defer st.Close()
-		secret, _, err := server.CreateKey(ctx, st, *workspace, *name, list, time.Now())
+		secret, _, err := backend.CreateKey(ctx, st, *workspace, *name, list, time.Now())
 		if err != nil {
 			return err
 		}

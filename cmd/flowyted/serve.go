@@ -20,6 +20,7 @@ import (
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server"
+	"github.com/flowyte/flowyte/server/backend"
 	"github.com/flowyte/flowyte/server/store"
 	"github.com/flowyte/flowyte/server/webhook"
 )
@@ -131,7 +132,7 @@ func bootstrap(ctx context.Context, st *store.Store, dir string, log zerolog.Log
 	if n > 0 {
 		return nil
 	}
-	secret, key, err := server.CreateKey(ctx, st, "default", "bootstrap", server.AllScopes, time.Now())
+	secret, key, err := backend.CreateKey(ctx, st, "default", "bootstrap", backend.AllScopes, time.Now())
 	if err != nil {
 		return err
 	}
@@ -215,12 +216,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Schedule: schedule,
 		Logger:   log.With().Str("component", "webhook").Logger(),
 	})
+	be := backend.New(backend.Options{
+		Repos: repos, Store: st, Log: log, PublicURL: defaultURL,
+		Webhooks: disp, Redeliver: disp, AllowPrivateWebhooks: cfg.allowPrivate,
+	})
 	srv := server.New(server.Deps{
-		Repos: repos, Store: st, Log: log, PublicURL: cfg.publicURL, DefaultURL: defaultURL,
-		GitPath: gitPath, Webhooks: disp, Redeliver: disp, AllowPrivateWebhooks: cfg.allowPrivate,
+		Backend: be, Log: log, PublicURL: cfg.publicURL, GitPath: gitPath,
 		Ready: func(ctx context.Context) error { return ready(ctx, cfg.data, st) },
 	})
-	rep, err := srv.Recover(ctx)
+	rep, err := be.Recover(ctx)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("startup recovery: %w", err)

@@ -1,10 +1,9 @@
-package server
+package backend
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/flowyte/flowyte/repo"
@@ -72,13 +71,20 @@ func newEvent(ws, agentID, typ, dedupe string, now time.Time, data any) (store.E
 	}, nil
 }
 
-// insertVersionEvent writes a version event in tx. dedupe makes startup
-// recovery's re-insert a no-op.
-func (s *Server) insertVersionEvent(ctx context.Context, tx *store.Tx, typ string, a store.Agent, v store.Version, previous int, by string, now time.Time, r *http.Request, dedupe string) error {
+// eventCloneURL is the cloneUrl of signed events: always from the
+// configured public URL, never from a request (a forged Host header must
+// not reach consumers that clone with their own key).
+func (b *Backend) eventCloneURL(id string) string {
+	return cloneURL(b.opts.PublicURL, id)
+}
+
+// insertVersionEvent writes a version event in tx. dedupe makes recovery's
+// re-insert a no-op.
+func (b *Backend) insertVersionEvent(ctx context.Context, tx *store.Tx, typ string, a store.Agent, v store.Version, previous int, by string, now time.Time, dedupe string) error {
 	ev, err := newEvent(a.WorkspaceID, a.ID, typ, dedupe, now, versionEventData{
-		AgentID: a.ID, Version: versionID(v.Number), Number: v.Number, PreviousVersion: nullableVersion(previous),
-		Tag: "refs/tags/" + versionID(v.Number), Commit: v.Commit, CompiledDigest: v.Digest, By: by,
-		CloneURL: s.cloneURL(r, a.ID),
+		AgentID: a.ID, Version: VersionID(v.Number), Number: v.Number, PreviousVersion: nullableVersion(previous),
+		Tag: "refs/tags/" + VersionID(v.Number), Commit: v.Commit, CompiledDigest: v.Digest, By: by,
+		CloneURL: b.eventCloneURL(a.ID),
 	})
 	if err != nil {
 		return err
@@ -87,14 +93,14 @@ func (s *Server) insertVersionEvent(ctx context.Context, tx *store.Tx, typ strin
 }
 
 // insertDraftEvent writes a draft.updated event in tx.
-func (s *Server) insertDraftEvent(ctx context.Context, tx *store.Tx, a store.Agent, cm repo.Commit, p Principal, now time.Time, r *http.Request) error {
+func (b *Backend) insertDraftEvent(ctx context.Context, tx *store.Tx, a store.Agent, cm repo.Commit, p Principal, now time.Time) error {
 	paths := cm.Paths
 	if paths == nil {
 		paths = []string{}
 	}
 	ev, err := newEvent(a.WorkspaceID, a.ID, EventDraftUpdated, "draft:"+a.ID+":"+cm.Revision, now, draftEventData{
 		AgentID: a.ID, PreviousVersion: nullableVersion(a.Published), Commit: cm.Revision,
-		Revision: cm.Revision, Message: cm.Message, Paths: paths, By: p.Key.Name, CloneURL: s.cloneURL(r, a.ID),
+		Revision: cm.Revision, Message: cm.Message, Paths: paths, By: p.Key.Name, CloneURL: b.eventCloneURL(a.ID),
 	})
 	if err != nil {
 		return err
@@ -102,18 +108,11 @@ func (s *Server) insertDraftEvent(ctx context.Context, tx *store.Tx, a store.Age
 	return tx.InsertEvent(ctx, ev)
 }
 
-// publishDedupe and rollbackDedupe key events so each exists once.
+// publishDedupe and deploymentDedupe key events so each exists once.
 func publishDedupe(agentID string, n int) string {
 	return fmt.Sprintf("%s:%s:v%d", EventVersionPublished, agentID, n)
 }
 
 func deploymentDedupe(agentID string, deploymentID int64) string {
 	return fmt.Sprintf("deployment:%s:%d", agentID, deploymentID)
-}
-
-// notifyWebhooks wakes the delivery workers after a commit.
-func (s *Server) notifyWebhooks() {
-	if s.deps.Webhooks != nil {
-		s.deps.Webhooks.Notify()
-	}
 }

@@ -1,4 +1,4 @@
-package server
+package backend
 
 import (
 	"context"
@@ -26,14 +26,14 @@ type RecoveryReport struct {
 // whose git side succeeded but whose database side failed. It runs in the
 // background (the caller may hold the agent's lock) and logs failures;
 // startup recovery repeats it in any case.
-func (s *Server) reconcileAgent(id string) {
+func (b *Backend) reconcileAgent(id string) {
 	go func() {
 		var rep RecoveryReport
-		if err := s.recoverAgent(context.Background(), id, &rep); err != nil {
-			s.log.Error().Err(err).Str("agent", id).Msg("reconcile after a failed database write")
+		if err := b.recoverAgent(context.Background(), id, &rep); err != nil {
+			b.log.Error().Err(err).Str("agent", id).Msg("reconcile after a failed database write")
 			return
 		}
-		s.notifyWebhooks()
+		b.notifyWebhooks()
 	}()
 }
 
@@ -43,13 +43,13 @@ func (s *Server) reconcileAgent(id string) {
 // every move of refs/heads/published has its deployment, and repositories
 // no live agent owns are moved aside. It is idempotent; run it before
 // serving.
-func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
+func (b *Backend) Recover(ctx context.Context) (RecoveryReport, error) {
 	var rep RecoveryReport
-	ids, err := s.repos.List()
+	ids, err := b.repos.List()
 	if err != nil {
 		return rep, fmt.Errorf("list repositories: %w", err)
 	}
-	live, err := s.store.AllAgentIDs(ctx)
+	live, err := b.store.AllAgentIDs(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("list agents: %w", err)
 	}
@@ -58,7 +58,7 @@ func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
 			continue
 		}
 		// Created but never acknowledged, or deleted before the move.
-		if err := s.repos.Remove(ctx, id); err != nil && !errors.Is(err, repo.ErrNotFound) {
+		if err := b.repos.Remove(ctx, id); err != nil && !errors.Is(err, repo.ErrNotFound) {
 			return rep, fmt.Errorf("move aside %s: %w", id, err)
 		}
 		rep.OrphansMovedOut++
@@ -73,14 +73,14 @@ func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
 		go func() {
 			defer wg.Done()
 			for id := range ids2 {
-				if !s.repos.Exists(id) {
-					s.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
+				if !b.repos.Exists(id) {
+					b.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
 					continue
 				}
-				if err := s.recoverAgent(ctx, id, &reps[w]); err != nil {
+				if err := b.recoverAgent(ctx, id, &reps[w]); err != nil {
 					// One damaged agent must not keep the others offline:
 					// say so loudly and serve the rest.
-					s.log.Error().Err(err).Str("agent", id).Msg("recovery failed for this agent; it may answer errors until repaired")
+					b.log.Error().Err(err).Str("agent", id).Msg("recovery failed for this agent; it may answer errors until repaired")
 					reps[w].Failed++
 					continue
 				}
@@ -101,26 +101,26 @@ func (s *Server) Recover(ctx context.Context) (RecoveryReport, error) {
 		rep.Drafts += reps[w].Drafts
 		rep.Failed += reps[w].Failed
 	}
-	if err := s.store.AbandonRunningIdempotency(ctx); err != nil {
+	if err := b.store.AbandonRunningIdempotency(ctx); err != nil {
 		return rep, fmt.Errorf("idempotency: %w", err)
 	}
 	return rep, nil
 }
 
-func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryReport) error {
-	if err := s.repos.Recover(ctx, id); err != nil {
+func (b *Backend) recoverAgent(ctx context.Context, id string, rep *RecoveryReport) error {
+	if err := b.repos.Recover(ctx, id); err != nil {
 		if !errors.Is(err, repo.ErrCorrupt) {
 			return err
 		}
 		// Refs that pointed at missing objects were moved aside (never
 		// deleted); the repository is usable, so carry on and say so.
-		s.log.Error().Err(err).Str("agent", id).Msg("repository repaired: see lost-refs/")
+		b.log.Error().Err(err).Str("agent", id).Msg("repository repaired: see lost-refs/")
 	}
-	a, err := s.store.AgentByID(ctx, id)
+	a, err := b.store.AgentByID(ctx, id)
 	if err != nil {
 		return err
 	}
-	heads, _, err := s.repos.History(ctx, id, "", 1)
+	heads, _, err := b.repos.History(ctx, id, "", 1)
 	if err != nil {
 		return err
 	}
@@ -128,15 +128,15 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 		return fmt.Errorf("draft has no commit")
 	}
 	head := heads[0]
-	latest, err := s.repos.Latest(ctx, id)
+	latest, err := b.repos.Latest(ctx, id)
 	if err != nil {
 		return err
 	}
-	published, err := s.repos.Published(ctx, id)
+	published, err := b.repos.Published(ctx, id)
 	if err != nil {
 		return err
 	}
-	knownList, err := s.store.VersionNumbers(ctx, id)
+	knownList, err := b.store.VersionNumbers(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -148,14 +148,14 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 		len(known) == latest && (latest == 0 || known[latest]) {
 		return nil // in step: the common case, no tag is read
 	}
-	tags, err := s.repos.Versions(ctx, id)
+	tags, err := b.repos.Versions(ctx, id)
 	if err != nil {
 		return err
 	}
 	// A newest tag the database never saw, with the pointer not on it: the
 	// publish stopped between the tag and the pointer. Finish it.
 	if latest > 0 && published != latest && !known[latest] {
-		from, err := s.repos.Rollback(ctx, id, latest, &published, nil)
+		from, err := b.repos.Rollback(ctx, id, latest, &published, nil)
 		if err != nil {
 			return fmt.Errorf("roll forward v%d: %w", latest, err)
 		}
@@ -163,8 +163,8 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 		rep.RolledForward++
 		_ = from
 	}
-	now := s.now()
-	return s.writeAgent(ctx, id, func(tx *store.Tx) error {
+	now := b.now()
+	return b.writeAgent(ctx, id, func(tx *store.Tx) error {
 		if head.Revision != a.DraftRevision {
 			if err := tx.SetDraft(ctx, id, head.Revision, head.Author.When); err != nil {
 				return err
@@ -180,7 +180,7 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 			if err := tx.InsertVersion(ctx, sv); err != nil {
 				return err
 			}
-			if err := s.insertVersionEvent(ctx, tx, EventVersionPublished, a, sv, prevPublished, v.PublishedBy, now, nil, publishDedupe(id, v.Number)); err != nil && !errors.Is(err, store.ErrConflict) {
+			if err := b.insertVersionEvent(ctx, tx, EventVersionPublished, a, sv, prevPublished, v.PublishedBy, now, publishDedupe(id, v.Number)); err != nil && !errors.Is(err, store.ErrConflict) {
 				return err
 			}
 			rep.Versions++
@@ -204,7 +204,7 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 			if err != nil {
 				return err
 			}
-			if err := s.insertVersionEvent(ctx, tx, EventVersionRolledBack, a, v, a.Published, "recovery", now, nil, deploymentDedupe(id, did)); err != nil {
+			if err := b.insertVersionEvent(ctx, tx, EventVersionRolledBack, a, v, a.Published, "recovery", now, deploymentDedupe(id, did)); err != nil {
 				return err
 			}
 			rep.Deployments++

@@ -1,0 +1,144 @@
+package backend
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/flowyte/flowyte/repo"
+)
+
+// Notifier is told when a transaction that wrote events has committed, so
+// webhook delivery starts at once rather than at its next poll.
+type Notifier interface {
+	Notify()
+}
+
+// Redeliverer queues a fresh delivery attempt of one event to one webhook.
+type Redeliverer interface {
+	Redeliver(ctx context.Context, workspaceID, webhookID, eventID string) error
+}
+
+// Options is everything the backend needs. Repos and Store are required.
+type Options struct {
+	Repos *repo.Store
+	Store Store
+	Log   zerolog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// PublicURL is the base URL clients reach the daemon at. Events
+	// (signed webhook payloads) take cloneUrl from it and never from a
+	// request's Host header.
+	PublicURL string
+	// Webhooks is told about new events; nil disables the wake-up.
+	Webhooks Notifier
+	// Redeliver queues redeliveries; nil answers unavailable.
+	Redeliver Redeliverer
+	// AllowPrivateWebhooks lets webhooks target loopback and private
+	// addresses (tests, single-host setups).
+	AllowPrivateWebhooks bool
+	// MaxWebhooksPerWorkspace caps registrations; 50 when zero.
+	MaxWebhooksPerWorkspace int
+	// Registry receives the backend's metrics; a new one when nil.
+	Registry *prometheus.Registry
+}
+
+// Backend is flowyte's use cases over the repositories and the database.
+// It is safe for concurrent use.
+type Backend struct {
+	repos   *repo.Store
+	store   Store
+	log     zerolog.Logger
+	now     func() time.Time
+	opts    Options
+	metrics *metrics
+	sandbox *sandboxCache
+
+	keys   keyCache
+	agents agentCache
+
+	touchMu sync.Mutex
+	touched map[string]time.Time
+}
+
+// New returns a Backend.
+func New(o Options) *Backend {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.MaxWebhooksPerWorkspace <= 0 {
+		o.MaxWebhooksPerWorkspace = 50
+	}
+	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
+	return &Backend{
+		repos:   o.Repos,
+		store:   o.Store,
+		log:     o.Log,
+		now:     func() time.Time { return o.Now().UTC() },
+		opts:    o,
+		metrics: newMetrics(o.Registry),
+		sandbox: newSandboxCache(256),
+		touched: map[string]time.Time{},
+	}
+}
+
+// Ping reports whether the database answers.
+func (b *Backend) Ping(ctx context.Context) error { return b.store.Ping(ctx) }
+
+// PublicURL is the configured base URL ("" when none was configured).
+func (b *Backend) PublicURL() string { return b.opts.PublicURL }
+
+// metrics is the backend's Prometheus instrumentation.
+type metrics struct {
+	publishes       *prometheus.CounterVec
+	compileFailures prometheus.Counter
+	rollbacks       prometheus.Counter
+	draftCommits    prometheus.Counter
+	sessions        *prometheus.CounterVec
+	turns           prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowyte_publishes_total", Help: "Publish attempts by result (ok or the problem code).",
+		}, []string{"result"}),
+		compileFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowyte_compile_failures_total", Help: "Compilations that ended with errors (publish, report, sandbox).",
+		}),
+		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowyte_rollbacks_total", Help: "Successful rollbacks.",
+		}),
+		draftCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowyte_draft_commits_total", Help: "Draft commits written.",
+		}),
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowyte_chat_sessions_total", Help: "Chat sessions created by mode.",
+		}, []string{"mode"}),
+		turns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowyte_chat_turns_total", Help: "Chat message turns answered.",
+		}),
+	}
+	m.publishes.WithLabelValues("ok")
+	m.sessions.WithLabelValues("draft")
+	m.sessions.WithLabelValues("published")
+	reg.MustRegister(m.publishes, m.compileFailures, m.rollbacks, m.draftCommits, m.sessions, m.turns)
+	return m
+}
+
+// notifyWebhooks wakes the delivery workers after a commit.
+func (b *Backend) notifyWebhooks() {
+	if b.opts.Webhooks != nil {
+		b.opts.Webhooks.Notify()
+	}
+}
+
+// Registry is the Prometheus registry the backend's metrics are in.
+func (b *Backend) Registry() *prometheus.Registry { return b.opts.Registry }
