@@ -24,11 +24,12 @@ const (
 type Principal = backend.Principal
 
 const (
-	ctxPrincipal  = "flowyte.principal"
-	ctxRequestID  = "flowyte.requestId"
-	ctxErrorCode  = "flowyte.errorCode"
-	bearerRealm   = `Bearer realm="flowyte"`
-	invalidBearer = `Bearer realm="flowyte", error="invalid_token"`
+	ctxPrincipal   = "flowyte.principal"
+	ctxRequestID   = "flowyte.requestId"
+	ctxErrorCode   = "flowyte.errorCode"
+	ctxBodyTimeout = "flowyte.bodyTimeout"
+	bearerRealm    = `Bearer realm="flowyte"`
+	invalidBearer  = `Bearer realm="flowyte", error="invalid_token"`
 )
 
 // bearerToken extracts the key from Authorization: Bearer. ok is false for

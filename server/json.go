@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -85,15 +87,34 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	if c.Request.ContentLength > limit {
 		return nil, problem("payload_too_large", "the request body exceeds %d bytes", limit)
 	}
+	// A body that trickles in is cut off at the deadline rather than
+	// holding a connection and a goroutine for minutes.
+	if d := bodyDeadline(c); d > 0 {
+		_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(d))
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, problem("payload_too_large", "the request body exceeds %d bytes", limit)
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.Header("Connection", "close")
+			return nil, problem("request_timeout", "the request body did not arrive within %s", bodyDeadline(c))
+		}
 		return nil, problem("invalid_request", "reading the body: %v", err)
 	}
 	return data, nil
+}
+
+// bodyDeadline is how long a request may take to send its body.
+func bodyDeadline(c *gin.Context) time.Duration {
+	if v, ok := c.Get(ctxBodyTimeout); ok {
+		d, _ := v.(time.Duration)
+		return d
+	}
+	return 0
 }
 
 // bindJSON decodes the request body strictly into dst and validates it.

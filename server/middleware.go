@@ -3,7 +3,10 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -26,8 +29,24 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"method", "route"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	m.requests = reuse(reg, m.requests)
+	m.latency = reuse(reg, m.latency)
 	return m
+}
+
+// reuse registers c, or returns the collector already registered under
+// its name (several transports share one backend's registry).
+func reuse[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
 }
 
 // requestID echoes a sane client X-Request-Id or makes one.
@@ -40,6 +59,22 @@ func requestID(c *gin.Context) {
 	}
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+// checkRequest refuses a query string that does not parse (a malformed
+// percent-escape is a client error, not something to ignore) and sets the
+// body read deadline.
+func (s *Server) checkRequest(c *gin.Context) {
+	c.Set(ctxBodyTimeout, s.deps.BodyTimeout)
+	if strings.HasPrefix(c.Request.URL.Path, "/git/") {
+		c.Next()
+		return
+	}
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		fail(c, problem("invalid_request", "the query string does not parse: %v", err))
+		return
+	}
 	c.Next()
 }
 

@@ -63,6 +63,7 @@ var problemCodes = map[string]struct {
 	"publish_conflict":           {409, "Another publish of this agent won the race. Review the draft and publish again."},
 	"draft_unchanged":            {409, "The draft is identical to the latest version (see latestVersion): there is nothing new to publish."},
 	"idempotency_key_in_use":     {409, "A request with this Idempotency-Key is still running."},
+	"request_timeout":            {408, "The request body did not arrive in time: send it at a steady pace."},
 	"precondition_failed":        {412, "If-Match did not match the current revision."},
 	"payload_too_large":          {413, "The request body or resulting draft exceeds a limit."},
 	"unsupported_media_type":     {415, "The request body has a Content-Type this endpoint does not accept."},

@@ -15,7 +15,7 @@ func (s *Server) routes() *gin.Engine {
 	r.UseRawPath = true
 	r.UnescapePathValues = true
 	r.ContextWithFallback = true
-	r.Use(requestID, s.accessLog, s.problemMiddleware)
+	r.Use(requestID, s.accessLog, s.problemMiddleware, s.checkRequest)
 	r.NoRoute(func(c *gin.Context) {
 		fail(c, problem("not_found", "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})

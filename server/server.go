@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -23,6 +24,9 @@ type Deps struct {
 	GitPath string
 	// Registry receives the transport's metrics; the backend's when nil.
 	Registry *prometheus.Registry
+	// BodyTimeout bounds how long a request may take to send its body
+	// (API routes; the git routes have their own); 30s when zero.
+	BodyTimeout time.Duration
 	// Ready reports whether the daemon can serve (data dir and database
 	// usable); nil means ready when the database answers a ping.
 	Ready func(ctx context.Context) error
@@ -45,6 +49,9 @@ func New(d Deps) *Server {
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
+	}
+	if d.BodyTimeout <= 0 {
+		d.BodyTimeout = 30 * time.Second
 	}
 	if d.GitPath == "" {
 		d.GitPath = "git"

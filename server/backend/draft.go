@@ -129,6 +129,9 @@ func (b *Backend) commit(ctx context.Context, p Principal, a store.Agent, in Com
 	if strings.TrimSpace(msg) == "" {
 		msg = defaultMessage(in.Changes)
 	}
+	// agent.yaml is parsed here, before any lock or transaction: a costly
+	// file slows only the request that sent it.
+	name, desc, metaChanged := settingsMeta(in.Changes)
 	req := repo.CommitRequest{ExpectedRevision: expected, Changes: in.Changes, Message: msg, Author: signature(p, now)}
 	var wrote bool
 	bg := context.WithoutCancel(ctx)
@@ -142,7 +145,7 @@ func (b *Backend) commit(ctx context.Context, p Principal, a store.Agent, in Com
 			if err := tx.SetDraft(ctx, a.ID, cm.Revision, now); err != nil {
 				return err
 			}
-			if name, desc, ok := settingsMeta(in.Changes); ok {
+			if metaChanged {
 				if err := tx.UpdateAgentMeta(ctx, a.ID, name, desc); err != nil {
 					return err
 				}
