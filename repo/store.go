@@ -289,6 +289,13 @@ func (h *handle) loadLatest() error {
 // The repository is built in a temporary directory and renamed into place,
 // so it appears complete or not at all. It returns ErrExists if id exists.
 func (s *Store) Create(ctx context.Context, id string, files map[string][]byte, message string, author Signature) (Commit, error) {
+	return s.CreateOwned(ctx, id, Owner{}, files, message, author)
+}
+
+// CreateOwned is Create that also records owner in the repository's
+// config, so a metadata database that lost the agent's row can be rebuilt
+// from the repository alone.
+func (s *Store) CreateOwned(ctx context.Context, id string, owner Owner, files map[string][]byte, message string, author Signature) (Commit, error) {
 	if !validID(id) {
 		return Commit{}, ErrNotFound
 	}
@@ -331,6 +338,11 @@ func (s *Store) Create(ctx context.Context, id string, files map[string][]byte, 
 	defer os.RemoveAll(tmp) // a no-op after the rename
 	if err := initBare(tmp); err != nil {
 		return Commit{}, fmt.Errorf("create %s: %w", id, err)
+	}
+	if owner != (Owner{}) {
+		if err := writeOwner(tmp, owner); err != nil {
+			return Commit{}, fmt.Errorf("create %s: %w", id, err)
+		}
 	}
 	h := &handle{
 		dir:   tmp,

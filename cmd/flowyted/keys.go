@@ -40,6 +40,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 		return usageError{err.Error()}
 	}
 	open := func() (*store.Store, error) { return store.Open(filepath.Join(*data, "flowyte.db")) }
+	journal := backend.NewKeyJournal(keysDir(*data))
 	switch sub {
 	case "create":
 		if fs.NArg() > 0 {
@@ -60,7 +61,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 			return err
 		}
 		defer st.Close()
-		secret, _, err := backend.CreateKey(ctx, st, *workspace, *name, list, time.Now())
+		secret, _, err := backend.CreateJournaledKey(ctx, st, journal, *workspace, *name, list, time.Now())
 		if err != nil {
 			return err
 		}
@@ -95,7 +96,7 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 			return err
 		}
 		defer st.Close()
-		if err := st.RevokeKey(ctx, fs.Arg(0), time.Now()); err != nil {
+		if err := backend.RevokeKey(ctx, st, journal, fs.Arg(0), time.Now()); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no key %q", fs.Arg(0))
 			}

@@ -35,6 +35,7 @@ type serveConfig struct {
 	allowPrivate  bool
 	retrySchedule string
 	publicURL     string
+	adoptOrphans  string
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -54,6 +55,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	allow := getenv("FLOWYTE_WEBHOOK_ALLOW_PRIVATE")
 	fs.BoolVar(&cfg.allowPrivate, "webhook-allow-private", allow == "1" || strings.EqualFold(allow, "true"), "let webhooks target loopback and private addresses (FLOWYTE_WEBHOOK_ALLOW_PRIVATE=1)")
 	fs.StringVar(&cfg.retrySchedule, "webhook-retry-schedule", env("FLOWYTE_WEBHOOK_RETRY_SCHEDULE", ""), "comma-separated retry delays (FLOWYTE_WEBHOOK_RETRY_SCHEDULE); default about 3 days")
+	fs.StringVar(&cfg.adoptOrphans, "adopt-orphans", env("FLOWYTE_ADOPT_ORPHANS", ""), "workspace that adopts agent repositories with no database row and no recorded owner (FLOWYTE_ADOPT_ORPHANS); by default such repositories stop startup")
 	fs.StringVar(&cfg.publicURL, "public-url", env("FLOWYTE_PUBLIC_URL", ""), "base URL clients reach the daemon at, for cloneUrl (FLOWYTE_PUBLIC_URL); default: the request's Host")
 	if err := fs.Parse(args); err != nil {
 		return cfg, usageError{err.Error()}
@@ -122,9 +124,14 @@ func compileArtifact(files map[string][]byte) ([]byte, error) {
 	return res.JSON, nil
 }
 
+// keysDir is the key journal beside the database.
+func keysDir(data string) string { return filepath.Join(data, "keys") }
+
 // bootstrap creates workspace default and key bootstrap on an empty
-// database and writes the secret to DATA/bootstrap.key (0600).
-func bootstrap(ctx context.Context, st *store.Store, dir string, log zerolog.Logger) error {
+// database and writes the secret to DATA/bootstrap.key (0600). A key file
+// that exists is never overwritten: if the database lost every key (and
+// the journal could not restore them), the key in the file is put back.
+func bootstrap(ctx context.Context, st *store.Store, journal *backend.KeyJournal, dir string, log zerolog.Logger) error {
 	n, err := st.CountKeys(ctx)
 	if err != nil {
 		return err
@@ -132,47 +139,27 @@ func bootstrap(ctx context.Context, st *store.Store, dir string, log zerolog.Log
 	if n > 0 {
 		return nil
 	}
-	secret, key, err := backend.CreateKey(ctx, st, "default", "bootstrap", backend.AllScopes, time.Now())
+	path := filepath.Join(dir, "bootstrap.key")
+	if raw, err := os.ReadFile(path); err == nil {
+		secret := strings.TrimSpace(string(raw))
+		if backend.ParseKey(secret) != nil {
+			return fmt.Errorf("%s exists but holds no valid key: refusing to replace it", path)
+		}
+		key, err := backend.RestoreKey(ctx, st, journal, secret, "default", "bootstrap", backend.AllScopes, time.Now())
+		if err != nil {
+			return err
+		}
+		log.Warn().Str("keyId", key.ID).Str("file", path).Msg("the database has no keys: restored the bootstrap key from its file")
+		return nil
+	}
+	secret, key, err := backend.CreateJournaledKey(ctx, st, journal, "default", "bootstrap", backend.AllScopes, time.Now())
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, "bootstrap.key")
-	if err := writeFileSync(path, []byte(secret+"\n"), 0o600); err != nil {
+	if err := backend.WriteFileSync(path, []byte(secret+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write bootstrap key: %w", err)
 	}
 	log.Info().Str("keyId", key.ID).Str("file", path).Msg("created workspace default and key bootstrap (secret in file)")
-	return nil
-}
-
-// writeFileSync writes a file atomically and durably.
-func writeFileSync(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 	return nil
 }
 
@@ -198,9 +185,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer st.Close()
-	if err := bootstrap(ctx, st, cfg.data, log); err != nil {
-		return err
-	}
+	journal := backend.NewKeyJournal(keysDir(cfg.data))
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -217,7 +202,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Logger:   log.With().Str("component", "webhook").Logger(),
 	})
 	be := backend.New(backend.Options{
-		Repos: repos, Store: st, Log: log, PublicURL: defaultURL,
+		Repos: repos, Store: st, Log: log, PublicURL: defaultURL, Keys: journal, AdoptOrphansInto: cfg.adoptOrphans,
 		Webhooks: disp, Redeliver: disp, AllowPrivateWebhooks: cfg.allowPrivate,
 	})
 	srv := server.New(server.Deps{
@@ -229,8 +214,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ln.Close()
 		return fmt.Errorf("startup recovery: %w", err)
 	}
+	if err := bootstrap(ctx, st, journal, cfg.data, log); err != nil {
+		ln.Close()
+		return err
+	}
 	log.Info().Int("agents", rep.Agents).Int("versions", rep.Versions).Int("deployments", rep.Deployments).
-		Int("rolledForward", rep.RolledForward).Int("orphans", rep.OrphansMovedOut).Int("drafts", rep.Drafts).Int("failed", rep.Failed).Msg("recovery done")
+		Int("rolledForward", rep.RolledForward).Int("orphans", rep.OrphansMovedOut).Int("drafts", rep.Drafts).Int("failed", rep.Failed).Int("adopted", rep.Adopted).Int("keysRestored", rep.KeysRestored).Msg("recovery done")
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

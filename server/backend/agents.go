@@ -132,10 +132,11 @@ func (b *Backend) CreateAgent(ctx context.Context, p Principal, base, name, desc
 		return Agent{}, Errorf("validation_failed", "%v", err)
 	}
 	id := store.NewAgentID()
-	// The repository is made first: a crash before the row is written
-	// leaves an orphan repository that recovery moves aside, and the
-	// client was never told it exists.
-	commit, err := b.repos.Create(ctx, id, map[string][]byte{"agent.yaml": settings}, "Create agent "+name, signature(p, now))
+	// The repository is made first, recording its owner: a crash before
+	// the row is written leaves a repository that recovery adopts into
+	// that workspace (git is the source of truth).
+	owner := repo.Owner{WorkspaceID: p.Key.WorkspaceID, WorkspaceName: p.Key.WorkspaceName}
+	commit, err := b.repos.CreateOwned(ctx, id, owner, map[string][]byte{"agent.yaml": settings}, "Create agent "+name, signature(p, now))
 	if err != nil {
 		return Agent{}, err
 	}

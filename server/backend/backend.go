@@ -41,6 +41,11 @@ type Options struct {
 	// AllowPrivateWebhooks lets webhooks target loopback and private
 	// addresses (tests, single-host setups).
 	AllowPrivateWebhooks bool
+	// Keys journals API keys beside the database (nil: no journal).
+	Keys *KeyJournal
+	// AdoptOrphansInto names the workspace that adopts repositories with
+	// neither an agent row nor a recorded owner; empty refuses to start.
+	AdoptOrphansInto string
 	// MaxWebhooksPerWorkspace caps registrations; 50 when zero.
 	MaxWebhooksPerWorkspace int
 	// Registry receives the backend's metrics; a new one when nil.

@@ -253,3 +253,74 @@ func TestErrorOfMapsDomainErrors(t *testing.T) {
 	}
 	assert.Nil(t, backend.ErrorOf(errors.New("disk on fire")), "unknown errors are not the client's to see")
 }
+
+func TestRecoveryAdoptsOwnedRepositoriesAndRefusesUnowned(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "flowyte.db"), store.WithSynchronous("OFF"))
+	require.NoError(t, err)
+	defer st.Close()
+	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents")})
+	require.NoError(t, err)
+	ctx := context.Background()
+	settings := map[string][]byte{"agent.yaml": []byte("name: Lost and found\n")}
+	owned := store.NewAgentID()
+	_, err = repos.CreateOwned(ctx, owned, repo.Owner{WorkspaceName: "team"}, settings, "create", repo.Signature{Name: "t"})
+	require.NoError(t, err)
+
+	b := backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop()})
+	rep, err := b.Recover(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Adopted)
+	a, err := st.AgentByID(ctx, owned)
+	require.NoError(t, err)
+	assert.Equal(t, "Lost and found", a.Name)
+	ws, err := st.WorkspaceByName(ctx, "team")
+	require.NoError(t, err)
+	assert.Equal(t, ws.ID, a.WorkspaceID)
+
+	unowned := store.NewAgentID()
+	_, err = repos.Create(ctx, unowned, settings, "create", repo.Signature{Name: "t"})
+	require.NoError(t, err)
+	_, err = b.Recover(ctx)
+	require.Error(t, err, "a repository nobody can be said to own stops startup")
+	assert.Contains(t, err.Error(), unowned)
+	assert.True(t, repos.Exists(unowned), "and it is neither hidden nor moved")
+
+	b = backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), AdoptOrphansInto: "default"})
+	rep, err = b.Recover(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Adopted)
+}
+
+func TestKeyJournalRestoresLostKeys(t *testing.T) {
+	dir := t.TempDir()
+	journal := backend.NewKeyJournal(filepath.Join(dir, "keys"))
+	open := func(name string) *store.Store {
+		st, err := store.Open(filepath.Join(dir, name), store.WithSynchronous("OFF"))
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	ctx := context.Background()
+	first := open("one.db")
+	secret, k, err := backend.CreateJournaledKey(ctx, first, journal, "ws", "ci", []string{backend.ScopeAgentsRead}, time.Now())
+	require.NoError(t, err)
+	revoked, rk, err := backend.CreateJournaledKey(ctx, first, journal, "ws", "old", []string{backend.ScopeAgentsRead}, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, backend.RevokeKey(ctx, first, journal, rk.ID, time.Now()))
+
+	// A database that lost every row.
+	fresh := open("two.db")
+	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents")})
+	require.NoError(t, err)
+	b := backend.New(backend.Options{Repos: repos, Store: fresh, Log: zerolog.Nop(), Keys: journal})
+	rep, err := b.Recover(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.KeysRestored)
+	p, err := b.Authenticate(ctx, secret)
+	require.NoError(t, err)
+	assert.Equal(t, k.ID, p.Key.ID)
+	assert.Equal(t, "ws", p.Key.WorkspaceName)
+	_, err = b.Authenticate(ctx, revoked)
+	assert.ErrorIs(t, err, backend.ErrInvalidKey)
+}

@@ -119,6 +119,12 @@ type KeyWriter interface {
 // CreateKey makes a key (and the workspace if new) and returns its secret,
 // which is never stored: only its hash is.
 func CreateKey(ctx context.Context, st KeyWriter, workspace, name string, scopes []string, now time.Time) (string, store.Key, error) {
+	return CreateJournaledKey(ctx, st, nil, workspace, name, scopes, now)
+}
+
+// CreateJournaledKey is CreateKey that also records the key in j (before
+// the secret is returned), so a database that loses the row gets it back.
+func CreateJournaledKey(ctx context.Context, st KeyWriter, j *KeyJournal, workspace, name string, scopes []string, now time.Time) (string, store.Key, error) {
 	if err := ValidScopes(scopes); err != nil {
 		return "", store.Key{}, err
 	}
@@ -143,12 +149,42 @@ func CreateKey(ctx context.Context, st KeyWriter, workspace, name string, scopes
 			Scopes:        slices.Clone(scopes),
 			CreatedAt:     now.UTC(),
 		}
+		// The journal first: a crash between the two leaves a journaled
+		// key whose secret nobody has, which is harmless.
+		if err := j.record(key, HashKey(secret)); err != nil {
+			return err
+		}
 		return tx.CreateKey(ctx, key, HashKey(secret))
 	})
 	if err != nil {
 		return "", store.Key{}, fmt.Errorf("create key: %w", err)
 	}
 	return secret, key, nil
+}
+
+// RestoreKey puts back a key whose secret is known (the bootstrap key's
+// file) into a database that lost it.
+func RestoreKey(ctx context.Context, st KeyWriter, j *KeyJournal, secret, workspace, name string, scopes []string, now time.Time) (store.Key, error) {
+	if err := ParseKey(secret); err != nil {
+		return store.Key{}, err
+	}
+	var key store.Key
+	err := st.Write(ctx, func(tx *store.Tx) error {
+		ws, err := tx.EnsureWorkspace(ctx, workspace, now)
+		if err != nil {
+			return err
+		}
+		key = store.Key{ID: store.NewID("key_"), WorkspaceID: ws.ID, WorkspaceName: ws.Name, Name: name,
+			Scopes: slices.Clone(scopes), CreatedAt: now.UTC()}
+		if err := j.record(key, HashKey(secret)); err != nil {
+			return err
+		}
+		return tx.CreateKey(ctx, key, HashKey(secret))
+	})
+	if err != nil {
+		return store.Key{}, fmt.Errorf("restore key: %w", err)
+	}
+	return key, nil
 }
 
 // Principal is the authenticated caller.
@@ -241,7 +277,7 @@ func (b *Backend) NewKey(ctx context.Context, p Principal, name string, scopes [
 			return Key{}, Errorf("insufficient_scope", "a key can only grant scopes it holds; this one lacks %s", sc).With("scope", sc)
 		}
 	}
-	secret, k, err := CreateKey(ctx, b.store, p.Key.WorkspaceName, name, scopes, b.now())
+	secret, k, err := CreateJournaledKey(ctx, b.store, b.opts.Keys, p.Key.WorkspaceName, name, scopes, b.now())
 	if err != nil {
 		if errors.Is(err, ErrBadScope) {
 			return Key{}, Invalid("/scopes", "oneof", err.Error())
@@ -276,10 +312,24 @@ func (b *Backend) RevokeKey(ctx context.Context, p Principal, id string) error {
 	}
 	for _, k := range keys {
 		if k.ID == id && k.WorkspaceID == p.Key.WorkspaceID {
-			return b.store.RevokeKey(ctx, k.ID, b.now())
+			return RevokeKey(ctx, b.store, b.opts.Keys, k.ID, b.now())
 		}
 	}
 	return Errorf("key_not_found", "no key %q", id)
+}
+
+// KeyRevoker is the part of a Store that revokes keys.
+type KeyRevoker interface {
+	RevokeKey(ctx context.Context, id string, now time.Time) error
+}
+
+// RevokeKey revokes key id in the journal (first: a crash in between
+// errs on the safe side, recovery revokes the row) and in the database.
+func RevokeKey(ctx context.Context, st KeyRevoker, j *KeyJournal, id string, now time.Time) error {
+	if err := j.revoke(id, now); err != nil {
+		return err
+	}
+	return st.RevokeKey(ctx, id, now)
 }
 
 // keyCache remembers valid keys by hash. An entry is used only while the

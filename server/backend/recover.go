@@ -2,9 +2,10 @@ package backend
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 	"sync"
 
 	"github.com/flowyte/flowyte/repo"
@@ -14,12 +15,14 @@ import (
 // RecoveryReport says what startup recovery repaired.
 type RecoveryReport struct {
 	Agents          int // live agents checked
-	OrphansMovedOut int // repositories without a live agent row, moved aside
+	OrphansMovedOut int // repositories of deleted agents, moved aside
 	Versions        int // version rows (and events) written from tags
 	Deployments     int // pointer moves recorded from refs/heads/published
 	RolledForward   int // half-done publishes completed (tag written, pointer not moved)
 	Drafts          int // draft revisions brought in step with refs/heads/draft
 	Failed          int // agents recovery could not bring in step (logged)
+	Adopted         int // repositories without a row, rebuilt from git
+	KeysRestored    int // API keys put back (or re-revoked) from the key journal
 }
 
 // reconcileAgent brings one agent's rows in step with git after a write
@@ -38,30 +41,71 @@ func (b *Backend) reconcileAgent(id string) {
 }
 
 // Recover brings the database in step with git, the source of truth, after
-// a crash: every tag gets its version row and version.published event,
+// a crash: keys come back from the key journal, repositories without an
+// agent row are adopted by the workspace they record (never hidden or
+// discarded), every tag gets its version row and version.published event,
 // a tag whose publish stopped before the pointer moved is rolled forward,
-// every move of refs/heads/published has its deployment, and repositories
-// no live agent owns are moved aside. It is idempotent; run it before
-// serving.
+// and every move of refs/heads/published has its deployment. A repository
+// that records no owner and has no row stops recovery with an error: the
+// daemon refuses to serve rather than guess a tenant. It is idempotent;
+// run it before serving.
 func (b *Backend) Recover(ctx context.Context) (RecoveryReport, error) {
 	var rep RecoveryReport
+	n, err := b.recoverKeys(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("keys: %w", err)
+	}
+	rep.KeysRestored = n
 	ids, err := b.repos.List()
 	if err != nil {
 		return rep, fmt.Errorf("list repositories: %w", err)
 	}
-	live, err := b.store.AllAgentIDs(ctx)
+	liveList, err := b.store.AllAgentIDs(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("list agents: %w", err)
 	}
+	live := make(map[string]bool, len(liveList))
+	for _, id := range liveList {
+		live[id] = true
+	}
+	var unowned []string
 	for _, id := range ids {
-		if slices.Contains(live, id) {
+		if live[id] {
 			continue
 		}
-		// Created but never acknowledged, or deleted before the move.
-		if err := b.repos.Remove(ctx, id); err != nil && !errors.Is(err, repo.ErrNotFound) {
-			return rep, fmt.Errorf("move aside %s: %w", id, err)
+		deleted, err := b.store.AgentDeleted(ctx, id)
+		if err != nil {
+			return rep, fmt.Errorf("agent %s: %w", id, err)
 		}
-		rep.OrphansMovedOut++
+		if deleted {
+			// Deleted through the API, the move aside cut short: finish it.
+			if err := b.repos.Remove(ctx, id); err != nil && !errors.Is(err, repo.ErrNotFound) {
+				return rep, fmt.Errorf("move aside %s: %w", id, err)
+			}
+			rep.OrphansMovedOut++
+			continue
+		}
+		owner, err := b.repos.Owner(id)
+		if errors.Is(err, repo.ErrNoOwner) {
+			if b.opts.AdoptOrphansInto == "" {
+				unowned = append(unowned, id)
+				continue
+			}
+			owner = repo.Owner{WorkspaceName: b.opts.AdoptOrphansInto}
+		} else if err != nil {
+			return rep, fmt.Errorf("owner of %s: %w", id, err)
+		}
+		if err := b.adopt(ctx, id, owner); err != nil {
+			return rep, fmt.Errorf("adopt %s: %w", id, err)
+		}
+		b.log.Warn().Str("agent", id).Str("workspace", owner.WorkspaceName).Msg("agent repository had no database row: rebuilt it from git")
+		rep.Adopted++
+		liveList = append(liveList, id)
+	}
+	if len(unowned) > 0 {
+		return rep, fmt.Errorf("%d agent repositories have no database row and record no owning workspace (%s): "+
+			"refusing to serve rather than hide them; restore the database from a backup, or start once with "+
+			"--adopt-orphans WORKSPACE to give them to that workspace", len(unowned), strings.Join(unowned, ", "))
 	}
 	// Agents are independent (one lock each): check them on a few workers.
 	const workers = 4
@@ -88,7 +132,7 @@ func (b *Backend) Recover(ctx context.Context) (RecoveryReport, error) {
 			}
 		}()
 	}
-	for _, id := range live {
+	for _, id := range liveList {
 		ids2 <- id
 	}
 	close(ids2)
@@ -152,9 +196,12 @@ func (b *Backend) recoverAgent(ctx context.Context, id string, rep *RecoveryRepo
 	if err != nil {
 		return err
 	}
-	// A newest tag the database never saw, with the pointer not on it: the
-	// publish stopped between the tag and the pointer. Finish it.
-	if latest > 0 && published != latest && !known[latest] {
+	// A newest tag the database never saw, with the pointer not on it,
+	// while the database knows every earlier version and agrees with the
+	// pointer: the publish stopped between the tag and the pointer. Finish
+	// it. (A database that lost more than that, say a lost -wal, cannot
+	// tell a cut publish from a later rollback: the pointer in git stands.)
+	if latest > 0 && published != latest && !known[latest] && len(known) == latest-1 && a.Published == published {
 		from, err := b.repos.Rollback(ctx, id, latest, &published, nil)
 		if err != nil {
 			return fmt.Errorf("roll forward v%d: %w", latest, err)
@@ -214,4 +261,77 @@ func (b *Backend) recoverAgent(ctx context.Context, id string, rep *RecoveryRepo
 		}
 		return nil
 	})
+}
+
+// adopt writes the agent row of repository id from what git knows: the
+// owner recorded in its config, the name and description of the draft's
+// agent.yaml, the draft head. recoverAgent then rebuilds versions,
+// deployments and events from the tags.
+func (b *Backend) adopt(ctx context.Context, id string, owner repo.Owner) error {
+	heads, _, err := b.repos.History(ctx, id, "", 1)
+	if err != nil {
+		return err
+	}
+	if len(heads) == 0 {
+		return fmt.Errorf("draft has no commit")
+	}
+	head := heads[0]
+	name, desc := id, ""
+	if data, _, err := b.repos.ReadFile(ctx, id, repo.Rev{Kind: repo.RevDraft}, "agent.yaml"); err == nil {
+		if n, d, ok := settingsMeta([]repo.Change{{Path: "agent.yaml", Content: data}}); ok {
+			name, desc = n, d
+		}
+	}
+	now := b.now()
+	return b.writeAgent(ctx, id, func(tx *store.Tx) error {
+		ws, err := tx.EnsureWorkspace(ctx, owner.WorkspaceName, now)
+		if err != nil {
+			return err
+		}
+		return tx.CreateAgent(ctx, store.Agent{
+			ID: id, WorkspaceID: ws.ID, Name: name, Description: desc,
+			CreatedAt: head.Author.When.UTC(), DraftRevision: head.Revision, DraftUpdatedAt: head.Author.When.UTC(),
+		})
+	})
+}
+
+// recoverKeys puts back keys the database lost from the key journal, and
+// revokes rows whose revocation the database lost.
+func (b *Backend) recoverKeys(ctx context.Context) (int, error) {
+	entries, err := b.opts.Keys.entries()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		hash, err := hex.DecodeString(e.Hash)
+		if err != nil {
+			return n, fmt.Errorf("key %s: bad hash", e.ID)
+		}
+		k, err := b.store.KeyByHash(ctx, hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			err = b.store.Write(ctx, func(tx *store.Tx) error {
+				ws, err := tx.EnsureWorkspace(ctx, e.WorkspaceName, e.CreatedAt)
+				if err != nil {
+					return err
+				}
+				return tx.CreateKey(ctx, store.Key{ID: e.ID, WorkspaceID: ws.ID, WorkspaceName: ws.Name, Name: e.Name,
+					Scopes: e.Scopes, CreatedAt: e.CreatedAt, RevokedAt: e.RevokedAt}, hash)
+			})
+			if err != nil {
+				return n, fmt.Errorf("restore key %s: %w", e.ID, err)
+			}
+			b.log.Warn().Str("keyId", e.ID).Msg("API key missing from the database: restored from the key journal")
+			n++
+		case err != nil:
+			return n, err
+		case e.RevokedAt != nil && k.RevokedAt == nil:
+			if err := b.store.RevokeKey(ctx, k.ID, *e.RevokedAt); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }

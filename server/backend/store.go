@@ -28,6 +28,7 @@ type Store interface {
 	AgentByID(ctx context.Context, id string) (store.Agent, error)
 	ListAgents(ctx context.Context, workspaceID, cursor string, limit int) ([]store.Agent, string, error)
 	AllAgentIDs(ctx context.Context) ([]string, error)
+	AgentDeleted(ctx context.Context, id string) (bool, error)
 	Version(ctx context.Context, agentID string, n int) (store.Version, error)
 	ListVersions(ctx context.Context, agentID string, before int, limit int) ([]store.Version, error)
 	VersionNumbers(ctx context.Context, agentID string) ([]int, error)
