@@ -118,7 +118,7 @@ func (s *Server) getVersionFile(c *gin.Context) {
 // v<n> (private: tenant content never sits in shared caches), revalidated
 // behind the moving alias "published".
 func (s *Server) serveVersionFile(c *gin.Context, path string) {
-	f, err := s.backend.VersionFile(c.Request.Context(), principal(c), c.Param("id"), c.Param("v"), path)
+	f, err := s.backend.VersionFile(c.Request.Context(), principal(c), c.Param("id"), c.Param("v"), path, c.GetHeader("If-None-Match"))
 	if err != nil {
 		fail(c, err)
 		return

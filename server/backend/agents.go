@@ -193,7 +193,7 @@ func (b *Backend) DeleteAgent(ctx context.Context, p Principal, id string) error
 	if err := b.repos.Remove(ctx, a.ID); err != nil && !errors.Is(err, repo.ErrNotFound) {
 		return err
 	}
-	b.sandbox.forget(a.ID)
+	b.cache.forget(a.ID)
 	return nil
 }
 

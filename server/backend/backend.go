@@ -46,6 +46,10 @@ type Options struct {
 	// AdoptOrphansInto names the workspace that adopts repositories with
 	// neither an agent row nor a recorded owner; empty refuses to start.
 	AdoptOrphansInto string
+	// CacheBytes is the memory budget of the backend's caches (compiled
+	// drafts, responders, immutable version files); DefaultCacheBytes
+	// when zero.
+	CacheBytes int64
 	// MaxWebhooksPerWorkspace caps registrations; 50 when zero.
 	MaxWebhooksPerWorkspace int
 	// Registry receives the backend's metrics; a new one when nil.
@@ -61,7 +65,7 @@ type Backend struct {
 	now     func() time.Time
 	opts    Options
 	metrics *metrics
-	sandbox *sandboxCache
+	cache   *caches
 
 	keys   keyCache
 	agents agentCache
@@ -89,7 +93,7 @@ func New(o Options) *Backend {
 		now:     func() time.Time { return o.Now().UTC() },
 		opts:    o,
 		metrics: newMetrics(o.Registry),
-		sandbox: newSandboxCache(256),
+		cache:   newCaches(o.CacheBytes, o.Registry),
 		touched: map[string]time.Time{},
 	}
 }

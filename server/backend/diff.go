@@ -225,7 +225,7 @@ func (b *Backend) Report(ctx context.Context, p Principal, agentID string) (Repo
 	if err != nil {
 		return Report{}, err
 	}
-	res := b.sandbox.compiled(tree, files)
+	res := b.cache.draft(ctx, a.ID, tree, files).result
 	if !res.OK() {
 		b.metrics.compileFailures.Inc()
 	}

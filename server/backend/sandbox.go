@@ -7,95 +7,175 @@ import (
 	"strconv"
 	"sync"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/maypok86/otter/v2"
+	"github.com/maypok86/otter/v2/stats"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server/responder"
+	"github.com/flowyte/flowyte/server/store"
 )
 
 // compiledDraft is one draft tree compiled, with its responder when it
-// compiled cleanly.
+// compiled cleanly. The artifact's JSON is not kept (only its digest).
 type compiledDraft struct {
 	result compile.Result
-	engine *responder.Engine
+	engine *loadedEngine
+	weight uint32
 }
 
-// sandboxCache holds compiled drafts by tree id and loaded versions by
-// agent and number, both bounded. A tree or a version never changes, so
-// entries never go stale; only memory bounds them.
-type sandboxCache struct {
-	drafts   *lru.Cache[string, *compiledDraft]
-	versions *lru.Cache[string, *responder.Engine]
-	// trees maps "agent@revision" of draft commits to their tree id, so a
-	// turn of a draft session finds its compiled draft without git.
-	trees *lru.Cache[string, string]
-	// flight makes concurrent misses on one key compile once.
+// frozenFile is a file of a version, immutable once read.
+type frozenFile struct {
+	data []byte
+	blob string
+}
+
+// caches holds everything the backend keeps in memory, each bounded in
+// bytes (estimated) or in entries, all within one configurable budget:
+//
+//   - drafts: compiled drafts by tree id; when an agent's draft moves on,
+//     its previous tree is dropped at once;
+//   - engines: responders by artifact digest, so every version (and
+//     draft) with the same artifact shares one;
+//   - files: immutable bytes read from versions (artifacts by digest,
+//     other files by agent, version and path), so a repeated read, or a
+//     conditional one, does no git work and takes no lock;
+//   - versions: version rows (immutable), and draft revision → tree ids.
+//
+// Entries never go stale (trees, digests and tags never change); only the
+// budget evicts them.
+type caches struct {
+	drafts   *otter.Cache[string, *compiledDraft]
+	engines  *otter.Cache[string, *loadedEngine]
+	files    *otter.Cache[string, frozenFile]
+	versions *otter.Cache[string, store.Version]
+	trees    *otter.Cache[string, string]
+
 	mu     sync.Mutex
-	flight map[string]*sync.Mutex
+	latest map[string]string // agent → tree of its newest compiled draft
 }
 
-func newSandboxCache(size int) *sandboxCache {
-	d, _ := lru.New[string, *compiledDraft](size)
-	v, _ := lru.New[string, *responder.Engine](size)
-	t, _ := lru.New[string, string](size * 16)
-	return &sandboxCache{drafts: d, versions: v, trees: t, flight: map[string]*sync.Mutex{}}
+// DefaultCacheBytes is the default memory budget of the backend's caches,
+// fit for a 1 GiB container beside the repository object cache.
+const DefaultCacheBytes = 256 << 20
+
+func newCaches(budget int64, reg *prometheus.Registry) *caches {
+	if budget <= 0 {
+		budget = DefaultCacheBytes
+	}
+	counter := func(name string) *stats.Counter {
+		c := stats.NewCounter()
+		registerCacheMetrics(reg, name, c)
+		return c
+	}
+	c := &caches{latest: map[string]string{}}
+	c.drafts = otter.Must(&otter.Options[string, *compiledDraft]{
+		MaximumWeight: uint64(budget * 4 / 10),
+		Weigher:       func(_ string, d *compiledDraft) uint32 { return d.weight },
+		StatsRecorder: counter("drafts"),
+	})
+	c.engines = otter.Must(&otter.Options[string, *loadedEngine]{
+		MaximumWeight: uint64(budget * 4 / 10),
+		Weigher:       func(_ string, e *loadedEngine) uint32 { return e.weight },
+		StatsRecorder: counter("engines"),
+	})
+	c.files = otter.Must(&otter.Options[string, frozenFile]{
+		MaximumWeight: uint64(budget * 2 / 10),
+		Weigher:       func(k string, f frozenFile) uint32 { return uint32(min(len(f.data)+len(k)+len(f.blob)+64, 1<<31)) },
+		StatsRecorder: counter("files"),
+	})
+	c.versions = otter.Must(&otter.Options[string, store.Version]{MaximumSize: 100_000, StatsRecorder: counter("versions")})
+	c.trees = otter.Must(&otter.Options[string, string]{MaximumSize: 100_000})
+	registerWeightGauges(reg, c)
+	return c
 }
 
-// keyLock serialises work on one cache key.
-func (sc *sandboxCache) keyLock(key string) func() {
-	sc.mu.Lock()
-	m, ok := sc.flight[key]
-	if !ok {
-		m = &sync.Mutex{}
-		sc.flight[key] = m
+// loadedEngine is a responder with its estimated size: the artifact's
+// size times a factor for the decoded structures and the retrieval index.
+type loadedEngine struct {
+	engine *responder.Engine
+	weight uint32
+}
+
+func newEngine(a *compile.Artifact, artifactBytes int) (*loadedEngine, error) {
+	e, err := responder.New(a)
+	if err != nil {
+		return nil, err
 	}
-	sc.mu.Unlock()
-	m.Lock()
-	return func() {
-		m.Unlock()
-		sc.mu.Lock()
-		if sc.flight[key] == m && m.TryLock() {
-			delete(sc.flight, key)
-			m.Unlock()
-		}
-		sc.mu.Unlock()
+	return &loadedEngine{engine: e, weight: uint32(min(artifactBytes*4+64<<10, 1<<31))}, nil
+}
+
+func registerCacheMetrics(reg *prometheus.Registry, name string, c *stats.Counter) {
+	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "flowyte_cache_hits_total", Help: "Backend cache hits by cache.", ConstLabels: prometheus.Labels{"cache": name},
+	}, func() float64 { return float64(c.Snapshot().Hits) }))
+	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "flowyte_cache_misses_total", Help: "Backend cache misses by cache.", ConstLabels: prometheus.Labels{"cache": name},
+	}, func() float64 { return float64(c.Snapshot().Misses) }))
+	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "flowyte_cache_evictions_total", Help: "Backend cache evictions by cache.", ConstLabels: prometheus.Labels{"cache": name},
+	}, func() float64 { return float64(c.Snapshot().Evictions) }))
+}
+
+func registerWeightGauges(reg *prometheus.Registry, c *caches) {
+	for name, f := range map[string]func() uint64{
+		"drafts": c.drafts.WeightedSize, "engines": c.engines.WeightedSize, "files": c.files.WeightedSize,
+	} {
+		_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowyte_cache_bytes", Help: "Estimated bytes held by each backend cache.", ConstLabels: prometheus.Labels{"cache": name},
+		}, func() float64 { return float64(f()) }))
 	}
 }
 
-// draft compiles files (the draft tree with id tree) once.
-func (sc *sandboxCache) draft(tree string, files map[string][]byte) *compiledDraft {
-	if cd, ok := sc.drafts.Get(tree); ok {
-		return cd
+// draft compiles files (the draft tree with id tree of agentID) once,
+// and drops the agent's previous draft tree.
+func (c *caches) draft(ctx context.Context, agentID, tree string, files map[string][]byte) *compiledDraft {
+	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
+		return compileDraft(files), nil
+	}))
+	c.mu.Lock()
+	prev := c.latest[agentID]
+	c.latest[agentID] = tree
+	c.mu.Unlock()
+	if prev != "" && prev != tree {
+		c.drafts.Invalidate(prev)
 	}
-	unlock := sc.keyLock("d:" + tree)
-	defer unlock()
-	if cd, ok := sc.drafts.Get(tree); ok {
-		return cd
+	if cd.engine != nil {
+		c.engines.SetIfAbsent(cd.result.Digest, cd.engine)
+	}
+	return cd
+}
+
+func compileDraft(files map[string][]byte) *compiledDraft {
+	size := 0
+	for p, data := range files {
+		size += len(p) + len(data)
 	}
 	res := compile.Compile(files)
 	cd := &compiledDraft{result: res}
 	if res.OK() && res.Artifact != nil {
-		if eng, err := responder.New(res.Artifact); err == nil {
+		if eng, err := newEngine(res.Artifact, len(res.JSON)); err == nil {
 			cd.engine = eng
 		} else {
 			cd.result.Errors = append(cd.result.Errors, compile.Diagnostic{Code: "responder", Message: err.Error()})
 		}
 	}
-	sc.drafts.Add(tree, cd)
+	cd.result.JSON = nil // publish writes its own; the report needs only the digest
+	cd.weight = uint32(min(size*2+64<<10, 1<<31))
 	return cd
 }
 
 // rememberRevision records which tree a draft revision has.
-func (sc *sandboxCache) rememberRevision(agentID, rev, tree string) {
-	sc.trees.Add(agentID+"@"+rev, tree)
+func (c *caches) rememberRevision(agentID, rev, tree string) {
+	c.trees.Set(agentID+"@"+rev, tree)
 }
 
 // draftAt returns the compiled draft of one draft revision: from memory
 // when the revision's tree was compiled before, else read from git once.
-func (sc *sandboxCache) draftAt(ctx context.Context, repos *repo.Store, agentID, rev string) (*compiledDraft, error) {
-	if tree, ok := sc.trees.Get(agentID + "@" + rev); ok {
-		if cd, ok := sc.drafts.Get(tree); ok {
+func (c *caches) draftAt(ctx context.Context, repos *repo.Store, agentID, rev string) (*compiledDraft, error) {
+	if tree, ok := c.trees.GetIfPresent(agentID + "@" + rev); ok {
+		if cd, ok := c.drafts.GetIfPresent(tree); ok {
 			return cd, nil
 		}
 	}
@@ -103,48 +183,87 @@ func (sc *sandboxCache) draftAt(ctx context.Context, repos *repo.Store, agentID,
 	if err != nil {
 		return nil, err
 	}
-	sc.rememberRevision(agentID, rev, tree)
-	return sc.draft(tree, files), nil
+	c.rememberRevision(agentID, rev, tree)
+	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
+		return compileDraft(files), nil
+	}))
+	return cd, nil
 }
 
-// compiled returns the compile result of a draft tree.
-func (sc *sandboxCache) compiled(tree string, files map[string][]byte) compile.Result {
-	return sc.draft(tree, files).result
-}
-
-// version loads the responder of a published version once.
-func (sc *sandboxCache) version(ctx context.Context, repos *repo.Store, agentID string, n int) (*responder.Engine, error) {
+// versionRow returns version n of agentID: rows never change once
+// written, so they are kept.
+func (b *Backend) versionRow(ctx context.Context, agentID string, n int) (store.Version, error) {
 	key := agentID + "@" + strconv.Itoa(n)
-	if e, ok := sc.versions.Get(key); ok {
-		return e, nil
+	if v, ok := b.cache.versions.GetIfPresent(key); ok {
+		return v, nil
 	}
-	unlock := sc.keyLock("v:" + key)
-	defer unlock()
-	if e, ok := sc.versions.Get(key); ok {
-		return e, nil
+	v, err := b.store.Version(ctx, agentID, n)
+	if err != nil {
+		return store.Version{}, err
 	}
-	data, _, err := repos.ReadFile(ctx, agentID, repo.Rev{Kind: repo.RevVersion, Number: n}, compile.ArtifactPath)
+	b.cache.versions.Set(key, v)
+	return v, nil
+}
+
+// artifact returns the bytes of a version's compiled/agent.json, by
+// digest, reading git once.
+func (b *Backend) artifact(ctx context.Context, v store.Version) ([]byte, error) {
+	f, err := b.cache.files.Get(ctx, v.Digest, otter.LoaderFunc[string, frozenFile](func(ctx context.Context, _ string) (frozenFile, error) {
+		data, blob, err := b.repos.ReadFile(ctx, v.AgentID, repo.Rev{Kind: repo.RevVersion, Number: v.Number}, compile.ArtifactPath)
+		return frozenFile{data: data, blob: blob}, err
+	}))
+	return f.data, err
+}
+
+// frozen returns one file of a version, reading git once.
+func (b *Backend) frozen(ctx context.Context, v store.Version, path string) (frozenFile, error) {
+	if path == compile.ArtifactPath {
+		data, err := b.artifact(ctx, v)
+		return frozenFile{data: data, blob: v.Digest}, err
+	}
+	key := v.AgentID + "@" + strconv.Itoa(v.Number) + ":" + path
+	return b.cache.files.Get(ctx, key, otter.LoaderFunc[string, frozenFile](func(ctx context.Context, _ string) (frozenFile, error) {
+		data, blob, err := b.repos.ReadFile(ctx, v.AgentID, repo.Rev{Kind: repo.RevVersion, Number: v.Number}, path)
+		return frozenFile{data: data, blob: blob}, err
+	}))
+}
+
+// versionEngine returns the responder of a published version, shared by
+// every version with the same artifact.
+func (b *Backend) versionEngine(ctx context.Context, agentID string, n int) (*responder.Engine, error) {
+	v, err := b.versionRow(ctx, agentID, n)
 	if err != nil {
 		return nil, err
 	}
-	var art compile.Artifact
-	if err := json.Unmarshal(data, &art); err != nil {
-		return nil, fmt.Errorf("decode v%d artifact: %w", n, err)
-	}
-	e, err := responder.New(&art)
+	le, err := b.cache.engines.Get(ctx, v.Digest, otter.LoaderFunc[string, *loadedEngine](func(ctx context.Context, _ string) (*loadedEngine, error) {
+		data, err := b.artifact(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		var art compile.Artifact
+		if err := json.Unmarshal(data, &art); err != nil {
+			return nil, fmt.Errorf("decode v%d artifact: %w", n, err)
+		}
+		e, err := newEngine(&art, len(data))
+		if err != nil {
+			return nil, fmt.Errorf("load v%d: %w", n, err)
+		}
+		return e, nil
+	}))
 	if err != nil {
-		return nil, fmt.Errorf("load v%d: %w", n, err)
+		return nil, err
 	}
-	sc.versions.Add(key, e)
-	return e, nil
+	return le.engine, nil
 }
 
-// forget drops a deleted agent's loaded versions early; draft entries are
-// keyed by tree id and age out of the LRU.
-func (sc *sandboxCache) forget(agentID string) {
-	for _, k := range sc.versions.Keys() {
-		if len(k) > len(agentID) && k[:len(agentID)] == agentID && k[len(agentID)] == '@' {
-			sc.versions.Remove(k)
-		}
+// forget drops a deleted agent's draft entry early; the rest is keyed by
+// content and ages out.
+func (c *caches) forget(agentID string) {
+	c.mu.Lock()
+	prev := c.latest[agentID]
+	delete(c.latest, agentID)
+	c.mu.Unlock()
+	if prev != "" {
+		c.drafts.Invalidate(prev)
 	}
 }

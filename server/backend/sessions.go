@@ -78,19 +78,19 @@ func (b *Backend) CreateSession(ctx context.Context, p Principal, in SessionInpu
 		if err != nil {
 			return Session{}, err
 		}
-		b.sandbox.rememberRevision(a.ID, rev, tree)
-		cd := b.sandbox.draft(tree, files)
+		b.cache.rememberRevision(a.ID, rev, tree)
+		cd := b.cache.draft(ctx, a.ID, tree, files)
 		if !cd.result.OK() || cd.engine == nil {
 			b.metrics.compileFailures.Inc()
 			return Session{}, Errorf("compile_failed", "the draft does not compile").With("errors", diagList(cd.result.Errors))
 		}
-		eng = cd.engine
+		eng = cd.engine.engine
 		ss.DraftRevision = rev
 	} else {
 		if a.Published == 0 {
 			return Session{}, Errorf("no_published_version", "agent %s has never been published: publish first, or use draftMode: true", a.ID)
 		}
-		eng, err = b.sandbox.version(ctx, b.repos, a.ID, a.Published)
+		eng, err = b.versionEngine(ctx, a.ID, a.Published)
 		if err != nil {
 			return Session{}, err
 		}
@@ -147,16 +147,16 @@ func (b *Backend) Session(ctx context.Context, p Principal, sid string) (Session
 // engineFor returns the responder a session is pinned to.
 func (b *Backend) engineFor(ctx context.Context, ss store.Session) (*responder.Engine, error) {
 	if !ss.DraftMode {
-		return b.sandbox.version(ctx, b.repos, ss.AgentID, ss.Version)
+		return b.versionEngine(ctx, ss.AgentID, ss.Version)
 	}
-	cd, err := b.sandbox.draftAt(ctx, b.repos, ss.AgentID, ss.DraftRevision)
+	cd, err := b.cache.draftAt(ctx, b.repos, ss.AgentID, ss.DraftRevision)
 	if err != nil {
 		return nil, err
 	}
 	if cd.engine == nil {
 		return nil, Errorf("compile_failed", "the draft revision of this session no longer compiles").With("errors", diagList(cd.result.Errors))
 	}
-	return cd.engine, nil
+	return cd.engine.engine, nil
 }
 
 // maxTurnRetries bounds how often a turn is answered again when other

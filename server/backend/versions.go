@@ -378,16 +378,18 @@ type FrozenFile struct {
 	Data   []byte
 	// ETag is the bare entity tag (the artifact's digest, or the blob id).
 	ETag string
+	// NotModified reports that the caller's If-None-Match matched: Data
+	// is nil and no file was read.
+	NotModified bool
 }
 
 // VersionFile returns one file of a version. Path may also be the
-// compiled artifact, compiled/agent.json.
-func (b *Backend) VersionFile(ctx context.Context, p Principal, agentID, ref, path string) (FrozenFile, error) {
+// compiled artifact, compiled/agent.json. A matching ifNoneMatch on the
+// artifact is answered from the version row, before any git or lock work;
+// bytes come from a cache by digest (or by version and path), so repeated
+// reads never touch git.
+func (b *Backend) VersionFile(ctx context.Context, p Principal, agentID, ref, path, ifNoneMatch string) (FrozenFile, error) {
 	a, err := b.agent(ctx, p, agentID)
-	if err != nil {
-		return FrozenFile{}, err
-	}
-	v, err := b.resolveVersion(ctx, a, ref)
 	if err != nil {
 		return FrozenFile{}, err
 	}
@@ -396,15 +398,28 @@ func (b *Backend) VersionFile(ctx context.Context, p Principal, agentID, ref, pa
 			return FrozenFile{}, Errorf("invalid_path", "%q is not a path of a version: %v", path, err)
 		}
 	}
-	data, blob, err := b.repos.ReadFile(ctx, a.ID, repo.Rev{Kind: repo.RevVersion, Number: v.Number}, path)
+	n, ok := ParseVersionNumber(ref)
+	if ref == "published" {
+		n, ok = a.Published, a.Published > 0
+	}
+	if !ok {
+		return FrozenFile{}, Errorf("version_not_found", "%q is not a version of agent %s (v<n> or published)", ref, a.ID)
+	}
+	v, err := b.versionRow(ctx, a.ID, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return FrozenFile{}, Errorf("version_not_found", "agent %s has no version %s", a.ID, ref)
+	}
 	if err != nil {
 		return FrozenFile{}, err
 	}
-	tag := blob
-	if path == compile.ArtifactPath {
-		tag = v.Digest
+	if path == compile.ArtifactPath && MatchETag(ifNoneMatch, v.Digest) {
+		return FrozenFile{Number: n, ETag: v.Digest, NotModified: true}, nil
 	}
-	return FrozenFile{Number: v.Number, Data: data, ETag: tag}, nil
+	f, err := b.frozen(ctx, v, path)
+	if err != nil {
+		return FrozenFile{}, err
+	}
+	return FrozenFile{Number: n, Data: f.data, ETag: f.blob, NotModified: MatchETag(ifNoneMatch, f.blob)}, nil
 }
 
 // Deployment is one move of the published pointer.
