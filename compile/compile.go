@@ -47,6 +47,7 @@ func Compile(files map[string][]byte) Result {
 	}
 
 	res.Errors = append(res.Errors, checkReferences(byKind[KindPlaybooks], byKind[KindSkills])...)
+	res.Errors = append(res.Errors, checkPatternBudget(byKind[KindGuardrails])...)
 	res.Warnings = append(res.Warnings, lint(byKind)...)
 	sortDiagnostics(res.Errors)
 	sortDiagnostics(res.Warnings)
@@ -137,6 +138,19 @@ func checkReferences(playbooks, skills []*parsedFile) Diagnostics {
 		}
 	}
 	return ds
+}
+
+// checkPatternBudget reports the guardrail (in path order) whose patterns
+// take the agent's RE2 programs over MaxAgentPatternProgram.
+func checkPatternBudget(guardrails []*parsedFile) Diagnostics {
+	total := 0
+	for _, pf := range guardrails {
+		total += pf.patternInsts
+		if total > MaxAgentPatternProgram {
+			return Diagnostics{pf.diag("", CodeLimitExceeded, "the guardrail patterns of this agent compile to %d RE2 instructions up to this file; at most %d are allowed in all", total, MaxAgentPatternProgram)}
+		}
+	}
+	return nil
 }
 
 // lint finds the warnings: unused skills, empty articles, duplicate triggers.

@@ -11,8 +11,9 @@
 //
 // Compile reports problems as Diagnostics with a file, a 1-based line where
 // known, a code and a message; DecodeView reports FieldErrors with a JSON
-// pointer instead of a line. At most 50 problems are kept per file. The
-// codes are:
+// pointer instead of a line. At most 50 problems are kept per file.
+// Duplicate keys are found with a hash set, never by rescanning. The codes
+// are:
 //
 // Errors (block publishing):
 //
@@ -33,7 +34,14 @@
 //   - invalid_value: a value out of range or of the wrong form: too long,
 //     temperature outside 0..2, HTTP method or applies not in its list, a
 //     blank trigger or phrase, a bad variable or skill name, a non-finite
-//     number, nesting deeper than 64 levels.
+//     number.
+//   - limit_exceeded: a file goes over one of the limits of limits.go
+//     (MaxDepth levels of nesting, MaxNodes values in one file or body,
+//     MaxMappingKeys keys in one mapping, MaxPatterns patterns in one
+//     guardrail, MaxPatternLength bytes or MaxPatternProgram RE2
+//     instructions in one pattern, MaxAgentPatternProgram instructions in
+//     all the guardrails of an agent). Parsing stops at the limit, so a
+//     hostile file costs time linear in its size.
 //   - invalid_language: language is not a BCP 47 tag.
 //   - invalid_front_matter: a knowledge file opens front matter with ---
 //     and never closes it. (Bad fields inside front matter get the codes

@@ -47,6 +47,11 @@ func FuzzCompile(f *testing.F) {
 			f.Add(p, c)
 		}
 	}
+	// Near the limits: nesting, repeated keys, costly patterns.
+	f.Add("agent.yaml", []byte("name: x\nvoice: "+strings.Repeat("[", 70)+strings.Repeat("]", 70)+"\n"))
+	f.Add("agent.yaml", []byte("name: x\nname: y\na: 1\na: 2\n"))
+	f.Add("guardrails/g.yaml", []byte("applies: both\nredact:\n  patterns: ['(?:abc){1000}', 'x{1000}{1000}', '\\pL{999}']\n"))
+	f.Add("skills/s.yaml", []byte("parameters: {type: object, required: [a, a, a]}\nhttp: {method: GET, url: 'https://x/{a}{a}{b}', timeoutMs: 1}\n"))
 	f.Fuzz(func(t *testing.T, path string, content []byte) {
 		files := make(map[string][]byte, len(base)+1)
 		for p, c := range base {

@@ -79,7 +79,7 @@ func describeSchemaError(err error) (ptr, msg string) {
 	var leaves []leaf
 	var walk func(e *jsonschema.ValidationError, depth int)
 	walk = func(e *jsonschema.ValidationError, depth int) {
-		if len(e.Causes) == 0 || depth > maxDepth {
+		if len(e.Causes) == 0 || depth > MaxDepth {
 			p := ""
 			for _, tok := range e.InstanceLocation {
 				p += "/" + escapePointer(tok)

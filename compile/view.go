@@ -116,6 +116,9 @@ type parsedFile struct {
 	view any    // nil when unparsable
 	tree *tnode // for line numbers; nil when unparsable
 	is   issues
+	// patternInsts is the total RE2 program size of a guardrail's
+	// patterns.
+	patternInsts int
 }
 
 // diagnostics converts the file's issues, resolving pointers to lines.
@@ -175,7 +178,7 @@ func parseFile(val *validator.Validate, kind Kind, slug string, data []byte) *pa
 		a.Content = content
 	}
 	runValidator(val, view, &pf.is)
-	checkView(view, &pf.is)
+	pf.patternInsts = checkView(view, &pf.is)
 	pf.view = view
 	return pf
 }
