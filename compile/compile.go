@@ -13,13 +13,14 @@ const DefaultLanguage = "en-US"
 // Compile checks a draft tree (path → content, paths relative to the agent
 // root with forward slashes) and builds its artifact. It is pure and
 // deterministic: the same files give the same Result, whatever the map
-// order, machine or time. A release tree's compiled/agent.json is ignored,
-// so recompiling a release gives the artifact it holds.
+// order, machine or time. A release tree's compiled/agent.json and
+// compiled/tests.json are ignored, so recompiling a release gives the
+// artifact it holds.
 func Compile(files map[string][]byte) Result {
 	res := Result{Errors: Diagnostics{}, Warnings: Diagnostics{}}
 	paths := make([]string, 0, len(files))
 	for p := range files {
-		if p != ArtifactPath {
+		if p != ArtifactPath && p != TestsPath {
 			paths = append(paths, p)
 		}
 	}
@@ -48,6 +49,7 @@ func Compile(files map[string][]byte) Result {
 
 	res.Errors = append(res.Errors, checkReferences(byKind[KindPlaybooks], byKind[KindSkills])...)
 	res.Errors = append(res.Errors, checkPatternBudget(byKind[KindGuardrails])...)
+	res.Errors = append(res.Errors, checkTestReferences(byKind[KindTests], byKind)...)
 	res.Warnings = append(res.Warnings, lint(byKind)...)
 	sortDiagnostics(res.Errors)
 	sortDiagnostics(res.Warnings)
@@ -73,6 +75,9 @@ func Compile(files map[string][]byte) Result {
 		return res
 	}
 	res.Artifact, res.JSON, res.Digest = art, b, digestOf(b)
+	if tests := byKind[KindTests]; len(tests) > 0 {
+		res.Tests = views[Test](tests)
+	}
 	return res
 }
 

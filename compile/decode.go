@@ -99,6 +99,12 @@ func (d *decoder) decode(n *tnode, ptr string, v reflect.Value) {
 			return
 		}
 		v.SetString(n.value)
+	case reflect.Bool:
+		if n.kind != nodeScalar || n.typ != scalarBool {
+			d.wrongType(n, ptr, "a boolean")
+			return
+		}
+		v.SetBool(n.value == "true")
 	case reflect.Int:
 		if n.kind != nodeScalar || n.typ != scalarInt {
 			d.wrongType(n, ptr, "an integer")

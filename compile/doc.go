@@ -1,5 +1,6 @@
 // Package compile turns an agent's draft files into its compiled artifact,
-// compiled/agent.json, and owns the draft format: which paths exist
+// compiled/agent.json, and its test suites (Result.Tests, from
+// tests/<slug>.yaml), and owns the draft format: which paths exist
 // (ParsePath), the typed JSON views of files (DecodeView, ReadView) and
 // their canonical encoding (EncodeFile).
 //
@@ -47,7 +48,8 @@
 //     and never closes it. (Bad fields inside front matter get the codes
 //     above.)
 //   - invalid_regex: a guardrail pattern is not valid RE2, or matches the
-//     empty string (and so would match every message).
+//     empty string (and so would match every message); a test's
+//     replyMatches is not valid RE2.
 //   - invalid_schema: a skill's parameters is not a JSON Schema of type
 //     object, or refers to another document ($ref or $schema outside the
 //     standard metaschemas; nothing is ever fetched).
@@ -63,9 +65,12 @@
 //   - invalid_template: a malformed {{var}} (bad name, unbalanced braces).
 //   - undefined_variable: {{var}} in say, ask, with or handoff before any
 //     earlier ask step saves var in that playbook.
-//   - unknown_skill: a playbook step names a skill that has no file.
-//   - unknown_parameter: a step's with names a parameter the skill does not
-//     declare.
+//   - unknown_skill: a playbook step or a test's skillCalls names a skill
+//     that has no file.
+//   - unknown_guardrail, unknown_playbook, unknown_knowledge: a test
+//     expects a guardrail, playbook or knowledge article that has no file.
+//   - unknown_parameter: a step's (or an expected skill call's) with names
+//     a parameter the skill does not declare.
 //   - missing_parameter: a step's with lacks a parameter the skill's schema
 //     lists as required.
 //   - slug_mismatch: a typed-view body's slug differs from the name in the

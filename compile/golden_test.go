@@ -74,6 +74,9 @@ func TestAcmeSupportIsClean(t *testing.T) {
 	if !r.OK() || len(r.Warnings) != 0 {
 		t.Fatalf("acme-support: errors %v warnings %v, want none", r.Errors, r.Warnings)
 	}
+	if len(r.Tests) < 6 {
+		t.Errorf("acme-support has %d tests, want at least 6", len(r.Tests))
+	}
 	a := r.Artifact
 	if len(a.Knowledge) < 5 || len(a.Skills) < 3 || len(a.Guardrails) < 2 || len(a.Playbooks) < 3 {
 		t.Errorf("acme-support has %d articles, %d skills, %d guardrails, %d playbooks; want at least 5, 3, 2, 3",

@@ -19,6 +19,11 @@ func TestParsePath(t *testing.T) {
 		{"skills/order-status.yaml", KindSkills, "order-status", false},
 		{"guardrails/pii.yaml", KindGuardrails, "pii", false},
 		{"playbooks/track-order.yaml", KindPlaybooks, "track-order", false},
+		{"tests/booking.yaml", KindTests, "booking", false},
+		{"tests/booking.yml", "", "", true},
+		{"tests/Booking.yaml", "", "", true},
+		{"tests/sub/booking.yaml", "", "", true},
+		{"compiled/tests.json", "", "", true},
 		{"playbooks/" + repeat("a", 64) + ".yaml", KindPlaybooks, repeat("a", 64), false},
 		{"playbooks/" + repeat("a", 65) + ".yaml", "", "", true},
 		{"", "", "", true},
@@ -82,6 +87,7 @@ func TestPathFor(t *testing.T) {
 		{KindSkills, "s", "skills/s.yaml"},
 		{KindGuardrails, "g", "guardrails/g.yaml"},
 		{KindPlaybooks, "p", "playbooks/p.yaml"},
+		{KindTests, "t", "tests/t.yaml"},
 		{Kind("nope"), "p", ""},
 	}
 	for _, tt := range tests {
@@ -101,6 +107,7 @@ func TestKindFromPlural(t *testing.T) {
 		{"skills", KindSkills, true},
 		{"guardrails", KindGuardrails, true},
 		{"playbooks", KindPlaybooks, true},
+		{"tests", KindTests, true},
 		{"settings", "", false},
 		{"skill", "", false},
 		{"Skills", "", false},

@@ -100,6 +100,8 @@ func checkView(view any, is *issues) int {
 		return checkGuardrail(v, is)
 	case *Playbook:
 		checkPlaybook(v, is)
+	case *Test:
+		checkTest(v, is)
 	}
 	return 0
 }

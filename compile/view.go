@@ -30,6 +30,8 @@ func newView(kind Kind) any {
 		return &Guardrail{}
 	case KindPlaybooks:
 		return &Playbook{}
+	case KindTests:
+		return &Test{}
 	}
 	return nil
 }
@@ -58,10 +60,11 @@ func checkKindSlug(kind Kind, slug string) string {
 // draft file: strict decoding (unknown fields and wrong types are errors),
 // the validate struct tags, and every check of that single file (regexes,
 // URL, parameter schema, guardrail shape, playbook steps and variables).
-// It returns *Settings, *Article, *Skill, *Guardrail or *Playbook with Slug
+// It returns *Settings, *Article, *Skill, *Guardrail, *Playbook or *Test with Slug
 // set from slug (a "slug" member of the body, if any, must equal it), and
 // nil errs; or a nil view and the problems, each at its JSON pointer.
-// Cross-file checks (unknown skills, parameters) are left to Compile.
+// Cross-file checks (unknown skills, parameters, the slugs a test names)
+// are left to Compile.
 func DecodeView(kind Kind, slug string, body []byte) (view any, errs []FieldError) {
 	if msg := checkKindSlug(kind, slug); msg != "" {
 		return nil, []FieldError{{Pointer: "", Code: CodeInvalidPath, Message: msg}}

@@ -39,6 +39,18 @@ func sampleViews() map[Kind]any {
 				{Handoff: "human"},
 			},
 		},
+		KindTests: &Test{
+			Slug: "t", Description: "Books a table",
+			Turns: []TestTurn{
+				{User: "I would like to book", Expect: &Expect{ReplyContains: []string{"how many"}, Playbook: "p"}},
+				{User: "4"},
+				{User: "true", Expect: &Expect{
+					ReplyNotContains: []string{"sorry"}, ReplyMatches: `table for \d+`, Guardrail: "g",
+					Knowledge: []string{"faq"}, SkillCalls: []ExpectSkillCall{{Skill: "lookup", With: map[string]string{"id": "4"}}, {Skill: "lookup"}},
+					Fallback: new(bool),
+				}},
+			},
+		},
 	}
 }
 

@@ -82,6 +82,7 @@ type diffSummary struct {
 	Skills     kindChanges `json:"skills"`
 	Guardrails kindChanges `json:"guardrails"`
 	Playbooks  kindChanges `json:"playbooks"`
+	Tests      kindChanges `json:"tests"`
 }
 
 // summarize derives the semantic change list from a file diff.
@@ -90,6 +91,7 @@ func summarize(files []repo.FileDiff) diffSummary {
 	kinds := map[compile.Kind]*kindChanges{
 		compile.KindKnowledge: &sum.Knowledge, compile.KindSkills: &sum.Skills,
 		compile.KindGuardrails: &sum.Guardrails, compile.KindPlaybooks: &sum.Playbooks,
+		compile.KindTests: &sum.Tests,
 	}
 	add := func(p, how string) {
 		kind, slug, err := compile.ParsePath(p)
