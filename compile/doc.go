@@ -8,6 +8,15 @@
 // Compile is deterministic: the same draft tree gives the same bytes and
 // digest on any machine at any time.
 //
+// # Cost
+//
+// Compile parses every file. A Compiler with a Cache (bounded in bytes,
+// keyed by path and content) parses only files it has not seen, so a
+// one-file edit costs one parse plus work linear in the bytes of the draft
+// (hashing the contents, assembling compiled/agent.json from per-file
+// parts encoded once, and its digest). Parsing itself is linear in the
+// size of a file and bounded by the limits of limits.go.
+//
 // # Diagnostics
 //
 // Compile reports problems as Diagnostics with a file, a 1-based line where

@@ -122,6 +122,8 @@ type parsedFile struct {
 	// patternInsts is the total RE2 program size of a guardrail's
 	// patterns.
 	patternInsts int
+	// source is the size of the file in bytes.
+	source int
 }
 
 // diagnostics converts the file's issues, resolving pointers to lines.
@@ -141,7 +143,7 @@ func (pf *parsedFile) diagnostics() Diagnostics {
 // parseFile parses, decodes and checks one stored file of a valid kind and
 // slug.
 func parseFile(val *validator.Validate, kind Kind, slug string, data []byte) *parsedFile {
-	pf := &parsedFile{path: PathFor(kind, slug), kind: kind, slug: slug}
+	pf := &parsedFile{path: PathFor(kind, slug), kind: kind, slug: slug, source: len(data)}
 	if !utf8.Valid(data) {
 		line := 1 + strings.Count(string(data[:invalidUTF8Offset(data)]), "\n")
 		pf.is.addLine(line, CodeInvalidEncoding, "file is not valid UTF-8")
