@@ -153,9 +153,8 @@ func BenchmarkEditAndCompile(b *testing.B) {
 			for b.Loop() {
 				i++
 				files["knowledge/article-00003.md"] = fmt.Appendf(nil, "Edit %d.\n", i)
-				if r := c.Compile(files); !r.OK() {
-					b.Fatal(r.Errors)
-				}
+				r := c.Compile(files)
+				require.True(b, r.OK(), "%v", r.Errors)
 			}
 		})
 	}
@@ -168,9 +167,8 @@ func BenchmarkCompileUncached(b *testing.B) {
 		b.Run(fmt.Sprintf("articles=%d", n), func(b *testing.B) {
 			files := bigDraft(n)
 			for b.Loop() {
-				if r := Compile(files); !r.OK() {
-					b.Fatal(r.Errors)
-				}
+				r := Compile(files)
+				require.True(b, r.OK(), "%v", r.Errors)
 			}
 		})
 	}
