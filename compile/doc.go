@@ -47,7 +47,9 @@
 //     number.
 //   - limit_exceeded: a file goes over one of the limits of limits.go
 //     (MaxDepth levels of nesting, MaxNodes values in one file or body,
-//     MaxMappingKeys keys in one mapping, MaxPatterns patterns in one
+//     MaxMappingKeys keys in one mapping, MaxSchemaNodes values in a
+//     skill's parameters, MaxTestTurns turns in a test (reported as
+//     invalid_value), MaxPatterns patterns in one
 //     guardrail, MaxPatternLength bytes or MaxPatternProgram RE2
 //     instructions in one pattern, MaxAgentPatternProgram instructions in
 //     all the guardrails of an agent). Parsing stops at the limit, so a

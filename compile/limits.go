@@ -32,6 +32,9 @@ const (
 	// MaxAgentPatternProgram is the largest total of the RE2 programs of
 	// every guardrail pattern of an agent: each message runs all of them.
 	MaxAgentPatternProgram = 20000
+	// MaxSchemaNodes is how many values a skill's parameters schema may
+	// hold: compiling a JSON Schema costs far more per value than parsing.
+	MaxSchemaNodes = 1000
 	// MaxTestTurns is how many turns one test may hold.
 	MaxTestTurns = 100
 )
@@ -75,6 +78,29 @@ func checkPatternCost(p, ptr, label string, is *issues) int {
 	if n > MaxPatternProgram {
 		is.add(ptr, CodeLimitExceeded, "%s compiles to %d RE2 instructions; at most %d are allowed (simplify it or split the repetition)", label, n, MaxPatternProgram)
 		return 0
+	}
+	return n
+}
+
+// countValues counts the values of a plain JSON value (itself included),
+// stopping once it passes limit.
+func countValues(v any, limit int) int {
+	n := 1
+	switch v := v.(type) {
+	case map[string]any:
+		for _, c := range v {
+			if n > limit {
+				break
+			}
+			n += countValues(c, limit-n)
+		}
+	case []any:
+		for _, c := range v {
+			if n > limit {
+				break
+			}
+			n += countValues(c, limit-n)
+		}
 	}
 	return n
 }

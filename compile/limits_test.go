@@ -104,6 +104,19 @@ func TestLimitNodes(t *testing.T) {
 	assert.Equal(t, fmt.Sprintf("/triggers/%d", MaxNodes-2), errs[0].Pointer)
 }
 
+func TestLimitSchemaNodes(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("description: Big\nparameters:\n  type: object\n  properties:\n")
+	for i := range MaxSchemaNodes / 2 {
+		fmt.Fprintf(&b, "    p%d: {type: string}\n", i)
+	}
+	b.WriteString("http: {method: GET, url: 'https://x.example/', timeoutMs: 1}\n")
+	r := Compile(withFiles(map[string]string{"skills/big.yaml": b.String()}))
+	d := findDiag(t, r.Errors, "skills/big.yaml", CodeLimitExceeded)
+	assert.Equal(t, 2, d.Line)
+	assert.Contains(t, d.Message, fmt.Sprint(MaxSchemaNodes))
+}
+
 // guardrailYAML is a redact guardrail with the given patterns.
 func guardrailYAML(patterns ...string) string {
 	var b strings.Builder
