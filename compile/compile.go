@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/go-playground/validator/v10"
 )
 
 // DefaultLanguage is the language of an agent whose agent.yaml sets none.
@@ -13,40 +15,124 @@ const DefaultLanguage = "en-US"
 // Compile checks a draft tree (path → content, paths relative to the agent
 // root with forward slashes) and builds its artifact. It is pure and
 // deterministic: the same files give the same Result, whatever the map
-// order, machine or time. A release tree's compiled/agent.json is ignored,
-// so recompiling a release gives the artifact it holds.
+// order, machine or time. A release tree's compiled/agent.json and
+// compiled/tests.json are ignored, so recompiling a release gives the
+// artifact it holds. Compile parses every file; a Compiler with a Cache
+// parses only the files it has not seen.
 func Compile(files map[string][]byte) Result {
+	return NewCompiler(nil).Compile(files)
+}
+
+// Compiler compiles drafts like Compile, reusing the per-file results held
+// in its Cache: after a one-file edit only that file is parsed again, and
+// the cross-file checks and the encoding of the artifact reuse the rest.
+// It gives exactly the Result Compile gives. A Compiler is safe for
+// concurrent use.
+//
+// The Artifact and Tests of its Results share memory with the cache:
+// callers must treat them as read-only.
+type Compiler struct {
+	cache *Cache
+	val   *validator.Validate
+}
+
+// NewCompiler returns a Compiler using cache, which may be nil (then every
+// file is parsed on every call, as Compile does).
+func NewCompiler(cache *Cache) *Compiler {
+	return &Compiler{cache: cache, val: newValidator()}
+}
+
+// fileResult is what compiling one file gives, whatever the other files.
+type fileResult struct {
+	pf    *parsedFile
+	diags Diagnostics
+	// part is the file's canonical JSON inside the artifact (see
+	// encodePart); nil for tests and for files with problems.
+	part []byte
+}
+
+// size estimates the memory r holds, in bytes.
+func (r *fileResult) size() int64 {
+	n := 1024 + len(r.pf.path) + len(r.part)
+	for _, d := range r.diags {
+		n += 64 + len(d.Message)
+	}
+	if r.pf.tree != nil {
+		n += 2 * r.pf.source // the view and the tree hold about the file twice
+	}
+	return int64(n)
+}
+
+// file compiles one file, or takes it from the cache.
+func (c *Compiler) file(kind Kind, slug, path string, data []byte) *fileResult {
+	var k cacheKey
+	if c.cache != nil {
+		k = c.cache.key(path, data)
+		if r := c.cache.get(k); r != nil {
+			return r
+		}
+	}
+	pf := parseFile(c.val, kind, slug, data)
+	r := &fileResult{pf: pf, diags: pf.diagnostics()}
+	if len(r.diags) == 0 {
+		part, err := encodePart(pf)
+		if err != nil {
+			// Views hold only JSON-encodable values; this would be a bug.
+			r.diags = Diagnostics{{File: path, Code: CodeInvalidValue, Message: fmt.Sprintf("encode: %v", err)}}
+		}
+		r.part = part
+	}
+	if c.cache != nil {
+		c.cache.put(k, r)
+	}
+	return r
+}
+
+// Compile checks a draft tree and builds its artifact; see the function
+// Compile.
+func (c *Compiler) Compile(files map[string][]byte) Result {
 	res := Result{Errors: Diagnostics{}, Warnings: Diagnostics{}}
 	paths := make([]string, 0, len(files))
 	for p := range files {
-		if p != ArtifactPath {
+		if p != ArtifactPath && p != TestsPath {
 			paths = append(paths, p)
 		}
 	}
 	sort.Strings(paths)
 
-	val := newValidator()
-	var settings *parsedFile
-	byKind := map[Kind][]*parsedFile{}
+	var settings *fileResult
+	results := map[Kind][]*fileResult{}
 	for _, p := range paths {
 		kind, slug, err := ParsePath(p)
 		if err != nil {
 			res.Errors = append(res.Errors, Diagnostic{File: p, Code: CodeInvalidPath, Message: strings.TrimPrefix(err.Error(), ErrInvalidPath.Error()+" ")})
 			continue
 		}
-		pf := parseFile(val, kind, slug, files[p])
+		fr := c.file(kind, slug, p, files[p])
 		if kind == KindSettings {
-			settings = pf
+			settings = fr
 		} else {
-			byKind[kind] = append(byKind[kind], pf)
+			results[kind] = append(results[kind], fr)
 		}
-		res.Errors = append(res.Errors, pf.diagnostics()...)
+		res.Errors = append(res.Errors, fr.diags...)
+	}
+	byKind := map[Kind][]*parsedFile{}
+	parts := map[Kind][][]byte{}
+	for kind, rs := range results {
+		// "a-b.md" sorts before "a.md" but slug "a" before "a-b".
+		slices.SortFunc(rs, func(a, b *fileResult) int { return strings.Compare(a.pf.slug, b.pf.slug) })
+		for _, r := range rs {
+			byKind[kind] = append(byKind[kind], r.pf)
+			parts[kind] = append(parts[kind], r.part)
+		}
 	}
 	if settings == nil {
 		res.Errors = append(res.Errors, Diagnostic{File: SettingsPath, Code: CodeMissingSettings, Message: "agent.yaml is missing; it must set at least name"})
 	}
 
 	res.Errors = append(res.Errors, checkReferences(byKind[KindPlaybooks], byKind[KindSkills])...)
+	res.Errors = append(res.Errors, checkPatternBudget(byKind[KindGuardrails])...)
+	res.Errors = append(res.Errors, checkTestReferences(byKind[KindTests], byKind)...)
 	res.Warnings = append(res.Warnings, lint(byKind)...)
 	sortDiagnostics(res.Errors)
 	sortDiagnostics(res.Warnings)
@@ -56,7 +142,7 @@ func Compile(files map[string][]byte) Result {
 
 	art := &Artifact{
 		Format:     FormatVersion,
-		Settings:   *settings.view.(*Settings),
+		Settings:   *settings.pf.view.(*Settings),
 		Knowledge:  views[Article](byKind[KindKnowledge]),
 		Skills:     views[Skill](byKind[KindSkills]),
 		Guardrails: views[Guardrail](byKind[KindGuardrails]),
@@ -65,22 +151,18 @@ func Compile(files map[string][]byte) Result {
 	if art.Settings.Language == "" {
 		art.Settings.Language = DefaultLanguage
 	}
-	b, err := canonicalJSON(art)
-	if err != nil {
-		// The artifact holds only JSON-encodable values; this would be a bug.
-		res.Errors = append(res.Errors, Diagnostic{File: ArtifactPath, Code: CodeInvalidValue, Message: fmt.Sprintf("encode artifact: %v", err)})
-		return res
-	}
+	b := encodeArtifact(settings.part, parts)
 	res.Artifact, res.JSON, res.Digest = art, b, digestOf(b)
+	if tests := byKind[KindTests]; len(tests) > 0 {
+		res.Tests = views[Test](tests)
+	}
 	return res
 }
 
-// views returns the parsed views of files sorted by slug, never nil.
+// views returns the parsed views of files (in slug order), never nil.
 func views[T any](pfs []*parsedFile) []T {
-	sorted := slices.Clone(pfs)
-	slices.SortFunc(sorted, func(a, b *parsedFile) int { return strings.Compare(a.slug, b.slug) })
-	out := make([]T, 0, len(sorted))
-	for _, pf := range sorted {
+	out := make([]T, 0, len(pfs))
+	for _, pf := range pfs {
 		out = append(out, *pf.view.(*T))
 	}
 	return out
@@ -137,6 +219,19 @@ func checkReferences(playbooks, skills []*parsedFile) Diagnostics {
 		}
 	}
 	return ds
+}
+
+// checkPatternBudget reports the guardrail (in slug order) whose patterns
+// take the agent's RE2 programs over MaxAgentPatternProgram.
+func checkPatternBudget(guardrails []*parsedFile) Diagnostics {
+	total := 0
+	for _, pf := range guardrails {
+		total += pf.patternInsts
+		if total > MaxAgentPatternProgram {
+			return Diagnostics{pf.diag("", CodeLimitExceeded, "the guardrail patterns of this agent compile to %d RE2 instructions up to this file; at most %d are allowed in all", total, MaxAgentPatternProgram)}
+		}
+	}
+	return nil
 }
 
 // lint finds the warnings: unused skills, empty articles, duplicate triggers.

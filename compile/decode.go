@@ -2,7 +2,6 @@ package compile
 
 import (
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -100,6 +99,12 @@ func (d *decoder) decode(n *tnode, ptr string, v reflect.Value) {
 			return
 		}
 		v.SetString(n.value)
+	case reflect.Bool:
+		if n.kind != nodeScalar || n.typ != scalarBool {
+			d.wrongType(n, ptr, "a boolean")
+			return
+		}
+		v.SetBool(n.value == "true")
 	case reflect.Int:
 		if n.kind != nodeScalar || n.typ != scalarInt {
 			d.wrongType(n, ptr, "an integer")
@@ -173,16 +178,15 @@ func (d *decoder) decodeStruct(n *tnode, ptr string, v reflect.Value) {
 			index[name] = i
 		}
 	}
+	allowed := ""
 	for i, k := range n.keys {
 		kptr := ptr + "/" + escapePointer(k)
 		fi, ok := index[k]
 		if !ok {
-			allowed := make([]string, 0, len(index))
-			for name := range index {
-				allowed = append(allowed, name)
+			if allowed == "" {
+				allowed = strings.Join(sortedKeys(index), ", ")
 			}
-			sort.Strings(allowed)
-			d.is.add(kptr, CodeUnknownField, "unknown field %q (allowed: %s)", k, strings.Join(allowed, ", "))
+			d.is.add(kptr, CodeUnknownField, "unknown field %q (allowed: %s)", k, allowed)
 			continue
 		}
 		d.decode(n.vals[i], kptr, v.Field(fi))

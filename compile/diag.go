@@ -30,6 +30,9 @@ const (
 	CodeInvalidTemplate    = "invalid_template"
 	CodeUndefinedVariable  = "undefined_variable"
 	CodeUnknownSkill       = "unknown_skill"
+	CodeUnknownGuardrail   = "unknown_guardrail"
+	CodeUnknownPlaybook    = "unknown_playbook"
+	CodeUnknownArticle     = "unknown_knowledge"
 	CodeUnknownParameter   = "unknown_parameter"
 	CodeMissingParameter   = "missing_parameter"
 	CodeSlugMismatch       = "slug_mismatch"
@@ -105,6 +108,10 @@ type Result struct {
 	Errors Diagnostics
 	// Warnings do not block publishing. Never nil.
 	Warnings Diagnostics
+	// Tests are the draft's test suites (tests/<slug>.yaml) sorted by
+	// slug; nil when Errors is not empty or the draft has no tests. They
+	// are not part of Artifact or JSON.
+	Tests []Test
 }
 
 // OK reports whether the compile produced an artifact (no errors).

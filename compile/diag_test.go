@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // baseDraft is a small valid agent the diagnostic cases break one file at
@@ -80,15 +83,10 @@ func withFiles(changes map[string]string) map[string][]byte {
 
 func TestBaseDraftCompiles(t *testing.T) {
 	r := Compile(baseDraft())
-	if !r.OK() || len(r.Warnings) != 0 {
-		t.Fatalf("base draft: errors %v warnings %v, want none", r.Errors, r.Warnings)
-	}
-	if r.Artifact.Settings.Language != DefaultLanguage {
-		t.Errorf("language = %q, want default %q", r.Artifact.Settings.Language, DefaultLanguage)
-	}
-	if !strings.HasPrefix(r.Digest, "sha256:") || len(r.Digest) != len("sha256:")+64 {
-		t.Errorf("digest = %q, want sha256:<64 hex>", r.Digest)
-	}
+	require.True(t, r.OK(), "errors %v", r.Errors)
+	require.Empty(t, r.Warnings)
+	assert.Equal(t, DefaultLanguage, r.Artifact.Settings.Language)
+	assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, r.Digest)
 }
 
 func TestCompileDiagnostics(t *testing.T) {
@@ -393,22 +391,16 @@ steps:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Compile(withFiles(tt.changes))
-			if got, want := diagKeys(r.Errors), wantKeys(tt.errors); !slices.Equal(got, want) {
-				t.Errorf("errors = %v, want %v\n%v", got, want, r.Errors)
-			}
-			if got, want := diagKeys(r.Warnings), wantKeys(tt.warnings); !slices.Equal(got, want) {
-				t.Errorf("warnings = %v, want %v\n%v", got, want, r.Warnings)
-			}
-			if r.OK() != (len(tt.errors) == 0) {
-				t.Errorf("OK() = %v, want %v", r.OK(), len(tt.errors) == 0)
-			}
-			if !r.OK() && (r.Artifact != nil || r.JSON != nil || r.Digest != "") {
-				t.Errorf("failed compile returned an artifact")
+			assert.Equal(t, wantKeys(tt.errors), diagKeys(r.Errors), "errors: %v", r.Errors)
+			assert.Equal(t, wantKeys(tt.warnings), diagKeys(r.Warnings), "warnings: %v", r.Warnings)
+			assert.Equal(t, len(tt.errors) == 0, r.OK())
+			if !r.OK() {
+				assert.Nil(t, r.Artifact, "a failed compile has no artifact")
+				assert.Nil(t, r.JSON)
+				assert.Empty(t, r.Digest)
 			}
 			for _, d := range slices.Concat(r.Errors, r.Warnings) {
-				if d.Message == "" {
-					t.Errorf("diagnostic %v has no message", d)
-				}
+				assert.NotEmpty(t, d.Message, "diagnostic %v has no message", d)
 			}
 		})
 	}
@@ -419,26 +411,24 @@ func TestCompileArtifactIgnoredInReleaseTree(t *testing.T) {
 	release := maps.Clone(baseDraft())
 	release[ArtifactPath] = r.JSON
 	r2 := Compile(release)
-	if !r2.OK() || r2.Digest != r.Digest {
-		t.Fatalf("release tree: ok=%v digest %s, want ok and %s (errors %v)", r2.OK(), r2.Digest, r.Digest, r2.Errors)
-	}
+	require.True(t, r2.OK(), "release tree errors %v", r2.Errors)
+	assert.Equal(t, r.Digest, r2.Digest)
 }
 
 func TestResultSlicesNeverNil(t *testing.T) {
 	for _, files := range []map[string][]byte{nil, baseDraft()} {
 		r := Compile(files)
-		if r.Errors == nil || r.Warnings == nil {
-			t.Errorf("Errors nil=%v Warnings nil=%v, want both non-nil", r.Errors == nil, r.Warnings == nil)
-		}
+		assert.NotNil(t, r.Errors)
+		assert.NotNil(t, r.Warnings)
 	}
 }
 
 func TestDiagnosticsError(t *testing.T) {
 	ds := Diagnostics{{File: "agent.yaml", Line: 2, Code: CodeUnknownField, Message: "m"}, {Code: CodeMissingSettings, Message: "x"}}
 	var err error = ds
-	if got, want := err.Error(), "agent.yaml:2: unknown_field: m (and 1 more)"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
+	assert.EqualError(t, err, "agent.yaml:2: unknown_field: m (and 1 more)")
+	assert.EqualError(t, ds[:1], "agent.yaml:2: unknown_field: m")
+	assert.EqualError(t, Diagnostics{}, "no diagnostics")
 }
 
 func TestIssuesCappedPerFile(t *testing.T) {
@@ -455,16 +445,11 @@ func TestIssuesCappedPerFile(t *testing.T) {
 			n++
 		}
 	}
-	if n == 0 || n > maxIssues {
-		t.Errorf("big playbook has %d errors, want 1..%d", n, maxIssues)
-	}
+	assert.Positive(t, n)
+	assert.LessOrEqual(t, n, maxIssues)
 }
 
 func TestComplexKeyReportedOnItsLine(t *testing.T) {
 	r := Compile(withFiles(map[string]string{"agent.yaml": "name: A\n? [x]\n: y\nmodel:\n  name: m\n  temperature: 7\n"}))
-	got := diagKeys(r.Errors)
-	want := []string{"agent.yaml:2:invalid_type", "agent.yaml:6:invalid_value"}
-	if !slices.Equal(got, want) {
-		t.Errorf("errors = %v, want %v", got, want)
-	}
+	assert.Equal(t, []string{"agent.yaml:2:invalid_type", "agent.yaml:6:invalid_value"}, diagKeys(r.Errors))
 }

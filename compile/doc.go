@@ -1,5 +1,6 @@
 // Package compile turns an agent's draft files into its compiled artifact,
-// compiled/agent.json, and owns the draft format: which paths exist
+// compiled/agent.json, and its test suites (Result.Tests, from
+// tests/<slug>.yaml), and owns the draft format: which paths exist
 // (ParsePath), the typed JSON views of files (DecodeView, ReadView) and
 // their canonical encoding (EncodeFile).
 //
@@ -7,12 +8,22 @@
 // Compile is deterministic: the same draft tree gives the same bytes and
 // digest on any machine at any time.
 //
+// # Cost
+//
+// Compile parses every file. A Compiler with a Cache (bounded in bytes,
+// keyed by path and content) parses only files it has not seen, so a
+// one-file edit costs one parse plus work linear in the bytes of the draft
+// (hashing the contents, assembling compiled/agent.json from per-file
+// parts encoded once, and its digest). Parsing itself is linear in the
+// size of a file and bounded by the limits of limits.go.
+//
 // # Diagnostics
 //
 // Compile reports problems as Diagnostics with a file, a 1-based line where
 // known, a code and a message; DecodeView reports FieldErrors with a JSON
-// pointer instead of a line. At most 50 problems are kept per file. The
-// codes are:
+// pointer instead of a line. At most 50 problems are kept per file.
+// Duplicate keys are found with a hash set, never by rescanning. The codes
+// are:
 //
 // Errors (block publishing):
 //
@@ -33,13 +44,23 @@
 //   - invalid_value: a value out of range or of the wrong form: too long,
 //     temperature outside 0..2, HTTP method or applies not in its list, a
 //     blank trigger or phrase, a bad variable or skill name, a non-finite
-//     number, nesting deeper than 64 levels.
+//     number.
+//   - limit_exceeded: a file goes over one of the limits of limits.go
+//     (MaxDepth levels of nesting, MaxNodes values in one file or body,
+//     MaxMappingKeys keys in one mapping, MaxSchemaNodes values in a
+//     skill's parameters, MaxTestTurns turns in a test (reported as
+//     invalid_value), MaxPatterns patterns in one
+//     guardrail, MaxPatternLength bytes or MaxPatternProgram RE2
+//     instructions in one pattern, MaxAgentPatternProgram instructions in
+//     all the guardrails of an agent). Parsing stops at the limit, so a
+//     hostile file costs time linear in its size.
 //   - invalid_language: language is not a BCP 47 tag.
 //   - invalid_front_matter: a knowledge file opens front matter with ---
 //     and never closes it. (Bad fields inside front matter get the codes
 //     above.)
 //   - invalid_regex: a guardrail pattern is not valid RE2, or matches the
-//     empty string (and so would match every message).
+//     empty string (and so would match every message); a test's
+//     replyMatches is not valid RE2.
 //   - invalid_schema: a skill's parameters is not a JSON Schema of type
 //     object, or refers to another document ($ref or $schema outside the
 //     standard metaschemas; nothing is ever fetched).
@@ -55,9 +76,12 @@
 //   - invalid_template: a malformed {{var}} (bad name, unbalanced braces).
 //   - undefined_variable: {{var}} in say, ask, with or handoff before any
 //     earlier ask step saves var in that playbook.
-//   - unknown_skill: a playbook step names a skill that has no file.
-//   - unknown_parameter: a step's with names a parameter the skill does not
-//     declare.
+//   - unknown_skill: a playbook step or a test's skillCalls names a skill
+//     that has no file.
+//   - unknown_guardrail, unknown_playbook, unknown_knowledge: a test
+//     expects a guardrail, playbook or knowledge article that has no file.
+//   - unknown_parameter: a step's (or an expected skill call's) with names
+//     a parameter the skill does not declare.
 //   - missing_parameter: a step's with lacks a parameter the skill's schema
 //     lists as required.
 //   - slug_mismatch: a typed-view body's slug differs from the name in the

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -208,9 +209,42 @@ func roundTrips(n *yaml.Node, s string) (ok bool) {
 	return *back.K == s
 }
 
-// canonicalJSON encodes v deterministically: object keys sorted at every
-// level, no HTML escaping, 2-space indent, trailing newline.
-func canonicalJSON(v any) ([]byte, error) {
+// The artifact is canonical JSON: object keys sorted at every level, no
+// HTML escaping, 2-space indent, a trailing newline. It is assembled from
+// parts, one per file, each encoded once (and kept by a Cache), so that
+// compiling after a one-file edit encodes one file.
+
+// Indents of the parts inside the artifact: an item of a top-level list
+// sits at depth 2, the settings object at depth 1.
+const (
+	itemIndent     = "    "
+	settingsIndent = "  "
+)
+
+// encodePart returns the canonical JSON of the view of pf as it appears
+// inside the artifact, without its first line's indent; nil for tests,
+// which are not part of the artifact.
+func encodePart(pf *parsedFile) ([]byte, error) {
+	prefix := itemIndent
+	var v any = pf.view
+	switch view := pf.view.(type) {
+	case *Test, nil:
+		return nil, nil
+	case *Settings:
+		st := *view
+		if st.Language == "" {
+			st.Language = DefaultLanguage
+		}
+		v, prefix = &st, settingsIndent
+	}
+	return canonicalIndent(v, prefix)
+}
+
+// canonicalIndent encodes v with sorted keys, no HTML escaping and
+// 2-space indent, every line but the first starting with prefix, and no
+// trailing newline. Sorting goes through a generic decode: encoding/json
+// writes maps, not structs, with sorted keys.
+func canonicalIndent(v any, prefix string) ([]byte, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
@@ -224,11 +258,49 @@ func canonicalJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
+	enc.SetIndent(prefix, "  ")
 	if err := enc.Encode(generic); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// encodeArtifact writes compiled/agent.json from the parts of its files:
+// the keys of Artifact in sorted order, each list in slug order.
+func encodeArtifact(settings []byte, parts map[Kind][][]byte) []byte {
+	n := len(settings) + 256
+	for _, ps := range parts {
+		for _, p := range ps {
+			n += len(p) + len(itemIndent) + 2
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, "{\n  \"format\": "...)
+	b = strconv.AppendInt(b, FormatVersion, 10)
+	list := func(key string, items [][]byte) {
+		b = append(b, ",\n  \""...)
+		b = append(b, key...)
+		b = append(b, "\": ["...)
+		for i, it := range items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n"+itemIndent...)
+			b = append(b, it...)
+		}
+		if len(items) > 0 {
+			b = append(b, "\n  "...)
+		}
+		b = append(b, ']')
+	}
+	// Sorted: format, guardrails, knowledge, playbooks, settings, skills.
+	list("guardrails", parts[KindGuardrails])
+	list("knowledge", parts[KindKnowledge])
+	list("playbooks", parts[KindPlaybooks])
+	b = append(b, ",\n  \"settings\": "...)
+	b = append(b, settings...)
+	list("skills", parts[KindSkills])
+	return append(b, "\n}\n"...)
 }
 
 // digestOf is "sha256:" + the hex SHA-256 of b.

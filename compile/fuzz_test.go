@@ -2,13 +2,13 @@ package compile_test
 
 import (
 	"encoding/json"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/fixtures"
+	"github.com/stretchr/testify/require"
 )
 
 // seedFiles returns every fixture file of the given kind.
@@ -17,9 +17,7 @@ func seedFiles(f *testing.F, kind compile.Kind) [][]byte {
 	var out [][]byte
 	for _, name := range fixtures.Names() {
 		files, err := fixtures.Files(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		paths := make([]string, 0, len(files))
 		for p := range files {
 			paths = append(paths, p)
@@ -38,15 +36,20 @@ func seedFiles(f *testing.F, kind compile.Kind) [][]byte {
 // over the rich fixture.
 func FuzzCompile(f *testing.F) {
 	base, err := fixtures.Files("acme-support")
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
+	// One cached compiler across all inputs: its results must be Compile's.
+	cached := compile.NewCompiler(compile.NewCache(32 << 20))
 	for _, name := range fixtures.Names() {
 		files, _ := fixtures.Files(name)
 		for p, c := range files {
 			f.Add(p, c)
 		}
 	}
+	// Near the limits: nesting, repeated keys, costly patterns.
+	f.Add("agent.yaml", []byte("name: x\nvoice: "+strings.Repeat("[", 70)+strings.Repeat("]", 70)+"\n"))
+	f.Add("agent.yaml", []byte("name: x\nname: y\na: 1\na: 2\n"))
+	f.Add("guardrails/g.yaml", []byte("applies: both\nredact:\n  patterns: ['(?:abc){1000}', 'x{1000}{1000}', '\\pL{999}']\n"))
+	f.Add("skills/s.yaml", []byte("parameters: {type: object, required: [a, a, a]}\nhttp: {method: GET, url: 'https://x/{a}{a}{b}', timeoutMs: 1}\n"))
 	f.Fuzz(func(t *testing.T, path string, content []byte) {
 		files := make(map[string][]byte, len(base)+1)
 		for p, c := range base {
@@ -54,22 +57,21 @@ func FuzzCompile(f *testing.F) {
 		}
 		files[path] = content
 		r := compile.Compile(files)
-		if r.OK() != (len(r.Errors) == 0) || r.Errors == nil || r.Warnings == nil {
-			t.Fatalf("inconsistent result: ok=%v errors=%v", r.OK(), r.Errors)
-		}
+		require.Equal(t, len(r.Errors) == 0, r.OK(), "errors %v", r.Errors)
+		require.NotNil(t, r.Errors)
+		require.NotNil(t, r.Warnings)
 		if r.OK() {
 			var a compile.Artifact
-			if err := json.Unmarshal(r.JSON, &a); err != nil {
-				t.Fatalf("artifact JSON does not decode: %v", err)
-			}
-			if again := compile.Compile(files); again.Digest != r.Digest {
-				t.Fatalf("digest %s then %s", r.Digest, again.Digest)
-			}
+			require.NoError(t, json.Unmarshal(r.JSON, &a), "artifact JSON decodes")
+			require.Equal(t, r.Digest, compile.Compile(files).Digest, "deterministic")
 		}
+		c := cached.Compile(files)
+		require.Equal(t, r.Digest, c.Digest, "cached compile")
+		require.Equal(t, r.Errors, c.Errors, "cached compile")
+		require.Equal(t, r.Warnings, c.Warnings, "cached compile")
 		for _, d := range r.Errors {
-			if d.Code == "" || d.Message == "" {
-				t.Fatalf("empty diagnostic %+v", d)
-			}
+			require.NotEmpty(t, d.Code, "%+v", d)
+			require.NotEmpty(t, d.Message, "%+v", d)
 		}
 	})
 }
@@ -83,12 +85,9 @@ func FuzzParsePath(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got := compile.PathFor(kind, slug); got != p {
-			t.Fatalf("PathFor(ParsePath(%q)) = %q", p, got)
-		}
-		if strings.Contains(p, "..") || strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\") {
-			t.Fatalf("ParsePath accepted %q", p)
-		}
+		require.Equal(t, p, compile.PathFor(kind, slug))
+		require.NotContains(t, p, "..")
+		require.False(t, strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\"), "ParsePath accepted %q", p)
 	})
 }
 
@@ -106,23 +105,15 @@ func fuzzDecodeView(f *testing.F, kind compile.Kind) {
 	f.Add([]byte(`{"name":"x","slug":"seed"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		view, errs := compile.DecodeView(kind, "seed", body)
-		if (view == nil) == (len(errs) == 0) {
-			t.Fatalf("view %v with errors %v", view, errs)
-		}
+		require.NotEqual(t, view == nil, len(errs) == 0, "view %v with errors %v", view, errs)
 		if view == nil {
 			return
 		}
 		file, err := compile.EncodeFile(kind, view)
-		if err != nil {
-			t.Fatalf("EncodeFile: %v", err)
-		}
+		require.NoError(t, err)
 		back, diags := compile.ReadView(kind, "seed", file)
-		if len(diags) != 0 {
-			t.Fatalf("ReadView of encoded file: %v\n%s", diags, file)
-		}
-		if !reflect.DeepEqual(back, view) {
-			t.Fatalf("round trip: got %#v, want %#v\n%s", back, view, file)
-		}
+		require.Empty(t, diags, "ReadView of encoded file\n%s", file)
+		require.Equal(t, view, back, "round trip of\n%s", file)
 	})
 }
 
@@ -140,16 +131,10 @@ func fuzzReadView(f *testing.F, kind compile.Kind) {
 			return
 		}
 		file, err := compile.EncodeFile(kind, view)
-		if err != nil {
-			t.Fatalf("EncodeFile: %v", err)
-		}
+		require.NoError(t, err)
 		back, diags := compile.ReadView(kind, "seed", file)
-		if len(diags) != 0 {
-			t.Fatalf("ReadView of encoded file: %v\n%s", diags, file)
-		}
-		if !reflect.DeepEqual(back, view) {
-			t.Fatalf("round trip: got %#v, want %#v\n%s", back, view, file)
-		}
+		require.Empty(t, diags, "ReadView of encoded file\n%s", file)
+		require.Equal(t, view, back, "round trip of\n%s", file)
 	})
 }
 
@@ -165,9 +150,11 @@ func FuzzDecodeViewKnowledge(f *testing.F) {
 func FuzzDecodeViewSkills(f *testing.F)     { fuzzDecodeView(f, compile.KindSkills) }
 func FuzzDecodeViewGuardrails(f *testing.F) { fuzzDecodeView(f, compile.KindGuardrails) }
 func FuzzDecodeViewPlaybooks(f *testing.F)  { fuzzDecodeView(f, compile.KindPlaybooks) }
+func FuzzDecodeViewTests(f *testing.F)      { fuzzDecodeView(f, compile.KindTests) }
 
 func FuzzReadViewSettings(f *testing.F)   { fuzzReadView(f, compile.KindSettings) }
 func FuzzReadViewKnowledge(f *testing.F)  { fuzzReadView(f, compile.KindKnowledge) }
 func FuzzReadViewSkills(f *testing.F)     { fuzzReadView(f, compile.KindSkills) }
 func FuzzReadViewGuardrails(f *testing.F) { fuzzReadView(f, compile.KindGuardrails) }
 func FuzzReadViewPlaybooks(f *testing.F)  { fuzzReadView(f, compile.KindPlaybooks) }
+func FuzzReadViewTests(f *testing.F)      { fuzzReadView(f, compile.KindTests) }

@@ -9,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/fixtures"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
@@ -20,9 +23,7 @@ var update = flag.Bool("update", false, "rewrite testdata/golden from the curren
 func mustFixture(tb testing.TB, name string) map[string][]byte {
 	tb.Helper()
 	files, err := fixtures.Files(name)
-	if err != nil {
-		tb.Fatalf("fixture %s: %v", name, err)
-	}
+	require.NoError(tb, err, "fixture %s", name)
 	return files
 }
 
@@ -37,82 +38,59 @@ func goldenBytes(tb testing.TB, r compile.Result) []byte {
 		Errors   compile.Diagnostics `json:"errors"`
 		Warnings compile.Diagnostics `json:"warnings"`
 	}{r.Errors, r.Warnings}, "", "  ")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	return append(b, '\n')
 }
 
 func TestGolden(t *testing.T) {
 	names := fixtures.Names()
-	if !slices.Contains(names, "acme-support") || !slices.Contains(names, "broken") {
-		t.Fatalf("fixtures.Names() = %v, want acme-support and broken", names)
-	}
+	require.Contains(t, names, "acme-support")
+	require.Contains(t, names, "broken")
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			r := compile.Compile(mustFixture(t, name))
 			got := goldenBytes(t, r)
 			path := filepath.Join("testdata", "golden", name+".json")
 			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.WriteFile(path, got, 0o644))
 			}
 			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./compile -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("compile %s differs from %s (run go test ./compile -update to accept):\n%s", name, path, got)
-			}
+			require.NoError(t, err, "run go test ./compile -update")
+			assert.Equal(t, string(want), string(got), "compile %s differs from %s (run go test ./compile -update to accept)", name, path)
 		})
 	}
 }
 
 func TestAcmeSupportIsClean(t *testing.T) {
 	r := compile.Compile(mustFixture(t, "acme-support"))
-	if !r.OK() || len(r.Warnings) != 0 {
-		t.Fatalf("acme-support: errors %v warnings %v, want none", r.Errors, r.Warnings)
-	}
+	require.True(t, r.OK(), "errors %v", r.Errors)
+	require.Empty(t, r.Warnings)
+	assert.GreaterOrEqual(t, len(r.Tests), 6, "tests")
 	a := r.Artifact
-	if len(a.Knowledge) < 5 || len(a.Skills) < 3 || len(a.Guardrails) < 2 || len(a.Playbooks) < 3 {
-		t.Errorf("acme-support has %d articles, %d skills, %d guardrails, %d playbooks; want at least 5, 3, 2, 3",
-			len(a.Knowledge), len(a.Skills), len(a.Guardrails), len(a.Playbooks))
-	}
-	if a.Format != compile.FormatVersion {
-		t.Errorf("format = %d, want %d", a.Format, compile.FormatVersion)
-	}
-	for i := 1; i < len(a.Knowledge); i++ {
-		if a.Knowledge[i-1].Slug >= a.Knowledge[i].Slug {
-			t.Errorf("knowledge not sorted by slug: %q before %q", a.Knowledge[i-1].Slug, a.Knowledge[i].Slug)
-		}
-	}
+	assert.GreaterOrEqual(t, len(a.Knowledge), 5, "articles")
+	assert.GreaterOrEqual(t, len(a.Skills), 3, "skills")
+	assert.GreaterOrEqual(t, len(a.Guardrails), 2, "guardrails")
+	assert.GreaterOrEqual(t, len(a.Playbooks), 3, "playbooks")
+	assert.Equal(t, compile.FormatVersion, a.Format)
+	assert.True(t, slices.IsSortedFunc(a.Knowledge, func(x, y compile.Article) int { return strings.Compare(x.Slug, y.Slug) }), "knowledge sorted by slug")
 	var back compile.Artifact
-	if err := json.Unmarshal(r.JSON, &back); err != nil {
-		t.Fatalf("artifact JSON does not decode: %v", err)
-	}
-	if back.Settings.Name != a.Settings.Name || len(back.Playbooks) != len(a.Playbooks) {
-		t.Errorf("decoded artifact = %+v, want %+v", back.Settings, a.Settings)
-	}
+	dec := json.NewDecoder(bytes.NewReader(r.JSON))
+	dec.UseNumber()
+	require.NoError(t, dec.Decode(&back))
+	assert.Equal(t, *a, back, "compiled/agent.json decodes to the artifact")
 }
 
 func TestBrokenFixtureCoversErrorKinds(t *testing.T) {
 	r := compile.Compile(mustFixture(t, "broken"))
-	if r.OK() {
-		t.Fatal("broken fixture compiled, want errors")
-	}
+	require.False(t, r.OK(), "broken fixture compiled")
 	codes := map[string]bool{}
 	for _, d := range r.Errors {
 		codes[d.Code] = true
-		if d.File == "" {
-			t.Errorf("error %v has no file", d)
-		}
+		assert.NotEmpty(t, d.File, "error %v has no file", d)
 	}
 	for _, c := range []string{compile.CodeYAMLSyntax, compile.CodeUnknownField, compile.CodeInvalidRegex, compile.CodeUnknownSkill,
 		compile.CodeMissingParameter, compile.CodeUndefinedVariable, compile.CodeInvalidURL, compile.CodeInvalidType, compile.CodeInvalidPath} {
-		if !codes[c] {
-			t.Errorf("broken fixture has no %s error; codes %v", c, slices.Sorted(maps.Keys(codes)))
-		}
+		assert.True(t, codes[c], "broken fixture has no %s error; codes %v", c, slices.Sorted(maps.Keys(codes)))
 	}
 }
 
@@ -129,42 +107,31 @@ func TestCompileDeterministic(t *testing.T) {
 			shuffled[k] = slices.Clone(files[k])
 		}
 		r := compile.Compile(shuffled)
-		if !bytes.Equal(r.JSON, first.JSON) || r.Digest != first.Digest {
-			t.Fatalf("run %d: digest %s, want %s", i, r.Digest, first.Digest)
-		}
+		require.Equal(t, first.Digest, r.Digest, "run %d", i)
+		require.Equal(t, first.JSON, r.JSON, "run %d", i)
 	}
 	broken := mustFixture(t, "broken")
 	b1, b2 := compile.Compile(broken), compile.Compile(maps.Clone(broken))
-	if !slices.Equal(b1.Errors, b2.Errors) || !slices.Equal(b1.Warnings, b2.Warnings) {
-		t.Errorf("diagnostics differ between runs:\n%v\n%v", b1.Errors, b2.Errors)
-	}
+	assert.Equal(t, b1.Errors, b2.Errors)
+	assert.Equal(t, b1.Warnings, b2.Warnings)
 }
 
 func TestArtifactJSONCanonical(t *testing.T) {
 	r := compile.Compile(mustFixture(t, "acme-support"))
-	if !bytes.HasSuffix(r.JSON, []byte("}\n")) {
-		t.Errorf("artifact does not end with a newline")
-	}
-	if bytes.Contains(r.JSON, []byte(`\u003c`)) || bytes.Contains(r.JSON, []byte(`\u0026`)) {
-		t.Errorf("artifact has HTML escaping")
-	}
+	assert.True(t, bytes.HasSuffix(r.JSON, []byte("}\n")), "artifact ends with a newline")
+	assert.NotContains(t, string(r.JSON), `\u003c`, "no HTML escaping")
+	assert.NotContains(t, string(r.JSON), `\u0026`, "no HTML escaping")
 	// Re-encoding through a map must not change the bytes: keys are sorted.
 	var generic any
 	dec := json.NewDecoder(bytes.NewReader(r.JSON))
 	dec.UseNumber()
-	if err := dec.Decode(&generic); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, dec.Decode(&generic))
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(generic); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), r.JSON) {
-		t.Errorf("artifact keys are not in canonical order")
-	}
+	require.NoError(t, enc.Encode(generic))
+	assert.Equal(t, buf.String(), string(r.JSON), "artifact keys are in canonical order")
 }
 
 // TestFixtureFilesRoundTrip reads every valid fixture file into its view,
@@ -172,57 +139,35 @@ func TestArtifactJSONCanonical(t *testing.T) {
 func TestFixtureFilesRoundTrip(t *testing.T) {
 	for p, data := range mustFixture(t, "acme-support") {
 		kind, slug, err := compile.ParsePath(p)
-		if err != nil {
-			t.Fatalf("ParsePath(%q): %v", p, err)
-		}
+		require.NoError(t, err)
 		view, diags := compile.ReadView(kind, slug, data)
-		if len(diags) != 0 {
-			t.Fatalf("%s: %v", p, diags)
-		}
+		require.Empty(t, diags, p)
 		enc, err := compile.EncodeFile(kind, view)
-		if err != nil {
-			t.Fatalf("%s: EncodeFile: %v", p, err)
-		}
+		require.NoError(t, err, p)
 		back, diags := compile.ReadView(kind, slug, enc)
-		if len(diags) != 0 || !equalJSON(t, back, view) {
-			t.Errorf("%s: round trip changed the view (%v):\n%s", p, diags, enc)
-		}
+		assert.Empty(t, diags, p)
+		assert.Equal(t, view, back, "%s: round trip changed the view:\n%s", p, enc)
 	}
-}
-
-func equalJSON(tb testing.TB, a, b any) bool {
-	tb.Helper()
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	if err1 != nil || err2 != nil {
-		tb.Fatalf("marshal: %v %v", err1, err2)
-	}
-	return bytes.Equal(ja, jb)
 }
 
 func BenchmarkCompileRich(b *testing.B) {
 	files := mustFixture(b, "acme-support")
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := compile.Compile(files); !r.OK() {
-			b.Fatal(r.Errors)
-		}
+		r := compile.Compile(files)
+		require.True(b, r.OK(), "%v", r.Errors)
 	}
 }
 
 func TestFixturesFiles(t *testing.T) {
 	for _, bad := range []string{"nope", "", "../compile", "acme-support/knowledge"} {
-		if _, err := fixtures.Files(bad); err == nil {
-			t.Errorf("fixtures.Files(%q) succeeded, want an error", bad)
-		}
+		_, err := fixtures.Files(bad)
+		assert.Error(t, err, "fixtures.Files(%q)", bad)
 	}
 	files := mustFixture(t, "acme-support")
-	if _, ok := files["agent.yaml"]; !ok {
-		t.Errorf("acme-support has no agent.yaml; paths must be relative to the agent dir")
-	}
+	assert.Contains(t, files, "agent.yaml", "paths are relative to the agent dir")
 	for p := range files {
-		if _, _, err := compile.ParsePath(p); err != nil {
-			t.Errorf("acme-support file %q: %v", p, err)
-		}
+		_, _, err := compile.ParsePath(p)
+		assert.NoError(t, err, "acme-support file %q", p)
 	}
 }

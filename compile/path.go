@@ -17,6 +17,7 @@ const (
 	KindSkills     Kind = "skills"
 	KindGuardrails Kind = "guardrails"
 	KindPlaybooks  Kind = "playbooks"
+	KindTests      Kind = "tests"
 )
 
 // SettingsPath is the path of the agent settings file.
@@ -39,7 +40,7 @@ func (k Kind) extension() string {
 	switch k {
 	case KindKnowledge:
 		return ".md"
-	case KindSkills, KindGuardrails, KindPlaybooks:
+	case KindSkills, KindGuardrails, KindPlaybooks, KindTests:
 		return ".yaml"
 	}
 	return ""
@@ -47,7 +48,8 @@ func (k Kind) extension() string {
 
 // ParsePath splits a draft path into its kind and slug. It accepts only the
 // draft format: agent.yaml (KindSettings, slug ""), knowledge/<slug>.md,
-// skills/<slug>.yaml, guardrails/<slug>.yaml and playbooks/<slug>.yaml.
+// skills/<slug>.yaml, guardrails/<slug>.yaml, playbooks/<slug>.yaml and
+// tests/<slug>.yaml.
 // Anything else is an error wrapping ErrInvalidPath.
 func ParsePath(p string) (kind Kind, slug string, err error) {
 	bad := func(format string, args ...any) (Kind, string, error) {
@@ -78,11 +80,11 @@ func ParsePath(p string) (kind Kind, slug string, err error) {
 	}
 	dir, file, ok := strings.Cut(p, "/")
 	if !ok {
-		return bad("allowed at the root is only agent.yaml; other files live in knowledge/, skills/, guardrails/ or playbooks/")
+		return bad("allowed at the root is only agent.yaml; other files live in knowledge/, skills/, guardrails/, playbooks/ or tests/")
 	}
 	k, ok := KindFromPlural(dir)
 	if !ok {
-		return bad("unknown directory %q (want knowledge, skills, guardrails or playbooks)", dir)
+		return bad("unknown directory %q (want knowledge, skills, guardrails, playbooks or tests)", dir)
 	}
 	if strings.Contains(file, "/") {
 		return bad("subdirectories are not allowed under %s/", dir)
@@ -106,18 +108,18 @@ func PathFor(kind Kind, slug string) string {
 	switch kind {
 	case KindSettings:
 		return SettingsPath
-	case KindKnowledge, KindSkills, KindGuardrails, KindPlaybooks:
+	case KindKnowledge, KindSkills, KindGuardrails, KindPlaybooks, KindTests:
 		return string(kind) + "/" + slug + kind.extension()
 	}
 	return ""
 }
 
 // KindFromPlural maps a directory or URL segment ("knowledge", "skills",
-// "guardrails", "playbooks") to its Kind. Settings is not a list kind and
+// "guardrails", "playbooks", "tests") to its Kind. Settings is not a list kind and
 // gives false.
 func KindFromPlural(s string) (Kind, bool) {
 	switch k := Kind(s); k {
-	case KindKnowledge, KindSkills, KindGuardrails, KindPlaybooks:
+	case KindKnowledge, KindSkills, KindGuardrails, KindPlaybooks, KindTests:
 		return k, true
 	}
 	return "", false

@@ -1,8 +1,10 @@
 package compile
 
 import (
-	"errors"
+	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestParsePath(t *testing.T) {
@@ -19,6 +21,11 @@ func TestParsePath(t *testing.T) {
 		{"skills/order-status.yaml", KindSkills, "order-status", false},
 		{"guardrails/pii.yaml", KindGuardrails, "pii", false},
 		{"playbooks/track-order.yaml", KindPlaybooks, "track-order", false},
+		{"tests/booking.yaml", KindTests, "booking", false},
+		{"tests/booking.yml", "", "", true},
+		{"tests/Booking.yaml", "", "", true},
+		{"tests/sub/booking.yaml", "", "", true},
+		{"compiled/tests.json", "", "", true},
 		{"playbooks/" + repeat("a", 64) + ".yaml", KindPlaybooks, repeat("a", 64), false},
 		{"playbooks/" + repeat("a", 65) + ".yaml", "", "", true},
 		{"", "", "", true},
@@ -54,18 +61,13 @@ func TestParsePath(t *testing.T) {
 	for _, tt := range tests {
 		kind, slug, err := ParsePath(tt.path)
 		if tt.wantErr {
-			if err == nil {
-				t.Errorf("ParsePath(%q) = (%q, %q, nil), want an error", tt.path, kind, slug)
-			} else if !errors.Is(err, ErrInvalidPath) {
-				t.Errorf("ParsePath(%q) error %v does not wrap ErrInvalidPath", tt.path, err)
-			}
+			assert.ErrorIs(t, err, ErrInvalidPath, "ParsePath(%q) = (%q, %q)", tt.path, kind, slug)
 			continue
 		}
-		if err != nil || kind != tt.wantKind || slug != tt.wantSlug {
-			t.Errorf("ParsePath(%q) = (%q, %q, %v), want (%q, %q, nil)", tt.path, kind, slug, err, tt.wantKind, tt.wantSlug)
-		}
-		if got := PathFor(kind, slug); got != tt.path {
-			t.Errorf("PathFor(%q, %q) = %q, want %q", kind, slug, got, tt.path)
+		if assert.NoError(t, err, "ParsePath(%q)", tt.path) {
+			assert.Equal(t, tt.wantKind, kind, "ParsePath(%q) kind", tt.path)
+			assert.Equal(t, tt.wantSlug, slug, "ParsePath(%q) slug", tt.path)
+			assert.Equal(t, tt.path, PathFor(kind, slug), "PathFor(%q, %q)", kind, slug)
 		}
 	}
 }
@@ -82,12 +84,11 @@ func TestPathFor(t *testing.T) {
 		{KindSkills, "s", "skills/s.yaml"},
 		{KindGuardrails, "g", "guardrails/g.yaml"},
 		{KindPlaybooks, "p", "playbooks/p.yaml"},
+		{KindTests, "t", "tests/t.yaml"},
 		{Kind("nope"), "p", ""},
 	}
 	for _, tt := range tests {
-		if got := PathFor(tt.kind, tt.slug); got != tt.want {
-			t.Errorf("PathFor(%q, %q) = %q, want %q", tt.kind, tt.slug, got, tt.want)
-		}
+		assert.Equal(t, tt.want, PathFor(tt.kind, tt.slug), "PathFor(%q, %q)", tt.kind, tt.slug)
 	}
 }
 
@@ -101,6 +102,7 @@ func TestKindFromPlural(t *testing.T) {
 		{"skills", KindSkills, true},
 		{"guardrails", KindGuardrails, true},
 		{"playbooks", KindPlaybooks, true},
+		{"tests", KindTests, true},
 		{"settings", "", false},
 		{"skill", "", false},
 		{"Skills", "", false},
@@ -108,16 +110,9 @@ func TestKindFromPlural(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, ok := KindFromPlural(tt.in)
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("KindFromPlural(%q) = (%q, %v), want (%q, %v)", tt.in, got, ok, tt.want, tt.wantOK)
-		}
+		assert.Equal(t, tt.want, got, "KindFromPlural(%q)", tt.in)
+		assert.Equal(t, tt.wantOK, ok, "KindFromPlural(%q) ok", tt.in)
 	}
 }
 
-func repeat(s string, n int) string {
-	out := ""
-	for range n {
-		out += s
-	}
-	return out
-}
+func repeat(s string, n int) string { return strings.Repeat(s, n) }

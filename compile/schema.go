@@ -32,6 +32,10 @@ func checkParameterSchema(params map[string]any, is *issues) {
 		is.add("/parameters", CodeInvalidSchema, `parameters must be a JSON Schema with "type": "object"`)
 		return
 	}
+	if countValues(params, MaxSchemaNodes) > MaxSchemaNodes {
+		is.add("/parameters", CodeLimitExceeded, "parameters holds more than %d values; at most %d are allowed in a parameters schema", MaxSchemaNodes, MaxSchemaNodes)
+		return
+	}
 	if ptr, msg := schemaError(params); msg != "" {
 		is.add("/parameters"+ptr, CodeInvalidSchema, "parameters is not a valid JSON Schema: %s", msg)
 		return
@@ -79,7 +83,7 @@ func describeSchemaError(err error) (ptr, msg string) {
 	var leaves []leaf
 	var walk func(e *jsonschema.ValidationError, depth int)
 	walk = func(e *jsonschema.ValidationError, depth int) {
-		if len(e.Causes) == 0 || depth > maxDepth {
+		if len(e.Causes) == 0 || depth > MaxDepth {
 			p := ""
 			for _, tok := range e.InstanceLocation {
 				p += "/" + escapePointer(tok)

@@ -17,10 +17,6 @@ import (
 // that remembers lines, so the strict decoder, the validators and the
 // diagnostics work the same whatever the input format.
 
-// maxDepth bounds the nesting of any input, so hostile input cannot exhaust
-// the stack.
-const maxDepth = 64
-
 type nodeKind int
 
 const (
@@ -44,13 +40,33 @@ const (
 type tnode struct {
 	kind     nodeKind
 	line     int
-	typ      scalarType // for nodeScalar
-	value    string     // for nodeScalar
-	raw      string     // for YAML scalars: the text as written
-	keys     []string   // for nodeMap
-	keyLines []int      // for nodeMap
-	vals     []*tnode   // for nodeMap
-	items    []*tnode   // for nodeSeq
+	typ      scalarType     // for nodeScalar
+	value    string         // for nodeScalar
+	raw      string         // for YAML scalars: the text as written
+	keys     []string       // for nodeMap
+	keyLines []int          // for nodeMap
+	vals     []*tnode       // for nodeMap
+	index    map[string]int // for nodeMap: key → position in keys
+	items    []*tnode       // for nodeSeq
+}
+
+// lookup returns the position of key k in a mapping, or -1.
+func (n *tnode) lookup(k string) int {
+	if i, ok := n.index[k]; ok {
+		return i
+	}
+	return -1
+}
+
+// addKey appends a key and its value to a mapping.
+func (n *tnode) addKey(k string, line int, v *tnode) {
+	if n.index == nil {
+		n.index = map[string]int{}
+	}
+	n.index[k] = len(n.keys)
+	n.keys = append(n.keys, k)
+	n.keyLines = append(n.keyLines, line)
+	n.vals = append(n.vals, v)
 }
 
 // issue is a problem found in one file, located by JSON pointer (and by
@@ -143,16 +159,11 @@ func (n *tnode) lineAt(ptr string) int {
 		seg := unescapePointer(raw)
 		switch cur.kind {
 		case nodeMap:
-			found := false
-			for i, k := range cur.keys {
-				if k == seg {
-					line, cur, found = cur.keyLines[i], cur.vals[i], true
-					break
-				}
-			}
-			if !found {
+			i := cur.lookup(seg)
+			if i < 0 {
 				return line
 			}
+			line, cur = cur.keyLines[i], cur.vals[i]
 		case nodeSeq:
 			i, err := strconv.Atoi(seg)
 			if err != nil || i < 0 || i >= len(cur.items) {
@@ -240,7 +251,8 @@ func parseYAML(data []byte, lineOffset int, is *issues) (root *tnode) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return &tnode{kind: nodeMap, line: 1 + lineOffset}
 	}
-	return fromYAML(doc.Content[0], "", 0, lineOffset, is)
+	b := treeBuilder{is: is, lineOffset: lineOffset}
+	return b.fromYAML(doc.Content[0], "", 0)
 }
 
 // yamlParserProblems are the messages of yaml.v3 parser errors, whose
@@ -288,13 +300,42 @@ func cleanYAMLError(msg string) string {
 	return msg
 }
 
+// treeBuilder converts parsed input into a tree within the limits
+// (MaxDepth, MaxNodes, MaxMappingKeys). Once MaxNodes is crossed it stops
+// converting, so the work after the limit is a linear skim.
+type treeBuilder struct {
+	is         *issues
+	lineOffset int
+	nodes      int
+	full       bool
+}
+
+// count accounts for one more value at ptr; it reports false (once with
+// an issue) when the file holds more than MaxNodes values.
+func (b *treeBuilder) count(ptr string, line int) bool {
+	if b.full {
+		return false
+	}
+	b.nodes++
+	if b.nodes > MaxNodes {
+		b.full = true
+		b.is.addAt(ptr, line, CodeLimitExceeded, "%s", limitMessage("values in one file", MaxNodes))
+		return false
+	}
+	return true
+}
+
 // fromYAML converts a yaml.Node; ptr locates it for issues.
-func fromYAML(n *yaml.Node, ptr string, depth, lineOffset int, is *issues) *tnode {
-	line := n.Line + lineOffset
-	if depth > maxDepth {
-		is.add(ptr, CodeInvalidValue, "nested more than %d levels deep", maxDepth)
+func (b *treeBuilder) fromYAML(n *yaml.Node, ptr string, depth int) *tnode {
+	line := n.Line + b.lineOffset
+	if depth > MaxDepth {
+		b.is.addAt(ptr, line, CodeLimitExceeded, "nested more than %d levels deep", MaxDepth)
 		return &tnode{kind: nodeNull, line: line}
 	}
+	if !b.count(ptr, line) {
+		return &tnode{kind: nodeNull, line: line}
+	}
+	is := b.is
 	switch n.Kind {
 	case yaml.AliasNode:
 		is.add(ptr, CodeYAMLSyntax, "YAML aliases (*%s) are not supported; write the value out", n.Value)
@@ -303,26 +344,32 @@ func fromYAML(n *yaml.Node, ptr string, depth, lineOffset int, is *issues) *tnod
 		return yamlScalar(n, ptr, line, is)
 	case yaml.MappingNode:
 		t := &tnode{kind: nodeMap, line: line}
-		for i := 0; i+1 < len(n.Content); i += 2 {
+		for i := 0; i+1 < len(n.Content) && !b.full; i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			kline := k.Line + b.lineOffset
 			if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
-				is.addAt(ptr, k.Line+lineOffset, CodeInvalidType, "mapping keys must be plain strings")
+				is.addAt(ptr, kline, CodeInvalidType, "mapping keys must be plain strings")
 				continue
 			}
 			kptr := ptr + "/" + escapePointer(k.Value)
-			if dup := indexOf(t.keys, k.Value); dup >= 0 {
-				is.addAt(kptr, k.Line+lineOffset, CodeDuplicateField, "field %q is repeated (first on line %d)", k.Value, t.keyLines[dup])
+			if dup := t.lookup(k.Value); dup >= 0 {
+				is.addAt(kptr, kline, CodeDuplicateField, "field %q is repeated (first on line %d)", k.Value, t.keyLines[dup])
 				continue
 			}
-			t.keys = append(t.keys, k.Value)
-			t.keyLines = append(t.keyLines, k.Line+lineOffset)
-			t.vals = append(t.vals, fromYAML(v, kptr, depth+1, lineOffset, is))
+			if len(t.keys) >= MaxMappingKeys {
+				is.addAt(kptr, kline, CodeLimitExceeded, "%s", limitMessage("keys in one mapping", MaxMappingKeys))
+				break
+			}
+			t.addKey(k.Value, kline, b.fromYAML(v, kptr, depth+1))
 		}
 		return t
 	case yaml.SequenceNode:
 		t := &tnode{kind: nodeSeq, line: line}
 		for i, c := range n.Content {
-			t.items = append(t.items, fromYAML(c, ptr+"/"+strconv.Itoa(i), depth+1, lineOffset, is))
+			if b.full {
+				break
+			}
+			t.items = append(t.items, b.fromYAML(c, ptr+"/"+strconv.Itoa(i), depth+1))
 		}
 		return t
 	}
@@ -369,28 +416,29 @@ func yamlScalar(n *yaml.Node, ptr string, line int, is *issues) *tnode {
 	return t
 }
 
-func indexOf(list []string, s string) int {
-	for i, x := range list {
-		if x == s {
-			return i
-		}
-	}
-	return -1
+// limitError stops JSON parsing at the value at ptr that crossed a limit.
+type limitError struct {
+	ptr string
+	msg string
 }
 
-// errTooDeep stops JSON parsing of over-nested input.
-var errTooDeep = fmt.Errorf("nested more than %d levels deep", maxDepth)
+func (e *limitError) Error() string { return e.msg }
 
-// parseJSON parses a JSON body strictly: one value, no trailing data,
-// no duplicate keys.
+// parseJSON parses a JSON body strictly: one value, no trailing data, no
+// duplicate keys, within the limits.
 func parseJSON(data []byte, is *issues) *tnode {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	root, err := jsonValue(dec, "", 0, is)
+	b := treeBuilder{is: is}
+	root, err := b.jsonValue(dec, "", 0)
 	if err == nil {
 		if _, err2 := dec.Token(); !errors.Is(err2, io.EOF) {
 			err = errors.New("unexpected data after the JSON value")
 		}
+	}
+	if le := (*limitError)(nil); errors.As(err, &le) {
+		is.add(le.ptr, CodeLimitExceeded, "%s", le.msg)
+		return nil
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -402,9 +450,13 @@ func parseJSON(data []byte, is *issues) *tnode {
 	return root
 }
 
-func jsonValue(dec *json.Decoder, ptr string, depth int, is *issues) (*tnode, error) {
-	if depth > maxDepth {
-		return nil, errTooDeep
+func (b *treeBuilder) jsonValue(dec *json.Decoder, ptr string, depth int) (*tnode, error) {
+	if depth > MaxDepth {
+		return nil, &limitError{ptr, fmt.Sprintf("nested more than %d levels deep", MaxDepth)}
+	}
+	b.nodes++
+	if b.nodes > MaxNodes {
+		return nil, &limitError{ptr, limitMessage("values in one body", MaxNodes)}
 	}
 	tok, err := dec.Token()
 	if err != nil {
@@ -420,7 +472,7 @@ func jsonValue(dec *json.Decoder, ptr string, depth int, is *issues) (*tnode, er
 	case json.Number:
 		s, typ, err := canonicalNumber(v.String())
 		if err != nil {
-			is.add(ptr, CodeInvalidValue, "%v", err)
+			b.is.add(ptr, CodeInvalidValue, "%v", err)
 			return &tnode{kind: nodeNull}, nil
 		}
 		return &tnode{kind: nodeScalar, typ: typ, value: s}, nil
@@ -438,17 +490,18 @@ func jsonValue(dec *json.Decoder, ptr string, depth int, is *issues) (*tnode, er
 					return nil, errors.New("object key must be a string")
 				}
 				kptr := ptr + "/" + escapePointer(k)
-				val, err := jsonValue(dec, kptr, depth+1, is)
+				val, err := b.jsonValue(dec, kptr, depth+1)
 				if err != nil {
 					return nil, err
 				}
-				if indexOf(t.keys, k) >= 0 {
-					is.add(kptr, CodeDuplicateField, "field %q is repeated", k)
+				if t.lookup(k) >= 0 {
+					b.is.add(kptr, CodeDuplicateField, "field %q is repeated", k)
 					continue
 				}
-				t.keys = append(t.keys, k)
-				t.keyLines = append(t.keyLines, 0)
-				t.vals = append(t.vals, val)
+				if len(t.keys) >= MaxMappingKeys {
+					return nil, &limitError{kptr, limitMessage("keys in one object", MaxMappingKeys)}
+				}
+				t.addKey(k, 0, val)
 			}
 			if _, err := dec.Token(); err != nil {
 				return nil, err
@@ -457,7 +510,7 @@ func jsonValue(dec *json.Decoder, ptr string, depth int, is *issues) (*tnode, er
 		case '[':
 			t := &tnode{kind: nodeSeq}
 			for dec.More() {
-				val, err := jsonValue(dec, ptr+"/"+strconv.Itoa(len(t.items)), depth+1, is)
+				val, err := b.jsonValue(dec, ptr+"/"+strconv.Itoa(len(t.items)), depth+1)
 				if err != nil {
 					return nil, err
 				}

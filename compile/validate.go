@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 
@@ -91,15 +90,20 @@ func validationMessage(fe validator.FieldError, label string) (code, msg string)
 }
 
 // checkView runs the semantic checks of one file that need no other file.
-func checkView(view any, is *issues) {
+// It returns the total RE2 program size of a guardrail's patterns (0 for
+// other kinds), for the agent-wide budget.
+func checkView(view any, is *issues) int {
 	switch v := view.(type) {
 	case *Skill:
 		checkSkill(v, is)
 	case *Guardrail:
-		checkGuardrail(v, is)
+		return checkGuardrail(v, is)
 	case *Playbook:
 		checkPlaybook(v, is)
+	case *Test:
+		checkTest(v, is)
 	}
+	return 0
 }
 
 // identRE is the syntax of playbook variables and URL parameters.
@@ -141,16 +145,15 @@ func skillProperties(s *Skill) map[string]bool {
 
 // skillRequired returns the required parameter names of s, sorted.
 func skillRequired(s *Skill) []string {
-	var req []string
+	seen := map[string]bool{}
 	if list, ok := s.Parameters["required"].([]any); ok {
 		for _, r := range list {
-			if name, ok := r.(string); ok && !slices.Contains(req, name) {
-				req = append(req, name)
+			if name, ok := r.(string); ok {
+				seen[name] = true
 			}
 		}
 	}
-	sort.Strings(req)
-	return req
+	return sortedKeys(seen)
 }
 
 // urlParamRE matches one {param} placeholder of a skill URL.
@@ -159,12 +162,14 @@ var urlParamRE = regexp.MustCompile(`\{([^{}]*)\}`)
 // checkURL returns what is wrong with a skill URL, or "".
 func checkURL(raw string, declared map[string]bool) string {
 	var undeclared []string
+	seen := map[string]bool{}
 	for _, m := range urlParamRE.FindAllStringSubmatch(raw, -1) {
 		name := m[1]
 		if !identRE.MatchString(name) {
 			return fmt.Sprintf("placeholder {%s} is not a valid parameter name", name)
 		}
-		if !declared[name] && !slices.Contains(undeclared, name) {
+		if !declared[name] && !seen[name] {
+			seen[name] = true
 			undeclared = append(undeclared, name)
 		}
 	}
@@ -194,7 +199,9 @@ func checkURL(raw string, declared map[string]bool) string {
 	return ""
 }
 
-func checkGuardrail(g *Guardrail, is *issues) {
+// checkGuardrail checks a guardrail's shape and patterns and returns the
+// total RE2 program size of its patterns.
+func checkGuardrail(g *Guardrail, is *issues) int {
 	switch {
 	case g.Block == nil && g.Redact == nil:
 		is.add("", CodeInvalidGuardrail, "a guardrail needs one of block or redact")
@@ -210,25 +217,55 @@ func checkGuardrail(g *Guardrail, is *issues) {
 				is.add(fmt.Sprintf("/block/phrases/%d", i), CodeInvalidValue, "phrases[%d] is empty", i)
 			}
 		}
-		checkPatterns(b.Patterns, "/block/patterns", is)
+	}
+	nb, nr := 0, 0
+	if g.Block != nil {
+		nb = len(g.Block.Patterns)
+	}
+	if g.Redact != nil {
+		nr = len(g.Redact.Patterns)
+	}
+	if nb+nr > MaxPatterns {
+		at := "/block/patterns"
+		if nb == 0 {
+			at = "/redact/patterns"
+		}
+		is.add(at, CodeLimitExceeded, "a guardrail has %d patterns; at most %d are allowed", nb+nr, MaxPatterns)
+		return 0
+	}
+	insts := 0
+	if b := g.Block; b != nil {
+		insts += checkPatterns(b.Patterns, "/block/patterns", is)
 	}
 	if r := g.Redact; r != nil {
-		checkPatterns(r.Patterns, "/redact/patterns", is)
+		insts += checkPatterns(r.Patterns, "/redact/patterns", is)
 	}
+	return insts
 }
 
-func checkPatterns(patterns []string, ptr string, is *issues) {
+// checkPatterns checks that every pattern is RE2 within the cost limits
+// and cannot match the empty string, and returns the total size of their
+// programs.
+func checkPatterns(patterns []string, ptr string, is *issues) int {
+	total := 0
 	for i, p := range patterns {
 		iptr := fmt.Sprintf("%s/%d", ptr, i)
+		label := fmt.Sprintf("patterns[%d]", i)
+		n := checkPatternCost(p, iptr, label, is)
+		if n == 0 {
+			continue
+		}
+		total += n
 		re, err := regexp.Compile(p)
 		if err != nil {
-			is.add(iptr, CodeInvalidRegex, "patterns[%d] is not a valid RE2 expression: %s", i, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+			is.add(iptr, CodeInvalidRegex, "%s is not a valid RE2 expression: %s", label, regexError(err))
 			continue
 		}
 		if re.MatchString("") {
-			is.add(iptr, CodeInvalidRegex, "patterns[%d] %q matches the empty string, so it would match every message", i, p)
+			is.add(iptr, CodeInvalidRegex, "%s %q matches the empty string, so it would match every message", label, p)
 		}
 	}
+	return total
 }
 
 // templateRE matches one {{var}} of a playbook text.

@@ -30,6 +30,8 @@ func newView(kind Kind) any {
 		return &Guardrail{}
 	case KindPlaybooks:
 		return &Playbook{}
+	case KindTests:
+		return &Test{}
 	}
 	return nil
 }
@@ -58,10 +60,11 @@ func checkKindSlug(kind Kind, slug string) string {
 // draft file: strict decoding (unknown fields and wrong types are errors),
 // the validate struct tags, and every check of that single file (regexes,
 // URL, parameter schema, guardrail shape, playbook steps and variables).
-// It returns *Settings, *Article, *Skill, *Guardrail or *Playbook with Slug
+// It returns *Settings, *Article, *Skill, *Guardrail, *Playbook or *Test with Slug
 // set from slug (a "slug" member of the body, if any, must equal it), and
 // nil errs; or a nil view and the problems, each at its JSON pointer.
-// Cross-file checks (unknown skills, parameters) are left to Compile.
+// Cross-file checks (unknown skills, parameters, the slugs a test names)
+// are left to Compile.
 func DecodeView(kind Kind, slug string, body []byte) (view any, errs []FieldError) {
 	if msg := checkKindSlug(kind, slug); msg != "" {
 		return nil, []FieldError{{Pointer: "", Code: CodeInvalidPath, Message: msg}}
@@ -116,6 +119,11 @@ type parsedFile struct {
 	view any    // nil when unparsable
 	tree *tnode // for line numbers; nil when unparsable
 	is   issues
+	// patternInsts is the total RE2 program size of a guardrail's
+	// patterns.
+	patternInsts int
+	// source is the size of the file in bytes.
+	source int
 }
 
 // diagnostics converts the file's issues, resolving pointers to lines.
@@ -135,7 +143,7 @@ func (pf *parsedFile) diagnostics() Diagnostics {
 // parseFile parses, decodes and checks one stored file of a valid kind and
 // slug.
 func parseFile(val *validator.Validate, kind Kind, slug string, data []byte) *parsedFile {
-	pf := &parsedFile{path: PathFor(kind, slug), kind: kind, slug: slug}
+	pf := &parsedFile{path: PathFor(kind, slug), kind: kind, slug: slug, source: len(data)}
 	if !utf8.Valid(data) {
 		line := 1 + strings.Count(string(data[:invalidUTF8Offset(data)]), "\n")
 		pf.is.addLine(line, CodeInvalidEncoding, "file is not valid UTF-8")
@@ -175,7 +183,7 @@ func parseFile(val *validator.Validate, kind Kind, slug string, data []byte) *pa
 		a.Content = content
 	}
 	runValidator(val, view, &pf.is)
-	checkView(view, &pf.is)
+	pf.patternInsts = checkView(view, &pf.is)
 	pf.view = view
 	return pf
 }

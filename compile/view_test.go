@@ -2,10 +2,10 @@ package compile
 
 import (
 	"encoding/json"
-	"reflect"
-	"slices"
-	"strconv"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func ptrFloat(f float64) *float64 { return &f }
@@ -39,6 +39,18 @@ func sampleViews() map[Kind]any {
 				{Handoff: "human"},
 			},
 		},
+		KindTests: &Test{
+			Slug: "t", Description: "Books a table",
+			Turns: []TestTurn{
+				{User: "I would like to book", Expect: &Expect{ReplyContains: []string{"how many"}, Playbook: "p"}},
+				{User: "4"},
+				{User: "true", Expect: &Expect{
+					ReplyNotContains: []string{"sorry"}, ReplyMatches: `table for \d+`, Guardrail: "g",
+					Knowledge: []string{"faq"}, SkillCalls: []ExpectSkillCall{{Skill: "lookup", With: map[string]string{"id": "4"}}, {Skill: "lookup"}},
+					Fallback: new(bool),
+				}},
+			},
+		},
 	}
 }
 
@@ -50,31 +62,18 @@ func TestViewRoundTrip(t *testing.T) {
 				slug = f.String()
 			}
 			body, err := json.Marshal(view)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			decoded, errs := DecodeView(kind, slug, body)
-			if len(errs) != 0 {
-				t.Fatalf("DecodeView errors %v, want none", errs)
-			}
-			if !reflect.DeepEqual(decoded, view) {
-				t.Fatalf("DecodeView = %#v, want %#v", decoded, view)
-			}
+			require.Empty(t, errs)
+			require.Equal(t, view, decoded, "DecodeView")
 			file, err := EncodeFile(kind, decoded)
-			if err != nil {
-				t.Fatalf("EncodeFile: %v", err)
-			}
+			require.NoError(t, err)
 			back, diags := ReadView(kind, slug, file)
-			if len(diags) != 0 {
-				t.Fatalf("ReadView diagnostics %v, want none\n%s", diags, file)
-			}
-			if !reflect.DeepEqual(back, view) {
-				t.Fatalf("ReadView(EncodeFile(v)) = %#v, want %#v\n%s", back, view, file)
-			}
+			require.Empty(t, diags, "ReadView of\n%s", file)
+			require.Equal(t, view, back, "ReadView(EncodeFile(v)) of\n%s", file)
 			again, err := EncodeFile(kind, back)
-			if err != nil || string(again) != string(file) {
-				t.Fatalf("EncodeFile not stable: %q then %q (%v)", file, again, err)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, string(file), string(again), "EncodeFile is stable")
 		})
 	}
 }
@@ -82,9 +81,7 @@ func TestViewRoundTrip(t *testing.T) {
 func TestEncodeFileCanonical(t *testing.T) {
 	views := sampleViews()
 	got, err := EncodeFile(KindPlaybooks, views[KindPlaybooks])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := `description: d
 triggers:
   - hello
@@ -100,23 +97,20 @@ steps:
       line {{ id }}
   - handoff: human
 `
-	if string(got) != want {
-		t.Errorf("EncodeFile(playbook) =\n%s\nwant\n%s", got, want)
-	}
+	assert.Equal(t, want, string(got))
 	art, err := EncodeFile(KindKnowledge, &Article{Slug: "a", Content: "plain\n"})
-	if err != nil || string(art) != "plain\n" {
-		t.Errorf("EncodeFile(article without front matter) = %q, %v; want %q", art, err, "plain\n")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "plain\n", string(art), "an article without front matter")
 	art, err = EncodeFile(KindKnowledge, Article{Slug: "a", Title: "T", Content: "body\n"})
-	if err != nil || string(art) != "---\ntitle: T\n---\n\nbody\n" {
-		t.Errorf("EncodeFile(article value) = %q, %v", art, err)
-	}
-	if _, err := EncodeFile(KindSkills, &Playbook{}); err == nil {
-		t.Errorf("EncodeFile(skills, *Playbook) succeeded, want an error")
-	}
-	if _, err := EncodeFile(Kind("x"), &Playbook{}); err == nil {
-		t.Errorf("EncodeFile(unknown kind) succeeded, want an error")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "---\ntitle: T\n---\n\nbody\n", string(art), "an article value")
+	_, err = EncodeFile(KindSkills, &Playbook{})
+	assert.Error(t, err, "a view of another kind")
+	_, err = EncodeFile(Kind("x"), &Playbook{})
+	assert.Error(t, err, "an unknown kind")
+	test, err := EncodeFile(KindTests, &Test{Turns: []TestTurn{{User: "4", Expect: &Expect{Fallback: new(bool)}}}})
+	require.NoError(t, err)
+	assert.Equal(t, "turns:\n  - user: \"4\"\n    expect:\n      fallback: false\n", string(test))
 }
 
 func TestDecodeViewErrors(t *testing.T) {
@@ -165,56 +159,42 @@ func TestDecodeViewErrors(t *testing.T) {
 			var got []string
 			for _, e := range errs {
 				got = append(got, e.Pointer+" "+e.Code)
-				if e.Message == "" {
-					t.Errorf("error %+v has no message", e)
-				}
+				assert.NotEmpty(t, e.Message, "error %+v has no message", e)
 			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("errors = %q, want %q (%+v)", got, tt.want, errs)
-			}
-			if view != nil {
-				t.Errorf("view = %#v, want nil on errors", view)
-			}
+			assert.Equal(t, tt.want, got, "%+v", errs)
+			assert.Nil(t, view, "no view on errors")
 		})
 	}
 }
 
 func TestDecodeViewSlug(t *testing.T) {
 	v, errs := DecodeView(KindKnowledge, "faq", []byte(`{"slug":"faq","title":"T","content":"x"}`))
-	a, ok := v.(*Article)
-	if len(errs) != 0 || !ok || a.Slug != "faq" || a.Title != "T" {
-		t.Fatalf("DecodeView = %#v, %v; want *Article with slug faq", v, errs)
-	}
+	require.Empty(t, errs)
+	assert.Equal(t, &Article{Slug: "faq", Title: "T", Content: "x"}, v)
 	v, errs = DecodeView(KindPlaybooks, "p", []byte(`{"triggers":["t"],"steps":[{"handoff":"h"}]}`))
-	if p, ok := v.(*Playbook); len(errs) != 0 || !ok || p.Slug != "p" {
-		t.Fatalf("DecodeView = %#v, %v; want *Playbook with slug p", v, errs)
-	}
+	require.Empty(t, errs)
+	require.IsType(t, &Playbook{}, v)
+	assert.Equal(t, "p", v.(*Playbook).Slug)
 }
 
 func TestReadViewDiagnostics(t *testing.T) {
 	view, diags := ReadView(KindSkills, "s", []byte("description: x\nhttp:\n  method: GET\n  url: nope\n  timeoutMs: 1\n"))
-	if view == nil {
-		t.Fatalf("view = nil, want a partial *Skill")
-	}
-	var got []string
-	for _, d := range diags {
-		got = append(got, d.File+":"+strconv.Itoa(d.Line)+":"+d.Code)
-	}
-	want := []string{"skills/s.yaml:1:missing_field", "skills/s.yaml:4:invalid_url"}
-	if !slices.Equal(got, want) {
-		t.Errorf("diagnostics = %v, want %v (%v)", got, want, diags)
-	}
+	require.IsType(t, &Skill{}, view, "a partial view despite the problems")
+	assert.Equal(t, []string{"skills/s.yaml:1:missing_field", "skills/s.yaml:4:invalid_url"}, diagKeys(diags))
+
 	view, diags = ReadView(KindSettings, "", []byte("name: [x"))
-	if view != nil || len(diags) != 1 || diags[0].Code != CodeYAMLSyntax {
-		t.Errorf("ReadView(bad yaml) = %v, %v; want nil view and one yaml_syntax", view, diags)
+	assert.Nil(t, view)
+	if assert.Len(t, diags, 1) {
+		assert.Equal(t, CodeYAMLSyntax, diags[0].Code)
 	}
+
 	view, diags = ReadView(KindKnowledge, "a", []byte("just text, no front matter\n"))
-	if a, ok := view.(*Article); !ok || len(diags) != 0 || a.Content != "just text, no front matter\n" || a.Slug != "a" {
-		t.Errorf("ReadView(plain article) = %#v, %v", view, diags)
-	}
+	assert.Empty(t, diags)
+	assert.Equal(t, &Article{Slug: "a", Content: "just text, no front matter\n"}, view)
+
 	_, diags = ReadView(KindKnowledge, "A", []byte("x"))
-	if len(diags) != 1 || diags[0].Code != CodeInvalidPath {
-		t.Errorf("ReadView(bad slug) diagnostics = %v, want invalid_path", diags)
+	if assert.Len(t, diags, 1) {
+		assert.Equal(t, CodeInvalidPath, diags[0].Code)
 	}
 }
 
@@ -234,15 +214,11 @@ func TestSplitFrontMatter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fm, body, ok := splitFrontMatter(tt.in)
-		if ok != tt.ok || (fm != nil) != tt.hasFM || body != tt.body || (fm != nil && *fm != tt.fm) {
-			t.Errorf("splitFrontMatter(%q) = (%v, %q, %v), want (%q, %q, %v)", tt.in, deref(fm), body, ok, tt.fm, tt.body, tt.ok)
+		assert.Equal(t, tt.ok, ok, "splitFrontMatter(%q) ok", tt.in)
+		assert.Equal(t, tt.hasFM, fm != nil, "splitFrontMatter(%q) has front matter", tt.in)
+		assert.Equal(t, tt.body, body, "splitFrontMatter(%q) body", tt.in)
+		if fm != nil {
+			assert.Equal(t, tt.fm, *fm, "splitFrontMatter(%q) front matter", tt.in)
 		}
 	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return "<nil>"
-	}
-	return *s
 }

@@ -80,6 +80,7 @@ type DiffSummary struct {
 	Skills     KindChanges `json:"skills"`
 	Guardrails KindChanges `json:"guardrails"`
 	Playbooks  KindChanges `json:"playbooks"`
+	Tests      KindChanges `json:"tests"`
 }
 
 // summarize derives the semantic change list from a file diff.
@@ -88,6 +89,7 @@ func summarize(files []repo.FileDiff) DiffSummary {
 	kinds := map[compile.Kind]*KindChanges{
 		compile.KindKnowledge: &sum.Knowledge, compile.KindSkills: &sum.Skills,
 		compile.KindGuardrails: &sum.Guardrails, compile.KindPlaybooks: &sum.Playbooks,
+		compile.KindTests: &sum.Tests,
 	}
 	add := func(p, how string) {
 		kind, slug, err := compile.ParsePath(p)
