@@ -670,7 +670,7 @@ func (d *Dispatcher) post(ctx context.Context, hook store.Webhook, m store.Webho
 }
 
 // describe turns a transport error into log text: no URL (its query may
-// hold a token), the reason only.
+// hold a token), no resolver or local address (internal), the reason only.
 func describe(err error, timeout time.Duration) string {
 	if errors.Is(err, ErrPrivateAddress) {
 		var op *net.OpError
@@ -685,6 +685,19 @@ func describe(err error, timeout time.Duration) string {
 			return "timeout after " + timeout.String()
 		}
 		return "timeout"
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return lookupFailure(de.Name, err)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		// Without op.Source: the daemon's own address is internal.
+		s := op.Op
+		if op.Addr != nil {
+			s += " " + op.Addr.String()
+		}
+		return s + ": " + op.Err.Error()
 	}
 	return stripURL(err).Error()
 }
