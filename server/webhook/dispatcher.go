@@ -64,15 +64,19 @@ type Options struct {
 	// PerEndpoint is how many deliveries one webhook may have in flight
 	// at once (default 1).
 	PerEndpoint int
-	// MaxConcurrent caps the attempts in flight across all webhooks, and
-	// the number of endpoint workers (default 64).
+	// MaxConcurrent caps the attempts in flight across all webhooks
+	// (default 64); endpoint workers (one per webhook with due messages)
+	// are capped at 4 × MaxConcurrent.
 	MaxConcurrent int
-	// PerWorkspace caps the attempts in flight, and the endpoint workers,
-	// of one workspace's webhooks together (default 8), so one tenant's
-	// slow endpoints hold at most that share of MaxConcurrent. When the
-	// caps are contended, freed slots go to the workspace with the fewest
-	// in flight, and a worker that has had its turn makes way for
-	// webhooks waiting for one.
+	// PerWorkspace caps the attempts in flight of one workspace's webhooks
+	// together (default 8), so one tenant's slow endpoints hold at most
+	// that share of MaxConcurrent. A freed attempt slot goes to the
+	// waiting workspace with the fewest attempts in flight. Workers are
+	// shared the same way: one workspace gets at most
+	// max(PerWorkspace, MaxWebhooksPerWorkspace) of them, the next free
+	// one goes to the workspace with the fewest, and while webhooks wait
+	// for one, a worker that has had its turn (PerEndpoint attempts)
+	// makes way.
 	PerWorkspace int
 	// Poll is the fallback interval for looking at the outbox and the queue
 	// without a Notify (default 5 s).
@@ -92,19 +96,21 @@ type Options struct {
 // [Dispatcher.Run]; [Dispatcher.Notify] and [Dispatcher.Redeliver] may be
 // called from any goroutine, before or while it runs.
 type Dispatcher struct {
-	store         *store.Store
-	client        *http.Client
-	schedule      []time.Duration
-	now           func() time.Time
-	log           zerolog.Logger
-	perEndpoint   int
-	maxConcurrent int
-	perWorkspace  int
-	poll          time.Duration
-	jitter        func(time.Duration) time.Duration
-	maxRetryAfter time.Duration
-	retention     time.Duration
-	pruneEvery    time.Duration
+	store               *store.Store
+	client              *http.Client
+	schedule            []time.Duration
+	now                 func() time.Time
+	log                 zerolog.Logger
+	perEndpoint         int
+	maxConcurrent       int
+	perWorkspace        int
+	maxWorkers          int // endpoint workers in all
+	workersPerWorkspace int // endpoint workers of one workspace
+	poll                time.Duration
+	jitter              func(time.Duration) time.Duration
+	maxRetryAfter       time.Duration
+	retention           time.Duration
+	pruneEvery          time.Duration
 
 	notify  chan struct{} // capacity 1: coalesced wake-ups
 	running atomic.Bool
@@ -150,6 +156,8 @@ func New(o Options) *Dispatcher {
 	if d.perWorkspace <= 0 {
 		d.perWorkspace = DefaultPerWorkspace
 	}
+	d.maxWorkers = 4 * d.maxConcurrent
+	d.workersPerWorkspace = max(d.perWorkspace, MaxWebhooksPerWorkspace)
 	if d.poll <= 0 {
 		d.poll = DefaultPoll
 	}
@@ -242,8 +250,11 @@ type loop struct {
 	timer     *time.Timer
 	pruning   atomic.Bool
 	// contended is set while due webhooks wait for a worker because all
-	// MaxConcurrent are taken: workers that had their turn then yield.
+	// are taken, and waiting holds the workspaces whose due webhooks wait
+	// because the workspace has its share of workers: workers
+	// that had their turn then yield.
 	contended atomic.Bool
+	waiting   atomic.Pointer[map[string]bool]
 }
 
 // Run fans out and delivers until ctx is done, then waits for in-flight
@@ -406,7 +417,7 @@ func (l *loop) ensure(id string) {
 // startDue starts workers for due webhooks while under the caps, and arms
 // the timer for the earliest future one. Workers start fairly: the next
 // slot goes to the workspace with the fewest workers (ties: the longest
-// due), and no workspace gets more than PerWorkspace.
+// due), and no workspace gets more than its share (d.workersPerWorkspace).
 func (l *loop) startDue() {
 	now := l.d.now()
 	var earliest time.Time
@@ -425,9 +436,11 @@ func (l *loop) startDue() {
 		groups[ws] = append(groups[ws], dueHook{id: id, at: at})
 	}
 	h := make(wsHeap, 0, len(groups))
+	waiting := map[string]bool{}
 	for ws, g := range groups {
-		if l.wsWorkers[ws] >= l.d.perWorkspace {
-			continue // its own cap: it waits for one of its workers
+		if l.wsWorkers[ws] >= l.d.workersPerWorkspace {
+			waiting[ws] = true // its own cap: it waits for one of its workers
+			continue
 		}
 		sort.Slice(g, func(i, j int) bool {
 			if !g[i].at.Equal(g[j].at) {
@@ -438,24 +451,39 @@ func (l *loop) startDue() {
 		h = append(h, &wsDue{ws: ws, hooks: g, workers: l.wsWorkers[ws]})
 	}
 	heap.Init(&h)
-	for h.Len() > 0 && len(l.active) < l.d.maxConcurrent {
+	for h.Len() > 0 && len(l.active) < l.d.maxWorkers {
 		g := h[0]
 		l.start(g.hooks[0].id, g.ws)
 		delete(l.due, g.hooks[0].id)
 		g.hooks = g.hooks[1:]
 		g.workers++
-		if len(g.hooks) == 0 || g.workers >= l.d.perWorkspace {
+		switch {
+		case len(g.hooks) == 0:
 			heap.Pop(&h)
-		} else {
+		case g.workers >= l.d.workersPerWorkspace:
+			waiting[g.ws] = true
+			heap.Pop(&h)
+		default:
 			heap.Fix(&h, 0)
 		}
 	}
 	l.contended.Store(h.Len() > 0)
+	l.waiting.Store(&waiting)
 	if earliest.IsZero() {
 		l.timer.Reset(time.Hour)
 		return
 	}
 	l.timer.Reset(earliest.Sub(now))
+}
+
+// othersWait reports whether webhooks wait for a worker that a worker of
+// workspace ws could make way for.
+func (l *loop) othersWait(ws string) bool {
+	if l.contended.Load() {
+		return true
+	}
+	w := l.waiting.Load()
+	return w != nil && (*w)[ws]
 }
 
 // workspace returns the workspace of webhook id, looking it up once; a
@@ -608,7 +636,7 @@ func (l *loop) work(w *worker) {
 			}
 		}
 		for !yielding && busy < d.perEndpoint && len(queue) > 0 && l.ctx.Err() == nil {
-			if served >= d.perEndpoint && l.contended.Load() {
+			if served >= d.perEndpoint && l.othersWait(w.ws) {
 				yielding, queue = true, nil
 				break
 			}
