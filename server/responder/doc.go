@@ -5,8 +5,12 @@
 // guardrails.
 //
 // An [Engine] is built once per artifact with [New] (regexes compiled and
-// the knowledge index built there) and is then immutable and safe for
-// concurrent use. [Engine.Respond] is pure: no I/O, no clock, no network
+// the knowledge index built there; the server keeps engines per draft tree
+// and per version, so no turn compiles a pattern) and is then immutable and
+// safe for concurrent use. A turn's guardrail matching is bounded: at most
+// [MaxGuardrailText] bytes of text are examined, fewer for large patterns
+// ([MaxGuardrailWork]), and longer text is cut. Skill calls in a trace show
+// header names only, never their values. [Engine.Respond] is pure: no I/O, no clock, no network
 // (skill steps are recorded as [SkillCall]s, never sent), and the same
 // engine, [State] and text always give the same [Turn].
 package responder

@@ -3,6 +3,8 @@ package responder
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowyte/flowyte/compile"
 )
 
@@ -10,9 +12,7 @@ import (
 func mustNew(tb testing.TB, a *compile.Artifact) *Engine {
 	tb.Helper()
 	e, err := New(a)
-	if err != nil {
-		tb.Fatalf("New: %v", err)
-	}
+	require.NoError(tb, err, "New")
 	return e
 }
 

@@ -61,7 +61,7 @@ type skillDef struct {
 	url       []urlPart
 	inURL     map[string]bool   // parameters used as placeholders
 	types     map[string]string // declared JSON Schema type per parameter
-	headers   map[string]string
+	headers   []string          // header names; the values (credentials) are not kept
 	timeoutMs int
 }
 
@@ -74,11 +74,8 @@ func compileSkill(s compile.Skill) *skillDef {
 		types:     make(map[string]string),
 		timeoutMs: s.HTTP.TimeoutMs,
 	}
-	if len(s.HTTP.Headers) > 0 {
-		d.headers = make(map[string]string, len(s.HTTP.Headers))
-		for k, v := range s.HTTP.Headers {
-			d.headers[k] = v
-		}
+	for name := range s.HTTP.Headers {
+		d.headers = append(d.headers, name)
 	}
 	if props, ok := s.Parameters["properties"].(map[string]any); ok {
 		for name, p := range props {
@@ -183,10 +180,13 @@ func (d *skillDef) call(args []withArg) SkillCall {
 		}
 	}
 	c.URL = u.String()
-	if d.headers != nil {
+	if pu, err := url.Parse(c.URL); err == nil && pu.User != nil {
+		c.URL = pu.Redacted() // user:password@ in a skill URL is a credential too
+	}
+	if len(d.headers) > 0 {
 		c.Headers = make(map[string]string, len(d.headers))
-		for k, v := range d.headers {
-			c.Headers[k] = v
+		for _, name := range d.headers {
+			c.Headers[name] = redactedText
 		}
 	}
 	return c

@@ -50,9 +50,11 @@ type SkillCall struct {
 	// Method is the upper-case HTTP method.
 	Method string `json:"method"`
 	// URL has its placeholders filled and, for GET and DELETE, the other
-	// arguments in its query string.
+	// arguments in its query string; a password in it reads "xxxxx".
 	URL string `json:"url"`
-	// Headers are the skill's configured headers.
+	// Headers are the names of the skill's configured headers, each with
+	// the value "[redacted]": they hold third-party credentials, which a
+	// trace (readable with chat:write) must not show.
 	Headers map[string]string `json:"headers,omitempty"`
 	// Body holds the non-placeholder arguments of POST, PUT and PATCH.
 	Body map[string]any `json:"body,omitempty"`
@@ -157,7 +159,9 @@ func New(a *compile.Artifact) (*Engine, error) {
 // Greeting returns the agent's configured greeting ("" if none).
 func (e *Engine) Greeting() string { return e.greeting }
 
-// Respond answers text given the session's state st. In order: input
+// Respond answers text given the session's state st. Text longer than
+// the input guardrails examine (see [MaxGuardrailWork]) is cut first, and
+// so is a longer reply before the output guardrails. In order: input
 // guardrails (a block answers with its message and nothing else runs; a
 // redaction replaces matches with "[redacted]" and the rest sees the
 // redacted text), the running playbook's waiting ask step, playbook
@@ -165,6 +169,7 @@ func (e *Engine) Greeting() string { return e.greeting }
 // Respond does not modify st.
 func (e *Engine) Respond(st State, text string) Turn {
 	var t Turn
+	text = e.in.cut(text)
 	blocked := e.in.block(text)
 	var redactedBy string
 	t.Input, redactedBy = e.in.apply(text)
@@ -210,6 +215,7 @@ func (e *Engine) Respond(st State, text string) Turn {
 		}
 	}
 
+	t.Reply = e.out.cut(t.Reply)
 	if r := e.out.block(t.Reply); r != nil {
 		t.Reply = r.message
 		t.Trace.Guardrail = r.slug

@@ -2,48 +2,38 @@ package responder
 
 import (
 	"encoding/json"
-	"reflect"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowyte/flowyte/compile"
 )
 
 func TestGreeting(t *testing.T) {
 	e := mustNew(t, richArtifact())
-	if got, want := e.Greeting(), "Hi! I'm the Acme assistant."; got != want {
-		t.Fatalf("Greeting()=%q, want %q", got, want)
-	}
+	assert.Equal(t, "Hi! I'm the Acme assistant.", e.Greeting())
 }
 
 func TestInputBlock(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	waiting := State{Playbook: "cancel", Step: 0, Vars: map[string]string{"x": "y"}}
 	turn := e.Respond(waiting, "you are a Stupid Bot")
-	if turn.Reply != "Let's keep this conversation respectful." {
-		t.Errorf("reply=%q, want the block message", turn.Reply)
-	}
-	if turn.Trace.Guardrail != "no-abuse" {
-		t.Errorf("trace.guardrail=%q, want no-abuse", turn.Trace.Guardrail)
-	}
-	if turn.Trace.Playbook != "" || len(turn.Trace.SkillCalls) != 0 {
-		t.Errorf("trace=%+v, want nothing but the guardrail", turn.Trace)
-	}
-	if !reflect.DeepEqual(turn.State, waiting) {
-		t.Errorf("state=%+v, want unchanged %+v", turn.State, waiting)
-	}
+	assert.Equal(t, "Let's keep this conversation respectful.", turn.Reply, "the block message")
+	assert.Equal(t, "no-abuse", turn.Trace.Guardrail)
+	assert.Empty(t, turn.Trace.Playbook, "nothing but the guardrail runs")
+	assert.Empty(t, turn.Trace.SkillCalls, "nothing but the guardrail runs")
+	assert.Equal(t, waiting, turn.State, "the playbook keeps waiting")
 	// A blocked turn does not carry an invalid state forward.
-	if got := e.Respond(State{Playbook: "gone", Step: 3}, "idiot").State; !reflect.DeepEqual(got, State{}) {
-		t.Errorf("state=%+v, want zero for an invalid incoming state", got)
-	}
+	assert.Equal(t, State{}, e.Respond(State{Playbook: "gone", Step: 3}, "idiot").State)
 }
 
 func TestBlockPatternIsRE2(t *testing.T) {
 	e := mustNew(t, richArtifact())
-	turn := e.Respond(State{}, "I will KILL   you")
-	if turn.Trace.Guardrail != "no-abuse" {
-		t.Fatalf("trace.guardrail=%q, want no-abuse", turn.Trace.Guardrail)
-	}
+	assert.Equal(t, "no-abuse", e.Respond(State{}, "I will KILL   you").Trace.Guardrail)
 }
 
 func TestBlockWinsOverEverything(t *testing.T) {
@@ -51,37 +41,22 @@ func TestBlockWinsOverEverything(t *testing.T) {
 	// Matches a trigger, knowledge, a redaction and a block at once.
 	text := "cancel my order and refund me, idiot, card 4111 1111 1111 1111"
 	turn := e.Respond(State{}, text)
-	if turn.Trace.Guardrail != "no-abuse" {
-		t.Fatalf("trace.guardrail=%q, want no-abuse", turn.Trace.Guardrail)
-	}
-	if turn.Reply != "Let's keep this conversation respectful." {
-		t.Errorf("reply=%q, want the block message", turn.Reply)
-	}
-	if turn.Trace.Playbook != "" || turn.Trace.Knowledge != "" {
-		t.Errorf("trace=%+v, want no playbook and no knowledge", turn.Trace)
-	}
-	if !reflect.DeepEqual(turn.State, State{}) {
-		t.Errorf("state=%+v, want zero", turn.State)
-	}
+	assert.Equal(t, "no-abuse", turn.Trace.Guardrail)
+	assert.Equal(t, "Let's keep this conversation respectful.", turn.Reply)
+	assert.Empty(t, turn.Trace.Playbook)
+	assert.Empty(t, turn.Trace.Knowledge)
+	assert.Equal(t, State{}, turn.State)
 	// The stored input is still redacted.
-	if strings.Contains(turn.Input, "4111") || !turn.Trace.Redacted {
-		t.Errorf("input=%q redacted=%v, want the card number redacted", turn.Input, turn.Trace.Redacted)
-	}
+	assert.NotContains(t, turn.Input, "4111")
+	assert.True(t, turn.Trace.Redacted)
 }
 
 func TestInputRedactionIsStoredAndUsed(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{}, "My card 4111-1111-1111-1111 and mail bob@example.com: how do refunds work?")
-	want := "My card [redacted] and mail [redacted]: how do refunds work?"
-	if turn.Input != want {
-		t.Errorf("input=%q, want %q", turn.Input, want)
-	}
-	if !turn.Trace.Redacted {
-		t.Errorf("trace.redacted=false, want true")
-	}
-	if turn.Trace.Knowledge != "returns" {
-		t.Errorf("trace.knowledge=%q, want returns (processing continues after redaction)", turn.Trace.Knowledge)
-	}
+	assert.Equal(t, "My card [redacted] and mail [redacted]: how do refunds work?", turn.Input)
+	assert.True(t, turn.Trace.Redacted)
+	assert.Equal(t, "returns", turn.Trace.Knowledge, "processing continues after redaction")
 }
 
 func TestRedactMergesOverlappingMatches(t *testing.T) {
@@ -90,59 +65,39 @@ func TestRedactMergesOverlappingMatches(t *testing.T) {
 		Redact: &compile.Redact{Patterns: []string{`abc`, `bcd`, `x*`}},
 	}}}
 	e := mustNew(t, a)
-	turn := e.Respond(State{}, "1abcde2 abc")
-	if want := "1[redacted]e2 [redacted]"; turn.Input != want {
-		t.Fatalf("input=%q, want %q", turn.Input, want)
-	}
+	assert.Equal(t, "1[redacted]e2 [redacted]", e.Respond(State{}, "1abcde2 abc").Input)
 }
 
 func TestTriggerStartsPlaybook(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{}, "Hi, can you CANCEL my order, please?")
-	if turn.Reply != "Which order should I cancel?" {
-		t.Errorf("reply=%q, want the ask question", turn.Reply)
-	}
-	if turn.Trace.Playbook != "cancel" {
-		t.Errorf("trace.playbook=%q, want cancel", turn.Trace.Playbook)
-	}
-	if want := (State{Playbook: "cancel", Step: 0}); !reflect.DeepEqual(turn.State, want) {
-		t.Errorf("state=%+v, want %+v", turn.State, want)
-	}
+	assert.Equal(t, "Which order should I cancel?", turn.Reply)
+	assert.Equal(t, "cancel", turn.Trace.Playbook)
+	assert.Equal(t, State{Playbook: "cancel", Step: 0}, turn.State)
 }
 
 func TestAskSavesAndRunsFollowingSteps(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{Playbook: "cancel", Step: 0}, "  A-17/x  ")
-	if want := "Order A-17/x is cancelled."; turn.Reply != want {
-		t.Errorf("reply=%q, want %q", turn.Reply, want)
-	}
+	assert.Equal(t, "Order A-17/x is cancelled.", turn.Reply)
 	want := []SkillCall{{Skill: "cancel-order", Method: "DELETE", URL: "https://shop.example.com/orders/A-17%2Fx", TimeoutMs: 3000}}
-	if !reflect.DeepEqual(turn.Trace.SkillCalls, want) {
-		t.Errorf("skillCalls=%+v, want %+v", turn.Trace.SkillCalls, want)
-	}
-	if !reflect.DeepEqual(turn.State, State{}) {
-		t.Errorf("state=%+v, want reset after the last step", turn.State)
-	}
-	if turn.Trace.Playbook != "cancel" {
-		t.Errorf("trace.playbook=%q, want cancel", turn.Trace.Playbook)
-	}
+	assert.Equal(t, want, turn.Trace.SkillCalls)
+	assert.Equal(t, State{}, turn.State, "reset after the last step")
+	assert.Equal(t, "cancel", turn.Trace.Playbook)
 }
 
 func TestActivePlaybookWinsOverTriggersAndKnowledge(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{Playbook: "order-status", Step: 0}, "cancel my order about refunds")
-	if turn.Trace.Playbook != "order-status" || turn.Trace.Knowledge != "" {
-		t.Fatalf("trace=%+v, want the running order-status playbook only", turn.Trace)
-	}
+	assert.Equal(t, "order-status", turn.Trace.Playbook)
+	assert.Empty(t, turn.Trace.Knowledge)
 }
 
 func TestGetSkillPutsOtherParamsInSortedQuery(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{Playbook: "order-status", Step: 0}, "42 7")
 	want := []SkillCall{{Skill: "order-status", Method: "GET", URL: "https://shop.example.com/orders/42%207/status?lang=en", TimeoutMs: 2000}}
-	if !reflect.DeepEqual(turn.Trace.SkillCalls, want) {
-		t.Fatalf("skillCalls=%+v, want %+v", turn.Trace.SkillCalls, want)
-	}
+	assert.Equal(t, want, turn.Trace.SkillCalls)
 }
 
 func TestQueryStringSortedAndAppended(t *testing.T) {
@@ -158,52 +113,58 @@ func TestQueryStringSortedAndAppended(t *testing.T) {
 	}
 	e := mustNew(t, a)
 	turn := e.Respond(State{}, "go")
-	if len(turn.Trace.SkillCalls) != 1 {
-		t.Fatalf("skillCalls=%+v, want one", turn.Trace.SkillCalls)
-	}
+	require.Len(t, turn.Trace.SkillCalls, 1)
 	c := turn.Trace.SkillCalls[0]
-	if want := "https://x.test/a/7?fixed=1&alpha=a%26b&mid=m&zeta=z+z"; c.URL != want {
-		t.Errorf("url=%q, want %q", c.URL, want)
-	}
-	if c.Method != "GET" || c.Body != nil {
-		t.Errorf("method=%q body=%v, want GET and no body", c.Method, c.Body)
-	}
-	if turn.Reply != emptyPlaybookReply {
-		t.Errorf("reply=%q, want %q for a playbook that says nothing", turn.Reply, emptyPlaybookReply)
-	}
+	assert.Equal(t, "https://x.test/a/7?fixed=1&alpha=a%26b&mid=m&zeta=z+z", c.URL)
+	assert.Equal(t, "GET", c.Method)
+	assert.Nil(t, c.Body)
+	assert.Equal(t, emptyPlaybookReply, turn.Reply, "a playbook that says nothing")
 }
 
 func TestFullPlaybookWithPostBodyAndHandoff(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	t1 := e.Respond(State{}, "I want to talk to a human")
-	if want := "Sure, I'll open a ticket.\nWhat's your email?"; t1.Reply != want {
-		t.Fatalf("turn 1 reply=%q, want %q", t1.Reply, want)
-	}
+	require.Equal(t, "Sure, I'll open a ticket.\nWhat's your email?", t1.Reply)
 	t2 := e.Respond(t1.State, "bob@example.com")
-	if t2.Reply != "Briefly, what is the problem?" {
-		t.Fatalf("turn 2 reply=%q, want the second question", t2.Reply)
-	}
-	if got := t2.State.Vars["email"]; got != "[redacted]" {
-		t.Errorf("saved email=%q, want the redacted input", got)
-	}
+	require.Equal(t, "Briefly, what is the problem?", t2.Reply)
+	assert.Equal(t, "[redacted]", t2.State.Vars["email"], "the saved email is the redacted input")
 	t3 := e.Respond(t2.State, "The app crashes")
-	if want := "Thanks, a colleague will follow up about: The app crashes"; t3.Reply != want {
-		t.Errorf("turn 3 reply=%q, want %q", t3.Reply, want)
-	}
-	if t3.Trace.Handoff != "human support" {
-		t.Errorf("trace.handoff=%q, want human support", t3.Trace.Handoff)
-	}
+	assert.Equal(t, "Thanks, a colleague will follow up about: The app crashes", t3.Reply)
+	assert.Equal(t, "human support", t3.Trace.Handoff)
 	want := []SkillCall{{
 		Skill: "create-ticket", Method: "POST", URL: "https://help.example.com/api/tickets",
-		Headers:   map[string]string{"Authorization": "Bearer test", "X-Source": "flowyte"},
+		Headers:   map[string]string{"Authorization": "[redacted]", "X-Source": "[redacted]"},
 		Body:      map[string]any{"email": "[redacted]", "priority": int64(2), "summary": "The app crashes"},
 		TimeoutMs: 5000,
 	}}
-	if !reflect.DeepEqual(t3.Trace.SkillCalls, want) {
-		t.Errorf("skillCalls=%+v, want %+v", t3.Trace.SkillCalls, want)
-	}
-	if !reflect.DeepEqual(t3.State, State{}) {
-		t.Errorf("state=%+v, want reset after handoff", t3.State)
+	assert.Equal(t, want, t3.Trace.SkillCalls)
+	assert.Equal(t, State{}, t3.State, "reset after handoff")
+}
+
+// TestSkillCredentialsNotInTrace: a skill's header values and a password
+// in its URL are third-party credentials; the trace (stored with the turn
+// and readable with chat:write) names the headers but shows no value.
+func TestSkillCredentialsNotInTrace(t *testing.T) {
+	const token, apiKey, password = "Bearer sk_live_4eC39HqLyjWDarjtT1zdp7dc", "key-9f8e7d6c", "hunter2"
+	e := mustNew(t, &compile.Artifact{
+		Skills: []compile.Skill{{
+			Slug: "crm", Parameters: map[string]any{"type": "object"},
+			HTTP: compile.SkillHTTP{Method: "POST", URL: "https://bot:" + password + "@crm.example.com/api/{id}", TimeoutMs: 1000,
+				Headers: map[string]string{"Authorization": token, "X-Api-Key": apiKey}},
+		}},
+		Playbooks: []compile.Playbook{{Slug: "p", Triggers: []string{"sync"}, Steps: []compile.Step{
+			{Skill: "crm", With: map[string]string{"id": "7", "note": "hello"}},
+		}}},
+	})
+	turn := e.Respond(State{}, "sync")
+	require.Len(t, turn.Trace.SkillCalls, 1)
+	c := turn.Trace.SkillCalls[0]
+	assert.Equal(t, map[string]string{"Authorization": "[redacted]", "X-Api-Key": "[redacted]"}, c.Headers)
+	assert.Equal(t, "https://bot:xxxxx@crm.example.com/api/7", c.URL)
+	b, err := json.Marshal(turn)
+	require.NoError(t, err)
+	for _, secret := range []string{token, "sk_live", apiKey, password} {
+		assert.NotContains(t, string(b), secret)
 	}
 }
 
@@ -214,25 +175,17 @@ func TestHandoffEndsPlaybookEarly(t *testing.T) {
 	}}}
 	e := mustNew(t, a)
 	turn := e.Respond(State{}, "please escalate")
-	if turn.Trace.Handoff != "billing team" || turn.Reply != handoffReply {
-		t.Fatalf("handoff=%q reply=%q, want billing team and %q", turn.Trace.Handoff, turn.Reply, handoffReply)
-	}
-	if !reflect.DeepEqual(turn.State, State{}) {
-		t.Errorf("state=%+v, want zero", turn.State)
-	}
+	assert.Equal(t, "billing team", turn.Trace.Handoff)
+	assert.Equal(t, handoffReply, turn.Reply)
+	assert.Equal(t, State{}, turn.State)
 }
 
 func TestTriggerWordBoundaries(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	for _, text := range []string{"I was tracking it", "racetrack", "cancelled order"} {
-		turn := e.Respond(State{}, text)
-		if turn.Trace.Playbook != "" {
-			t.Errorf("Respond(%q) started %q, want no playbook", text, turn.Trace.Playbook)
-		}
+		assert.Empty(t, e.Respond(State{}, text).Trace.Playbook, "Respond(%q) starts no playbook", text)
 	}
-	if turn := e.Respond(State{}, "TRACK: parcel"); turn.Trace.Playbook != "order-status" {
-		t.Errorf("Respond(TRACK: parcel) playbook=%q, want order-status", turn.Trace.Playbook)
-	}
+	assert.Equal(t, "order-status", e.Respond(State{}, "TRACK: parcel").Trace.Playbook)
 }
 
 func TestTriggerTieBreak(t *testing.T) {
@@ -247,9 +200,7 @@ func TestTriggerTieBreak(t *testing.T) {
 		{"please help me with billing now", "zeta"}, // longest trigger wins
 	}
 	for _, c := range cases {
-		if got := e.Respond(State{}, c.text).Trace.Playbook; got != c.want {
-			t.Errorf("Respond(%q) playbook=%q, want %q", c.text, got, c.want)
-		}
+		assert.Equal(t, c.want, e.Respond(State{}, c.text).Trace.Playbook, "Respond(%q)", c.text)
 	}
 }
 
@@ -270,12 +221,8 @@ func TestKnowledgeRetrieval(t *testing.T) {
 	}
 	for _, c := range cases {
 		turn := e.Respond(State{}, c.text)
-		if turn.Trace.Knowledge != c.slug {
-			t.Errorf("Respond(%q) knowledge=%q, want %q (reply %q)", c.text, turn.Trace.Knowledge, c.slug, turn.Reply)
-			continue
-		}
-		if !strings.HasPrefix(turn.Reply, c.prefix) {
-			t.Errorf("Respond(%q) reply=%q, want prefix %q", c.text, turn.Reply, c.prefix)
+		if assert.Equal(t, c.slug, turn.Trace.Knowledge, "Respond(%q) (reply %q)", c.text, turn.Reply) {
+			assert.True(t, strings.HasPrefix(turn.Reply, c.prefix), "Respond(%q) reply=%q, want prefix %q", c.text, turn.Reply, c.prefix)
 		}
 	}
 }
@@ -283,29 +230,24 @@ func TestKnowledgeRetrieval(t *testing.T) {
 func TestKnowledgeSingleArticle(t *testing.T) {
 	a := &compile.Artifact{Knowledge: []compile.Article{{Slug: "hours", Title: "Opening hours", Content: "We are open Monday to Friday."}}}
 	e := mustNew(t, a)
-	if turn := e.Respond(State{}, "hours?"); turn.Trace.Knowledge != "hours" || turn.Reply != "We are open Monday to Friday." {
-		t.Errorf("knowledge=%q reply=%q, want the only article", turn.Trace.Knowledge, turn.Reply)
-	}
-	if turn := e.Respond(State{}, "what is the weather"); turn.Trace.Knowledge != "" || turn.Reply != DefaultFallback {
-		t.Errorf("knowledge=%q reply=%q, want the default fallback", turn.Trace.Knowledge, turn.Reply)
-	}
+	turn := e.Respond(State{}, "hours?")
+	assert.Equal(t, "hours", turn.Trace.Knowledge)
+	assert.Equal(t, "We are open Monday to Friday.", turn.Reply)
+	turn = e.Respond(State{}, "what is the weather")
+	assert.Empty(t, turn.Trace.Knowledge)
+	assert.Equal(t, DefaultFallback, turn.Reply)
 }
 
 func TestFallback(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	for _, text := range []string{"blorp zzz", "", "what is it?", "   "} {
 		turn := e.Respond(State{}, text)
-		if want := "I'm not sure about that. Try asking about orders, shipping or returns."; turn.Reply != want {
-			t.Errorf("Respond(%q)=%q, want the configured fallback", text, turn.Reply)
-		}
-		if turn.Trace.Knowledge != "" || turn.Trace.Playbook != "" {
-			t.Errorf("Respond(%q) trace=%+v, want empty", text, turn.Trace)
-		}
+		assert.Equal(t, "I'm not sure about that. Try asking about orders, shipping or returns.", turn.Reply, "Respond(%q)", text)
+		assert.Empty(t, turn.Trace.Knowledge, "Respond(%q)", text)
+		assert.Empty(t, turn.Trace.Playbook, "Respond(%q)", text)
 	}
 	e = mustNew(t, &compile.Artifact{})
-	if got := e.Respond(State{}, "anything").Reply; got != DefaultFallback {
-		t.Errorf("reply=%q, want %q", got, DefaultFallback)
-	}
+	assert.Equal(t, DefaultFallback, e.Respond(State{}, "anything").Reply)
 }
 
 func TestOutputGuardrails(t *testing.T) {
@@ -316,39 +258,27 @@ func TestOutputGuardrails(t *testing.T) {
 	)
 	e := mustNew(t, a)
 	turn := e.Respond(State{}, "how do competitors compare")
-	if turn.Reply != "I can only talk about Acme products." || turn.Trace.Guardrail != "no-competitors" {
-		t.Errorf("reply=%q guardrail=%q, want the output block", turn.Reply, turn.Trace.Guardrail)
-	}
-	if turn.Trace.Knowledge != "compare" {
-		t.Errorf("knowledge=%q, want compare (kept in the trace)", turn.Trace.Knowledge)
-	}
+	assert.Equal(t, "I can only talk about Acme products.", turn.Reply)
+	assert.Equal(t, "no-competitors", turn.Trace.Guardrail)
+	assert.Equal(t, "compare", turn.Trace.Knowledge, "kept in the trace")
 	turn = e.Respond(State{}, "how do I contact you")
-	if want := "Write to [redacted] for anything else."; turn.Reply != want || !turn.Trace.Redacted {
-		t.Errorf("reply=%q redacted=%v, want %q and true", turn.Reply, turn.Trace.Redacted, want)
-	}
-	if turn.Input != "how do I contact you" {
-		t.Errorf("input=%q, want unchanged", turn.Input)
-	}
+	assert.Equal(t, "Write to [redacted] for anything else.", turn.Reply)
+	assert.True(t, turn.Trace.Redacted)
+	assert.Equal(t, "how do I contact you", turn.Input, "the input is unchanged")
 }
 
 func TestOutputOnlyGuardrailIgnoresInput(t *testing.T) {
 	e := mustNew(t, richArtifact())
-	turn := e.Respond(State{}, "is megacorp better than you?")
-	if turn.Trace.Guardrail != "" {
-		t.Fatalf("guardrail=%q, want none (no-competitors applies to output only)", turn.Trace.Guardrail)
-	}
+	assert.Empty(t, e.Respond(State{}, "is megacorp better than you?").Trace.Guardrail,
+		"no-competitors applies to output only")
 }
 
 func TestRespondDoesNotModifyState(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	st := State{Playbook: "support-ticket", Step: 2, Vars: map[string]string{"email": "e"}}
 	turn := e.Respond(st, "summary text")
-	if len(st.Vars) != 1 || st.Vars["email"] != "e" {
-		t.Errorf("input state vars=%v, want unchanged", st.Vars)
-	}
-	if turn.Trace.Handoff != "human support" {
-		t.Errorf("handoff=%q, want human support", turn.Trace.Handoff)
-	}
+	assert.Equal(t, map[string]string{"email": "e"}, st.Vars, "the input state")
+	assert.Equal(t, "human support", turn.Trace.Handoff)
 }
 
 func TestInvalidStateIsIgnored(t *testing.T) {
@@ -360,9 +290,8 @@ func TestInvalidStateIsIgnored(t *testing.T) {
 		{Playbook: "cancel", Step: -1},
 	} {
 		turn := e.Respond(st, "can I get a refund")
-		if turn.Trace.Knowledge != "returns" || !reflect.DeepEqual(turn.State, State{}) {
-			t.Errorf("Respond(%+v) knowledge=%q state=%+v, want returns and zero state", st, turn.Trace.Knowledge, turn.State)
-		}
+		assert.Equal(t, "returns", turn.Trace.Knowledge, "Respond(%+v)", st)
+		assert.Equal(t, State{}, turn.State, "Respond(%+v)", st)
 	}
 }
 
@@ -376,10 +305,86 @@ func TestNewErrors(t *testing.T) {
 		"nil":              nil,
 	}
 	for name, a := range cases {
-		if _, err := New(a); err == nil {
-			t.Errorf("%s: New err=nil, want an error", name)
-		}
+		_, err := New(a)
+		assert.Error(t, err, name)
 	}
+}
+
+// heavyPattern compiles to about 2,000 program instructions, all of them
+// live on every byte of text: the slowest kind of pattern RE2 runs.
+func heavyPattern(i int) string { return fmt.Sprintf(`(?s).{1000}.{1000}z%d`, i) }
+
+func guardrailArtifact(applies string, patterns ...string) *compile.Artifact {
+	return &compile.Artifact{
+		Settings:   compile.Settings{Fallback: "fallback"},
+		Guardrails: []compile.Guardrail{{Slug: "g", Applies: applies, Block: &compile.Block{Patterns: patterns, Message: "blocked"}}},
+	}
+}
+
+func TestGuardrailTextBound(t *testing.T) {
+	e := mustNew(t, richArtifact())
+	require.Equal(t, MaxGuardrailText, e.in.limit, "small patterns: the full bound")
+	// A card number past the bound: the input is cut before it, so it is
+	// neither examined nor stored.
+	long := strings.Repeat("é", MaxGuardrailText/2) + " card 4111 1111 1111 1111 idiot"
+	turn := e.Respond(State{}, long)
+	assert.LessOrEqual(t, len(turn.Input), MaxGuardrailText)
+	assert.True(t, strings.HasSuffix(turn.Input, "é…"), "cut at a rune boundary with an ellipsis")
+	assert.NotContains(t, turn.Input, "4111")
+	assert.Empty(t, turn.Trace.Guardrail, "nothing past the bound is matched")
+	short := "card 4111 1111 1111 1111"
+	assert.Equal(t, "card [redacted]", e.Respond(State{}, short).Input, "text within the bound is whole")
+
+	// A reply longer than the bound is cut before the output guardrails.
+	a := &compile.Artifact{Playbooks: []compile.Playbook{{Slug: "p", Triggers: []string{"talk"}, Steps: []compile.Step{
+		{Say: strings.Repeat("blah ", MaxGuardrailText/5)}, {Say: "secret megacorp"},
+	}}}, Guardrails: []compile.Guardrail{{Slug: "g", Applies: "output", Block: &compile.Block{Phrases: []string{"megacorp"}, Message: "no"}}}}
+	turn = mustNew(t, a).Respond(State{}, "talk")
+	assert.LessOrEqual(t, len(turn.Reply), MaxGuardrailText)
+	assert.NotContains(t, turn.Reply, "megacorp")
+}
+
+func TestGuardrailBoundShrinksWithPatternSize(t *testing.T) {
+	var patterns []string
+	for i := range 10 {
+		patterns = append(patterns, heavyPattern(i))
+	}
+	e := mustNew(t, guardrailArtifact("input", patterns...))
+	require.Greater(t, e.in.insts, 10*2000)
+	assert.Equal(t, MaxGuardrailWork/e.in.insts, e.in.limit)
+	assert.Equal(t, MaxGuardrailText, e.out.limit, "the output direction has no patterns")
+	turn := e.Respond(State{}, strings.Repeat("x", 4096))
+	assert.LessOrEqual(t, len(turn.Input), e.in.limit)
+	assert.LessOrEqual(t, len(turn.Input)*e.in.insts, MaxGuardrailWork, "work of the turn")
+}
+
+func TestNewRefusesGuardrailsTooLargeToRun(t *testing.T) {
+	var patterns []string
+	for i := range MaxGuardrailWork/minGuardrailText/2000 + 1 {
+		patterns = append(patterns, heavyPattern(i))
+	}
+	_, err := New(guardrailArtifact("both", patterns...))
+	assert.ErrorIs(t, err, ErrGuardrailsTooLarge)
+	_, err = New(guardrailArtifact("output", patterns[:len(patterns)/2]...))
+	assert.NoError(t, err, "half of them fit")
+}
+
+// TestGuardrailCostBounded replays the attack of issue 9 item 4: 300
+// heavy patterns and a 4 KiB message took 9 s a message. The largest set
+// New accepts now runs within the work bound.
+func TestGuardrailCostBounded(t *testing.T) {
+	var patterns []string
+	for i := range 300 {
+		patterns = append(patterns, fmt.Sprintf(`(?s)[a-z].{100}q%d`, i))
+	}
+	e := mustNew(t, guardrailArtifact("both", patterns...))
+	text := strings.Repeat("abcdefghij ", 4096/11)
+	start := time.Now()
+	turn := e.Respond(State{}, text)
+	took := time.Since(start)
+	t.Logf("300 patterns, %d program instructions a direction: %d bytes examined, turn %v", e.in.insts, e.in.limit, took)
+	assert.Equal(t, "fallback", turn.Reply)
+	assert.Less(t, took, 3*time.Second, "a turn (generous: -race on a shared machine)")
 }
 
 func TestRender(t *testing.T) {
@@ -393,50 +398,35 @@ func TestRender(t *testing.T) {
 		{"{{name}}{{name}}", "AdaAda"},
 	}
 	for _, c := range cases {
-		if got := render(c.in, vars); got != c.want {
-			t.Errorf("render(%q)=%q, want %q", c.in, got, c.want)
-		}
+		assert.Equal(t, c.want, render(c.in, vars), "render(%q)", c.in)
 	}
 }
 
 func TestBound(t *testing.T) {
 	sentence := "This is a sentence that is exactly long. "
-	long := strings.Repeat(sentence, 30)
-	got := bound(long, maxReply)
-	if len(got) > maxReply || !strings.HasSuffix(got, ".") {
-		t.Errorf("bound(long) len=%d ends %q, want ≤ %d ending at a sentence", len(got), got[len(got)-5:], maxReply)
-	}
-	words := strings.Repeat("word ", 200)
-	got = bound(words, maxReply)
-	if len(got) > maxReply || !strings.HasSuffix(got, "word…") {
-		t.Errorf("bound(words) len=%d, want ≤ %d ending in an ellipsis after a word", len(got), maxReply)
-	}
-	runes := strings.Repeat("é", 400)
-	got = bound(runes, maxReply)
-	if len(got) > maxReply || !strings.HasSuffix(got, "é…") {
-		t.Errorf("bound(runes) len=%d, want ≤ %d cut at a rune boundary", len(got), maxReply)
-	}
-	shortFirst := "Hi. " + strings.Repeat("x ", 400)
-	if got := bound(shortFirst, maxReply); len(got) < maxReply/2 || len(got) > maxReply {
-		t.Errorf("bound(shortFirst) len=%d, want a word cut near %d, not the first sentence", len(got), maxReply)
-	}
-	if got := bound("  short  ", maxReply); got != "short" {
-		t.Errorf("bound(short)=%q, want short", got)
-	}
+	got := bound(strings.Repeat(sentence, 30), maxReply)
+	assert.LessOrEqual(t, len(got), maxReply)
+	assert.True(t, strings.HasSuffix(got, "."), "bound(long) ends at a sentence: %q", got)
+	got = bound(strings.Repeat("word ", 200), maxReply)
+	assert.LessOrEqual(t, len(got), maxReply)
+	assert.True(t, strings.HasSuffix(got, "word…"), "bound(words) ends in an ellipsis after a word")
+	got = bound(strings.Repeat("é", 400), maxReply)
+	assert.LessOrEqual(t, len(got), maxReply)
+	assert.True(t, strings.HasSuffix(got, "é…"), "bound(runes) cuts at a rune boundary")
+	got = bound("Hi. "+strings.Repeat("x ", 400), maxReply)
+	assert.True(t, len(got) >= maxReply/2 && len(got) <= maxReply, "bound(shortFirst) len=%d, want a word cut near %d", len(got), maxReply)
+	assert.Equal(t, "short", bound("  short  ", maxReply))
 }
 
 func TestSplitPassages(t *testing.T) {
 	md := "intro line\n\n# Setup\n\nstep one\nstep two\n\n```sh\n# not a heading\n\necho hi\n```\n\n#hashtag is text\n"
-	got := splitPassages(md)
 	want := []section{
 		{heading: "", text: "intro line"},
 		{heading: "Setup", text: "step one\nstep two"},
 		{heading: "Setup", text: "```sh\n# not a heading\n\necho hi\n```"},
 		{heading: "Setup", text: "#hashtag is text"},
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("splitPassages=%#v, want %#v", got, want)
-	}
+	assert.Equal(t, want, splitPassages(md))
 }
 
 func TestDeterminism(t *testing.T) {
@@ -452,7 +442,7 @@ func TestDeterminism(t *testing.T) {
 		"B 2",
 		"what are your opening hours",
 	}
-	play := func() []byte {
+	play := func() string {
 		e := mustNew(t, richArtifact())
 		var st State
 		var out []Turn
@@ -462,28 +452,20 @@ func TestDeterminism(t *testing.T) {
 			st = turn.State
 		}
 		b, err := json.Marshal(out)
-		if err != nil {
-			t.Fatalf("Marshal: %v", err)
-		}
-		return b
+		require.NoError(t, err)
+		return string(b)
 	}
 	first := play()
 	for i := 0; i < 100; i++ {
-		if got := play(); string(got) != string(first) {
-			t.Fatalf("run %d differs:\n%s\nwant\n%s", i, got, first)
-		}
+		require.Equal(t, first, play(), "run %d", i)
 	}
 }
 
 func TestSkillCallJSON(t *testing.T) {
-	c := SkillCall{Skill: "s", Method: "GET", URL: "u", TimeoutMs: 5}
-	b, err := json.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `{"skill":"s","method":"GET","url":"u","timeoutMs":5}`; string(b) != want {
-		t.Fatalf("json=%s, want %s", b, want)
-	}
+	b, err := json.Marshal(SkillCall{Skill: "s", Method: "GET", URL: "u", TimeoutMs: 5})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"skill":"s","method":"GET","url":"u","timeoutMs":5}`, string(b))
+	assert.Equal(t, `{"skill":"s","method":"GET","url":"u","timeoutMs":5}`, string(b), "field order and omitted fields")
 }
 
 func TestConcurrentRespond(t *testing.T) {
@@ -494,9 +476,7 @@ func TestConcurrentRespond(t *testing.T) {
 		go func() { done <- e.Respond(State{}, "can I get a refund") }()
 	}
 	for i := 0; i < 8; i++ {
-		if got := <-done; !reflect.DeepEqual(got, want) {
-			t.Errorf("concurrent turn=%+v, want %+v", got, want)
-		}
+		assert.Equal(t, want, <-done)
 	}
 }
 
@@ -525,13 +505,28 @@ func BenchmarkRespond(b *testing.B) {
 	}
 }
 
+// BenchmarkRespondHeavyGuardrails is issue 9's attack at the largest
+// guardrail set New accepts: 31 patterns of ~2,000 always-live
+// instructions in both directions and a 4 KiB message.
+func BenchmarkRespondHeavyGuardrails(b *testing.B) {
+	var patterns []string
+	for i := range MaxGuardrailWork / minGuardrailText / 2003 {
+		patterns = append(patterns, heavyPattern(i))
+	}
+	e := mustNew(b, guardrailArtifact("both", patterns...))
+	text := strings.Repeat("abcdefghij ", 4096/11)
+	b.ReportMetric(float64(e.in.limit), "bytes-examined")
+	for b.Loop() {
+		_ = e.Respond(State{}, text)
+	}
+}
+
 func BenchmarkNew(b *testing.B) {
 	a := richArtifact()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := New(a); err != nil {
-			b.Fatal(err)
-		}
+		_, err := New(a)
+		require.NoError(b, err)
 	}
 }
 
@@ -545,16 +540,13 @@ func FuzzRespond(f *testing.F) {
 	e := mustNew(f, richArtifact())
 	f.Fuzz(func(t *testing.T, playbook string, step int, text string) {
 		turn := e.Respond(State{Playbook: playbook, Step: step, Vars: map[string]string{"order": text}}, text)
-		if turn.Reply == "" {
-			t.Fatalf("Respond(%q, %d, %q) reply is empty", playbook, step, text)
-		}
-		if _, err := json.Marshal(turn); err != nil {
-			t.Fatalf("Marshal(turn): %v", err)
-		}
+		require.NotEmpty(t, turn.Reply, "Respond(%q, %d, %q) reply", playbook, step, text)
+		_, err := json.Marshal(turn)
+		require.NoError(t, err, "Marshal(turn)")
+		assert.LessOrEqual(t, len(turn.Input), MaxGuardrailText)
 		if turn.State.Playbook != "" {
-			if _, ok := e.waiting(turn.State); !ok {
-				t.Fatalf("returned state %+v is not a waiting ask", turn.State)
-			}
+			_, ok := e.waiting(turn.State)
+			require.True(t, ok, "returned state %+v is a waiting ask", turn.State)
 		}
 	})
 }

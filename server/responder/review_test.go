@@ -3,6 +3,9 @@ package responder
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowyte/flowyte/compile"
 )
 
@@ -12,9 +15,9 @@ func TestRedactNamesItsGuardrail(t *testing.T) {
 		Guardrails: []compile.Guardrail{{Slug: "pii", Applies: "both", Redact: &compile.Redact{Patterns: []string{`[a-z]+@[a-z]+\.com`}}}},
 	})
 	turn := e.Respond(State{}, "mail me at a@b.com")
-	if turn.Trace.Guardrail != "pii" || !turn.Trace.Redacted || turn.Input != "mail me at [redacted]" {
-		t.Fatalf("trace %+v input %q, want pii named and the input redacted", turn.Trace, turn.Input)
-	}
+	assert.Equal(t, "pii", turn.Trace.Guardrail)
+	assert.True(t, turn.Trace.Redacted)
+	assert.Equal(t, "mail me at [redacted]", turn.Input)
 }
 
 func TestSkillQueryPlaceholderIsQueryEscaped(t *testing.T) {
@@ -29,11 +32,6 @@ func TestSkillQueryPlaceholderIsQueryEscaped(t *testing.T) {
 	})
 	st := e.Respond(State{}, "store hours").State
 	turn := e.Respond(st, "New York & Co?x=1#frag")
-	if len(turn.Trace.SkillCalls) != 1 {
-		t.Fatalf("skill calls %+v", turn.Trace.SkillCalls)
-	}
-	want := "https://api.example.com/stores/hours?city=New+York+%26+Co%3Fx%3D1%23frag"
-	if got := turn.Trace.SkillCalls[0].URL; got != want {
-		t.Fatalf("url %s, want %s", got, want)
-	}
+	require.Len(t, turn.Trace.SkillCalls, 1)
+	assert.Equal(t, "https://api.example.com/stores/hours?city=New+York+%26+Co%3Fx%3D1%23frag", turn.Trace.SkillCalls[0].URL)
 }

@@ -29,16 +29,24 @@ type Webhook struct {
 	DisabledReason string
 }
 
-// Delivery statuses of the delivery log: one row per attempt.
+// Statuses of the delivery log, one row per attempt: an attempt either
+// succeeded or failed, whether or not a retry follows it.
 const (
 	// DeliverySucceeded: the endpoint answered 2xx.
 	DeliverySucceeded = "succeeded"
-	// DeliveryFailed: the attempt failed and no retry follows (schedule
-	// exhausted, endpoint gone, one-off redelivery, event missing).
+	// DeliveryFailed: the attempt failed (no 2xx, no response, refused);
+	// the message may still be pending for a retry.
 	DeliveryFailed = "failed"
-	// DeliveryPending: the attempt failed and a retry is scheduled.
-	DeliveryPending = "pending"
+	// DeliveryPending is the status of a message (WebhookAttempt.
+	// MessageStatus) waiting for an attempt; the same as MessagePending.
+	// No attempt is pending: never use it for Delivery.Status.
+	DeliveryPending = MessagePending
 )
+
+// MessagePending is the state of a queued (webhook, event) message waiting
+// for its first attempt or a retry; its other states are DeliverySucceeded
+// and DeliveryFailed.
+const MessagePending = "pending"
 
 // Delivery is one row of a webhook's delivery log: one attempt to deliver
 // one event.
@@ -48,7 +56,7 @@ type Delivery struct {
 	EventID      string // the webhook-id header
 	Type         string // the event type
 	Attempt      int    // 1-based, counting every attempt for this event and webhook
-	Status       string // DeliverySucceeded, DeliveryFailed or DeliveryPending
+	Status       string // DeliverySucceeded or DeliveryFailed
 	ResponseCode int    // 0 when no response arrived
 	Error        string // why it failed; never a secret
 	At           time.Time

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowyte/flowyte/server/store"
 )
@@ -22,42 +24,35 @@ import (
 func benchStore(tb testing.TB, cleanup func(func())) (*store.Store, string) {
 	tb.Helper()
 	s, err := store.Open(filepath.Join(tb.TempDir(), "flowyte.db"))
-	if err != nil {
-		tb.Fatalf("store.Open: %v", err)
-	}
+	require.NoError(tb, err, "store.Open")
 	cleanup(func() { _ = s.Close() })
 	var ws string
-	if err := s.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, s.Write(context.Background(), func(tx *store.Tx) error {
 		w, err := tx.EnsureWorkspace(context.Background(), "default", time.Now())
 		ws = w.ID
 		return err
-	}); err != nil {
-		tb.Fatalf("EnsureWorkspace: %v", err)
-	}
+	}), "EnsureWorkspace")
 	return s, ws
 }
 
 func benchWebhook(tb testing.TB, s *store.Store, ws, url string) {
 	tb.Helper()
-	secret, _ := NewSecret()
-	if err := s.Write(context.Background(), func(tx *store.Tx) error {
+	secret, err := NewSecret()
+	require.NoError(tb, err, "NewSecret")
+	require.NoError(tb, s.Write(context.Background(), func(tx *store.Tx) error {
 		return tx.CreateWebhook(context.Background(), store.Webhook{ID: store.NewID("wh_"), WorkspaceID: ws, URL: url,
 			Events: []string{"version.published"}, Secret: secret, CreatedAt: time.Now()})
-	}); err != nil {
-		tb.Fatalf("CreateWebhook: %v", err)
-	}
+	}), "CreateWebhook")
 }
 
 func benchPublish(tb testing.TB, s *store.Store, ws string) string {
 	tb.Helper()
 	id := store.NewID("evt_")
-	if err := s.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, s.Write(context.Background(), func(tx *store.Tx) error {
 		return tx.InsertEvent(context.Background(), store.Event{ID: id, WorkspaceID: ws, AgentID: "agt_1",
 			Type: "version.published", CreatedAt: time.Now(),
 			Payload: []byte(`{"type":"version.published","data":{"agentId":"agt_1","version":"v1","number":1}}`)})
-	}); err != nil {
-		tb.Fatalf("InsertEvent: %v", err)
-	}
+	}), "InsertEvent")
 	return id
 }
 
@@ -114,9 +109,7 @@ func BenchmarkPublishToDelivery(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
-	if p99 := percentile(lat, 0.99); p99 > 250*time.Millisecond {
-		b.Errorf("p99 publish-to-delivery = %v, want < 250ms", p99)
-	}
+	assert.Less(b, percentile(lat, 0.99), 250*time.Millisecond, "p99 publish-to-delivery")
 }
 
 // BenchmarkFanOutWithDeadEndpoint publishes 1,000 events to 10 endpoints,
@@ -198,7 +191,7 @@ func fanOutWithDeadEndpoint(b *testing.B, events, endpoints int) {
 		select {
 		case <-received:
 		case <-timeout:
-			b.Fatalf("healthy endpoints got %d of %d deliveries within 60s", n, events*(endpoints-1))
+			require.FailNow(b, "deliveries missing", "healthy endpoints got %d of %d deliveries within 60s", n, events*(endpoints-1))
 		}
 	}
 	total := time.Since(begin)
@@ -217,16 +210,12 @@ func fanOutWithDeadEndpoint(b *testing.B, events, endpoints int) {
 	}
 	duplicates := dups
 	mu.Unlock()
-	if missing > 0 {
-		b.Fatalf("%d events did not reach all %d healthy endpoints", missing, endpoints-1)
-	}
+	require.Zero(b, missing, "events that did not reach all %d healthy endpoints", endpoints-1)
 	slices.Sort(lat)
 	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(publishDone.Milliseconds()), "publish-ms")
 	b.ReportMetric(float64(total.Milliseconds()), "all-delivered-ms")
 	b.ReportMetric(float64(duplicates), "duplicates")
-	if p99 := percentile(lat, 0.99); p99 > time.Second {
-		b.Errorf("p99 publish-to-delivery with a dead endpoint = %v, want < 1s", p99)
-	}
+	assert.Less(b, percentile(lat, 0.99), time.Second, "p99 publish-to-delivery with a dead endpoint")
 }

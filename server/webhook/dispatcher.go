@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +28,8 @@ const (
 	DefaultPerEndpoint = 1
 	// DefaultMaxConcurrent is the default of Options.MaxConcurrent.
 	DefaultMaxConcurrent = 64
+	// DefaultPerWorkspace is the default of Options.PerWorkspace.
+	DefaultPerWorkspace = 8
 	// DefaultPoll is the default of Options.Poll.
 	DefaultPoll = 5 * time.Second
 	// DefaultMaxRetryAfter is the default of Options.MaxRetryAfter.
@@ -60,9 +64,20 @@ type Options struct {
 	// PerEndpoint is how many deliveries one webhook may have in flight
 	// at once (default 1).
 	PerEndpoint int
-	// MaxConcurrent caps the attempts in flight across all webhooks, and
-	// the number of endpoint workers (default 64).
+	// MaxConcurrent caps the attempts in flight across all webhooks
+	// (default 64); endpoint workers (one per webhook with due messages)
+	// are capped at 4 × MaxConcurrent.
 	MaxConcurrent int
+	// PerWorkspace caps the attempts in flight of one workspace's webhooks
+	// together (default 8), so one tenant's slow endpoints hold at most
+	// that share of MaxConcurrent. A freed attempt slot goes to the
+	// waiting workspace with the fewest attempts in flight. Workers are
+	// shared the same way: one workspace gets at most
+	// max(PerWorkspace, MaxWebhooksPerWorkspace) of them, the next free
+	// one goes to the workspace with the fewest, and while webhooks wait
+	// for one, a worker that has had its turn (PerEndpoint attempts)
+	// makes way.
+	PerWorkspace int
 	// Poll is the fallback interval for looking at the outbox and the queue
 	// without a Notify (default 5 s).
 	Poll time.Duration
@@ -81,18 +96,21 @@ type Options struct {
 // [Dispatcher.Run]; [Dispatcher.Notify] and [Dispatcher.Redeliver] may be
 // called from any goroutine, before or while it runs.
 type Dispatcher struct {
-	store         *store.Store
-	client        *http.Client
-	schedule      []time.Duration
-	now           func() time.Time
-	log           zerolog.Logger
-	perEndpoint   int
-	maxConcurrent int
-	poll          time.Duration
-	jitter        func(time.Duration) time.Duration
-	maxRetryAfter time.Duration
-	retention     time.Duration
-	pruneEvery    time.Duration
+	store               *store.Store
+	client              *http.Client
+	schedule            []time.Duration
+	now                 func() time.Time
+	log                 zerolog.Logger
+	perEndpoint         int
+	maxConcurrent       int
+	perWorkspace        int
+	maxWorkers          int // endpoint workers in all
+	workersPerWorkspace int // endpoint workers of one workspace
+	poll                time.Duration
+	jitter              func(time.Duration) time.Duration
+	maxRetryAfter       time.Duration
+	retention           time.Duration
+	pruneEvery          time.Duration
 
 	notify  chan struct{} // capacity 1: coalesced wake-ups
 	running atomic.Bool
@@ -111,6 +129,7 @@ func New(o Options) *Dispatcher {
 		log:           o.Logger,
 		perEndpoint:   o.PerEndpoint,
 		maxConcurrent: o.MaxConcurrent,
+		perWorkspace:  o.PerWorkspace,
 		poll:          o.Poll,
 		jitter:        o.Jitter,
 		maxRetryAfter: o.MaxRetryAfter,
@@ -134,6 +153,11 @@ func New(o Options) *Dispatcher {
 	if d.maxConcurrent <= 0 {
 		d.maxConcurrent = DefaultMaxConcurrent
 	}
+	if d.perWorkspace <= 0 {
+		d.perWorkspace = DefaultPerWorkspace
+	}
+	d.maxWorkers = 4 * d.maxConcurrent
+	d.workersPerWorkspace = max(d.perWorkspace, MaxWebhooksPerWorkspace)
 	if d.poll <= 0 {
 		d.poll = DefaultPoll
 	}
@@ -191,6 +215,7 @@ func (d *Dispatcher) Redeliver(ctx context.Context, workspaceID, webhookID, even
 // Only the Run loop starts workers, at most one per webhook.
 type worker struct {
 	id   string
+	ws   string        // the webhook's workspace
 	poke chan struct{} // capacity 1
 	// gen counts pokes; a worker reports the gen it last looked at the
 	// queue under, so the loop can tell whether work arrived since.
@@ -212,16 +237,24 @@ type record struct {
 
 // loop is the state of one Run, owned by its goroutine.
 type loop struct {
-	d       *Dispatcher
-	ctx     context.Context
-	active  map[string]*worker
-	due     map[string]time.Time // webhooks without a worker, and when to start one
-	exited  chan workerExit
-	sem     chan struct{}
-	records chan record
-	wg      sync.WaitGroup
-	timer   *time.Timer
-	pruning atomic.Bool
+	d         *Dispatcher
+	ctx       context.Context
+	active    map[string]*worker
+	due       map[string]time.Time // webhooks without a worker, and when to start one
+	wsOf      map[string]string    // webhook → workspace, learnt once per Run
+	wsWorkers map[string]int       // workspace → its active workers
+	exited    chan workerExit
+	admit     *admission
+	records   chan record
+	wg        sync.WaitGroup
+	timer     *time.Timer
+	pruning   atomic.Bool
+	// contended is set while due webhooks wait for a worker because all
+	// are taken, and waiting holds the workspaces whose due webhooks wait
+	// because the workspace has its share of workers: workers
+	// that had their turn then yield.
+	contended atomic.Bool
+	waiting   atomic.Pointer[map[string]bool]
 }
 
 // Run fans out and delivers until ctx is done, then waits for in-flight
@@ -237,14 +270,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.running.Store(false)
 
 	l := &loop{
-		d:       d,
-		ctx:     ctx,
-		active:  map[string]*worker{},
-		due:     map[string]time.Time{},
-		exited:  make(chan workerExit),
-		sem:     make(chan struct{}, d.maxConcurrent),
-		records: make(chan record, d.maxConcurrent),
-		timer:   time.NewTimer(time.Hour),
+		d:         d,
+		ctx:       ctx,
+		active:    map[string]*worker{},
+		due:       map[string]time.Time{},
+		wsOf:      map[string]string{},
+		wsWorkers: map[string]int{},
+		exited:    make(chan workerExit),
+		admit:     newAdmission(d.maxConcurrent, d.perWorkspace),
+		records:   make(chan record, d.maxConcurrent),
+		timer:     time.NewTimer(time.Hour),
 	}
 	writerDone := make(chan struct{})
 	go func() {
@@ -281,6 +316,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			l.fanOut()
 		case ex := <-l.exited:
 			delete(l.active, ex.w.id)
+			if l.wsWorkers[ex.w.ws]--; l.wsWorkers[ex.w.ws] <= 0 {
+				delete(l.wsWorkers, ex.w.ws)
+			}
 			switch {
 			case ex.w.gen.Load() != ex.seen:
 				l.ensure(ex.w.id) // poked after its last look at the queue
@@ -376,24 +414,61 @@ func (l *loop) ensure(id string) {
 	l.schedule(id, time.Time{})
 }
 
-// startDue starts workers for due webhooks while under the cap, and arms
-// the timer for the earliest future one.
+// startDue starts workers for due webhooks while under the caps, and arms
+// the timer for the earliest future one. Workers start fairly: the next
+// slot goes to the workspace with the fewest workers (ties: the longest
+// due), and no workspace gets more than its share (d.workersPerWorkspace).
 func (l *loop) startDue() {
 	now := l.d.now()
 	var earliest time.Time
+	groups := map[string][]dueHook{} // workspace → its due webhooks
 	for id, at := range l.due {
-		if !at.After(now) {
-			if len(l.active) >= l.d.maxConcurrent {
-				continue // started when a worker exits
+		if at.After(now) {
+			if earliest.IsZero() || at.Before(earliest) {
+				earliest = at
 			}
-			delete(l.due, id)
-			l.start(id)
 			continue
 		}
-		if earliest.IsZero() || at.Before(earliest) {
-			earliest = at
+		ws, ok := l.workspace(id)
+		if !ok {
+			continue
+		}
+		groups[ws] = append(groups[ws], dueHook{id: id, at: at})
+	}
+	h := make(wsHeap, 0, len(groups))
+	waiting := map[string]bool{}
+	for ws, g := range groups {
+		if l.wsWorkers[ws] >= l.d.workersPerWorkspace {
+			waiting[ws] = true // its own cap: it waits for one of its workers
+			continue
+		}
+		sort.Slice(g, func(i, j int) bool {
+			if !g[i].at.Equal(g[j].at) {
+				return g[i].at.Before(g[j].at)
+			}
+			return g[i].id < g[j].id
+		})
+		h = append(h, &wsDue{ws: ws, hooks: g, workers: l.wsWorkers[ws]})
+	}
+	heap.Init(&h)
+	for h.Len() > 0 && len(l.active) < l.d.maxWorkers {
+		g := h[0]
+		l.start(g.hooks[0].id, g.ws)
+		delete(l.due, g.hooks[0].id)
+		g.hooks = g.hooks[1:]
+		g.workers++
+		switch {
+		case len(g.hooks) == 0:
+			heap.Pop(&h)
+		case g.workers >= l.d.workersPerWorkspace:
+			waiting[g.ws] = true
+			heap.Pop(&h)
+		default:
+			heap.Fix(&h, 0)
 		}
 	}
+	l.contended.Store(h.Len() > 0)
+	l.waiting.Store(&waiting)
 	if earliest.IsZero() {
 		l.timer.Reset(time.Hour)
 		return
@@ -401,9 +476,75 @@ func (l *loop) startDue() {
 	l.timer.Reset(earliest.Sub(now))
 }
 
-func (l *loop) start(id string) {
-	w := &worker{id: id, poke: make(chan struct{}, 1)}
+// othersWait reports whether webhooks wait for a worker that a worker of
+// workspace ws could make way for.
+func (l *loop) othersWait(ws string) bool {
+	if l.contended.Load() {
+		return true
+	}
+	w := l.waiting.Load()
+	return w != nil && (*w)[ws]
+}
+
+// workspace returns the workspace of webhook id, looking it up once; a
+// webhook that no longer exists is dropped from the due set.
+func (l *loop) workspace(id string) (string, bool) {
+	if ws, ok := l.wsOf[id]; ok {
+		return ws, true
+	}
+	hook, err := l.d.store.WebhookByID(l.ctx, id)
+	switch {
+	case err == nil:
+		l.wsOf[id] = hook.WorkspaceID
+		return hook.WorkspaceID, true
+	case errors.Is(err, store.ErrNotFound):
+		delete(l.due, id)
+	case l.ctx.Err() == nil:
+		l.d.log.Error().Err(err).Str("webhook", id).Msg("webhook: load webhook")
+		l.due[id] = l.d.now().Add(l.d.poll)
+	}
+	return "", false
+}
+
+// dueHook is a webhook waiting for a worker.
+type dueHook struct {
+	id string
+	at time.Time
+}
+
+// wsDue is one workspace's due webhooks, earliest first.
+type wsDue struct {
+	ws      string
+	hooks   []dueHook
+	workers int
+}
+
+// wsHeap orders workspaces by workers, then by their earliest due webhook.
+type wsHeap []*wsDue
+
+func (h wsHeap) Len() int { return len(h) }
+func (h wsHeap) Less(i, j int) bool {
+	if h[i].workers != h[j].workers {
+		return h[i].workers < h[j].workers
+	}
+	if !h[i].hooks[0].at.Equal(h[j].hooks[0].at) {
+		return h[i].hooks[0].at.Before(h[j].hooks[0].at)
+	}
+	return h[i].ws < h[j].ws
+}
+func (h wsHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *wsHeap) Push(x any)   { *h = append(*h, x.(*wsDue)) }
+func (h *wsHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (l *loop) start(id, ws string) {
+	w := &worker{id: id, ws: ws, poke: make(chan struct{}, 1)}
 	l.active[id] = w
+	l.wsWorkers[ws]++
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -416,7 +557,9 @@ const prefetch = 64
 
 // work is one webhook's worker: it reads due messages (a batch at a time),
 // keeps up to perEndpoint requests in flight, and exits when nothing is
-// due, telling the loop when the next message will be. A message stays
+// due, telling the loop when the next message will be, or when it has had
+// its turn (PerEndpoint attempts) and other webhooks wait for a worker
+// (it then exits due now and queues behind them). A message stays
 // "in flight" until its attempt is recorded, so it is never sent twice at
 // once; its request slot frees as soon as the response is in, so the next
 // request does not wait for the database.
@@ -430,6 +573,8 @@ func (l *loop) work(w *worker) {
 		slotFree = make(chan bool, d.perEndpoint) // true: the endpoint is gone (410)
 		recorded = make(chan string, d.perEndpoint+prefetch)
 		timer    = time.NewTimer(time.Hour)
+		served   int  // attempts started by this worker
+		yielding bool // had its turn while others wait: start nothing more
 	)
 	defer timer.Stop()
 	exit := func(seen uint64, next time.Time, hasNext bool) {
@@ -440,7 +585,11 @@ func (l *loop) work(w *worker) {
 	}
 	for l.ctx.Err() == nil {
 		seen := w.gen.Load()
-		if len(queue) == 0 && busy < d.perEndpoint {
+		if yielding && len(inflight) == 0 {
+			exit(seen, d.now(), true)
+			return
+		}
+		if !yielding && len(queue) == 0 && busy < d.perEndpoint {
 			now := d.now()
 			msgs, err := d.store.DueWebhookMessages(l.ctx, w.id, now, prefetch+len(inflight))
 			if err == nil && len(msgs) > 0 {
@@ -486,17 +635,23 @@ func (l *loop) work(w *worker) {
 				timer.Reset(d.poll)
 			}
 		}
-		for busy < d.perEndpoint && len(queue) > 0 && l.ctx.Err() == nil {
-			select {
-			case l.sem <- struct{}{}:
-			case <-l.ctx.Done():
+		for !yielding && busy < d.perEndpoint && len(queue) > 0 && l.ctx.Err() == nil {
+			if served >= d.perEndpoint && l.othersWait(w.ws) {
+				yielding, queue = true, nil
+				break
+			}
+			if !l.admit.acquire(l.ctx, hook.WorkspaceID) {
 				continue
 			}
 			m := queue[0]
 			queue = queue[1:]
 			inflight[m.EventID] = true
 			busy++
+			served++
 			go l.attempt(hook, m, slotFree, recorded)
+		}
+		if yielding && len(inflight) == 0 {
+			continue
 		}
 		select {
 		case gone := <-slotFree:
@@ -529,7 +684,7 @@ func (l *loop) attempt(hook store.Webhook, m store.WebhookMessage, slotFree chan
 	d := l.d
 	defer func() { recorded <- m.EventID }()
 	a, ok := d.deliver(l.ctx, hook, m)
-	<-l.sem
+	l.admit.release(hook.WorkspaceID)
 	slotFree <- ok && a.Disable != ""
 	if !ok {
 		return
@@ -613,7 +768,8 @@ func (d *Dispatcher) deliver(ctx context.Context, hook store.Webhook, m store.We
 		if retryAfter > delay {
 			delay = min(retryAfter, d.maxRetryAfter)
 		}
-		a.Delivery.Status, a.MessageStatus = store.DeliveryPending, store.DeliveryPending
+		// The attempt failed; the message stays pending for its retry.
+		a.Delivery.Status, a.MessageStatus = store.DeliveryFailed, store.MessagePending
 		a.Step = m.Step + 1
 		a.NextAt = end.Add(delay)
 		lg.Info().Str("error", a.Delivery.Error).Dur("retryIn", delay).Msg("webhook delivery failed, will retry")
@@ -670,7 +826,7 @@ func (d *Dispatcher) post(ctx context.Context, hook store.Webhook, m store.Webho
 }
 
 // describe turns a transport error into log text: no URL (its query may
-// hold a token), the reason only.
+// hold a token), no resolver or local address (internal), the reason only.
 func describe(err error, timeout time.Duration) string {
 	if errors.Is(err, ErrPrivateAddress) {
 		var op *net.OpError
@@ -685,6 +841,19 @@ func describe(err error, timeout time.Duration) string {
 			return "timeout after " + timeout.String()
 		}
 		return "timeout"
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return lookupFailure(de.Name, err)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		// Without op.Source: the daemon's own address is internal.
+		s := op.Op
+		if op.Addr != nil {
+			s += " " + op.Addr.String()
+		}
+		return s + ": " + op.Err.Error()
 	}
 	return stripURL(err).Error()
 }

@@ -2,19 +2,21 @@ package webhook
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowyte/flowyte/server/store"
 )
@@ -75,24 +77,28 @@ func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	f := &fixture{path: filepath.Join(tb.TempDir(), "flowyte.db")}
 	f.open(tb)
+	f.ws = f.workspace(tb, "default")
+	return f
+}
+
+// workspace creates (or finds) the workspace name and returns its id.
+func (f *fixture) workspace(tb testing.TB, name string) string {
+	tb.Helper()
+	var id string
 	err := f.store.Write(context.Background(), func(tx *store.Tx) error {
-		w, err := tx.EnsureWorkspace(context.Background(), "default", time.Now())
-		f.ws = w.ID
+		w, err := tx.EnsureWorkspace(context.Background(), name, time.Now())
+		id = w.ID
 		return err
 	})
-	if err != nil {
-		tb.Fatalf("EnsureWorkspace: %v", err)
-	}
-	return f
+	require.NoError(tb, err, "EnsureWorkspace")
+	return id
 }
 
 // open (re)opens the database file, closing it at the end of the test.
 func (f *fixture) open(tb testing.TB) {
 	tb.Helper()
 	s, err := store.Open(f.path, store.WithSynchronous("NORMAL"))
-	if err != nil {
-		tb.Fatalf("store.Open: %v", err)
-	}
+	require.NoError(tb, err, "store.Open")
 	tb.Cleanup(func() { _ = s.Close() })
 	f.store = s
 }
@@ -100,34 +106,40 @@ func (f *fixture) open(tb testing.TB) {
 // webhook registers url for events (default: version.published).
 func (f *fixture) webhook(tb testing.TB, url string, events ...string) store.Webhook {
 	tb.Helper()
+	return f.webhookIn(tb, f.ws, url, events...)
+}
+
+// webhookIn registers url in workspace ws.
+func (f *fixture) webhookIn(tb testing.TB, ws, url string, events ...string) store.Webhook {
+	tb.Helper()
 	if len(events) == 0 {
 		events = []string{"version.published"}
 	}
 	secret, err := NewSecret()
-	if err != nil {
-		tb.Fatalf("NewSecret: %v", err)
-	}
-	w := store.Webhook{ID: store.NewID("wh_"), WorkspaceID: f.ws, URL: url, Events: events, Secret: secret,
+	require.NoError(tb, err, "NewSecret")
+	w := store.Webhook{ID: store.NewID("wh_"), WorkspaceID: ws, URL: url, Events: events, Secret: secret,
 		CreatedAt: time.Now()}
-	if err := f.store.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, f.store.Write(context.Background(), func(tx *store.Tx) error {
 		return tx.CreateWebhook(context.Background(), w)
-	}); err != nil {
-		tb.Fatalf("CreateWebhook: %v", err)
-	}
+	}), "CreateWebhook")
 	return w
 }
 
 // publish commits an event and notifies d (if not nil); it returns the event.
 func (f *fixture) publish(tb testing.TB, d *Dispatcher, typ string) store.Event {
 	tb.Helper()
+	return f.publishIn(tb, d, f.ws, typ)
+}
+
+// publishIn commits an event of workspace ws and notifies d (if not nil).
+func (f *fixture) publishIn(tb testing.TB, d *Dispatcher, ws, typ string) store.Event {
+	tb.Helper()
 	id := store.NewID("evt_")
-	e := store.Event{ID: id, WorkspaceID: f.ws, AgentID: "agt_1", Type: typ, CreatedAt: time.Now(),
+	e := store.Event{ID: id, WorkspaceID: ws, AgentID: "agt_1", Type: typ, CreatedAt: time.Now(),
 		Payload: []byte(`{"type":"` + typ + `","timestamp":"2026-01-01T00:00:00Z","data":{"agentId":"agt_1","id":"` + id + `"}}`)}
-	if err := f.store.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, f.store.Write(context.Background(), func(tx *store.Tx) error {
 		return tx.InsertEvent(context.Background(), e)
-	}); err != nil {
-		tb.Fatalf("InsertEvent: %v", err)
-	}
+	}), "InsertEvent")
 	if d != nil {
 		d.Notify()
 	}
@@ -138,9 +150,7 @@ func (f *fixture) publish(tb testing.TB, d *Dispatcher, typ string) store.Event 
 func (f *fixture) deliveries(tb testing.TB, webhookID string) []store.Delivery {
 	tb.Helper()
 	ds, _, err := f.store.ListDeliveries(context.Background(), webhookID, "", 1000)
-	if err != nil {
-		tb.Fatalf("ListDeliveries: %v", err)
-	}
+	require.NoError(tb, err, "ListDeliveries")
 	for i, j := 0, len(ds)-1; i < j; i, j = i+1, j-1 {
 		ds[i], ds[j] = ds[j], ds[i]
 	}
@@ -164,10 +174,14 @@ func (f *fixture) options(schedule ...time.Duration) Options {
 }
 
 // start runs a dispatcher until the returned stop is called (or the test
-// ends); stop waits for Run to return and checks it returned nil.
-func start(tb testing.TB, o Options) (*Dispatcher, func()) {
+// ends); stop waits for Run to return and checks it returned nil. tweaks
+// change the dispatcher before it runs.
+func start(tb testing.TB, o Options, tweaks ...func(*Dispatcher)) (*Dispatcher, func()) {
 	tb.Helper()
 	d := New(o)
+	for _, tweak := range tweaks {
+		tweak(d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- d.Run(ctx) }()
@@ -177,11 +191,9 @@ func start(tb testing.TB, o Options) (*Dispatcher, func()) {
 			cancel()
 			select {
 			case err := <-errc:
-				if err != nil {
-					tb.Errorf("Run returned %v, want nil", err)
-				}
+				assert.NoError(tb, err, "Run")
 			case <-time.After(10 * time.Second):
-				tb.Errorf("Run did not return within 10s of cancel")
+				assert.Fail(tb, "Run did not return within 10s of cancel")
 			}
 		})
 	}
@@ -194,9 +206,7 @@ func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
+		require.False(tb, time.Now().After(deadline), "timed out after %v waiting for %s", timeout, what)
 		time.Sleep(5 * time.Millisecond)
 	}
 }
@@ -211,34 +221,23 @@ func TestDeliverySignedAndLogged(t *testing.T) {
 
 	waitFor(t, 5*time.Second, "one delivery logged", func() bool { return len(f.deliveries(t, wh.ID)) == 1 })
 	hits := rc.got()
-	if len(hits) != 1 {
-		t.Fatalf("receiver got %d requests, want 1", len(hits))
-	}
+	require.Len(t, hits, 1, "requests received")
 	h := hits[0]
-	if string(h.body) != string(ev.Payload) {
-		t.Fatalf("body = %s, want the payload verbatim %s", h.body, ev.Payload)
-	}
-	if got := h.header.Get("Content-Type"); got != "application/json" {
-		t.Fatalf("Content-Type = %q, want application/json", got)
-	}
-	if got := h.header.Get("webhook-id"); got != ev.ID {
-		t.Fatalf("webhook-id = %q, want the event id %q", got, ev.ID)
-	}
-	if err := Verify(wh.Secret, h.header, h.body, time.Now(), time.Minute); err != nil {
-		t.Fatalf("Verify(received) = %v, want nil", err)
-	}
+	assert.Equal(t, string(ev.Payload), string(h.body), "the payload is sent verbatim")
+	assert.Equal(t, "application/json", h.header.Get("Content-Type"))
+	assert.Equal(t, ev.ID, h.header.Get("webhook-id"), "webhook-id is the event id")
+	assert.NoError(t, Verify(wh.Secret, h.header, h.body, time.Now(), time.Minute), "Verify(received)")
 	ts, _ := strconv.ParseInt(h.header.Get("webhook-timestamp"), 10, 64)
-	if skew := time.Since(time.Unix(ts, 0)); skew < -2*time.Second || skew > 5*time.Second {
-		t.Fatalf("webhook-timestamp %d is %v off now, want about now", ts, skew)
-	}
+	skew := time.Since(time.Unix(ts, 0))
+	assert.True(t, skew > -2*time.Second && skew < 5*time.Second, "webhook-timestamp %d is %v off now, want about now", ts, skew)
 	dl := f.deliveries(t, wh.ID)[0]
-	if dl.EventID != ev.ID || dl.Type != "version.published" || dl.Attempt != 1 || dl.Status != store.DeliverySucceeded ||
-		dl.ResponseCode != 204 || dl.Error != "" {
-		t.Fatalf("delivery row = %+v, want attempt 1 succeeded 204 for %s", dl, ev.ID)
-	}
-	if n := len(f.deliveries(t, other.ID)); n != 0 {
-		t.Fatalf("draft.updated webhook got %d deliveries of a version.published event, want 0", n)
-	}
+	assert.Equal(t, ev.ID, dl.EventID)
+	assert.Equal(t, "version.published", dl.Type)
+	assert.Equal(t, 1, dl.Attempt)
+	assert.Equal(t, store.DeliverySucceeded, dl.Status)
+	assert.Equal(t, 204, dl.ResponseCode)
+	assert.Empty(t, dl.Error)
+	assert.Empty(t, f.deliveries(t, other.ID), "a draft.updated webhook gets no version.published event")
 }
 
 // steppingClock returns a clock that runs ahead of real time by one more
@@ -264,34 +263,27 @@ func TestRetryUntilSuccess(t *testing.T) {
 
 	waitFor(t, 10*time.Second, "4 attempts logged", func() bool { return len(f.deliveries(t, wh.ID)) == 4 })
 	hits := rc.got()
-	if len(hits) != 4 {
-		t.Fatalf("receiver got %d requests, want 4", len(hits))
-	}
+	require.Len(t, hits, 4, "requests received")
 	var lastTS int64
 	for i, h := range hits {
-		if got := h.header.Get("webhook-id"); got != ev.ID {
-			t.Fatalf("attempt %d webhook-id = %q, want %q (stable across retries)", i+1, got, ev.ID)
-		}
+		assert.Equal(t, ev.ID, h.header.Get("webhook-id"), "attempt %d: webhook-id is stable across retries", i+1)
 		ts, err := strconv.ParseInt(h.header.Get("webhook-timestamp"), 10, 64)
-		if err != nil || ts <= lastTS {
-			t.Fatalf("attempt %d webhook-timestamp = %d, want a fresh one after %d", i+1, ts, lastTS)
-		}
+		require.NoError(t, err, "attempt %d webhook-timestamp", i+1)
+		assert.Greater(t, ts, lastTS, "attempt %d gets a fresh webhook-timestamp", i+1)
 		lastTS = ts
-		if err := Verify(wh.Secret, h.header, h.body, time.Unix(ts, 0), time.Second); err != nil {
-			t.Fatalf("attempt %d signature: %v", i+1, err)
-		}
+		assert.NoError(t, Verify(wh.Secret, h.header, h.body, time.Unix(ts, 0), time.Second), "attempt %d signature", i+1)
 	}
-	wantStatus := []string{store.DeliveryPending, store.DeliveryPending, store.DeliveryPending, store.DeliverySucceeded}
+	// Every failed attempt is logged failed, even though a retry follows.
+	wantStatus := []string{store.DeliveryFailed, store.DeliveryFailed, store.DeliveryFailed, store.DeliverySucceeded}
 	wantCode := []int{500, 500, 500, 200}
 	for i, dl := range f.deliveries(t, wh.ID) {
-		if dl.Attempt != i+1 || dl.Status != wantStatus[i] || dl.ResponseCode != wantCode[i] || dl.EventID != ev.ID {
-			t.Fatalf("row %d = %+v, want attempt %d %s %d", i, dl, i+1, wantStatus[i], wantCode[i])
-		}
+		assert.Equal(t, i+1, dl.Attempt, "row %d attempt", i)
+		assert.Equal(t, wantStatus[i], dl.Status, "row %d status", i)
+		assert.Equal(t, wantCode[i], dl.ResponseCode, "row %d response code", i)
+		assert.Equal(t, ev.ID, dl.EventID, "row %d event", i)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if n := rc.count(); n != 4 {
-		t.Fatalf("receiver got %d requests after success, want 4", n)
-	}
+	assert.Equal(t, 4, rc.count(), "requests after success")
 }
 
 func TestScheduleExhausted(t *testing.T) {
@@ -304,29 +296,24 @@ func TestScheduleExhausted(t *testing.T) {
 
 	waitFor(t, 5*time.Second, "3 attempts logged", func() bool { return len(f.deliveries(t, wh.ID)) == 3 })
 	ds := f.deliveries(t, wh.ID)
-	if ds[0].Status != store.DeliveryPending || ds[1].Status != store.DeliveryPending || ds[2].Status != store.DeliveryFailed {
-		t.Fatalf("statuses = %s, %s, %s; want pending, pending, failed", ds[0].Status, ds[1].Status, ds[2].Status)
+	for i, dl := range ds {
+		assert.Equal(t, store.DeliveryFailed, dl.Status, "row %d", i)
 	}
-	if ds[2].Error != "status 502" || ds[2].ResponseCode != 502 {
-		t.Fatalf("last row = %+v, want code 502 and error \"status 502\"", ds[2])
-	}
+	assert.Equal(t, "status 502", ds[2].Error)
+	assert.Equal(t, 502, ds[2].ResponseCode)
 	hits := rc.got()
+	require.Len(t, hits, 3)
 	for i, want := range schedule {
-		if gap := hits[i+1].at.Sub(hits[i].at); gap < want {
-			t.Fatalf("gap before attempt %d = %v, want at least %v", i+2, gap, want)
-		}
+		assert.GreaterOrEqual(t, hits[i+1].at.Sub(hits[i].at), want, "gap before attempt %d", i+2)
 	}
 	m, err := f.store.WebhookMessage(context.Background(), wh.ID, ev.ID)
-	if err != nil {
-		t.Fatalf("WebhookMessage: %v", err)
-	}
-	if p, _ := f.store.PendingWebhooks(context.Background()); len(p) != 0 || m.Attempts != 3 {
-		t.Fatalf("after exhaustion: pending=%v attempts=%d, want none pending and 3 attempts", p, m.Attempts)
-	}
+	require.NoError(t, err, "WebhookMessage")
+	p, err := f.store.PendingWebhooks(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, p, "pending webhooks after the schedule is exhausted")
+	assert.Equal(t, 3, m.Attempts)
 	time.Sleep(300 * time.Millisecond)
-	if n := rc.count(); n != 3 {
-		t.Fatalf("receiver got %d requests, want 3 (no retries after the schedule)", n)
-	}
+	assert.Equal(t, 3, rc.count(), "no retries after the schedule")
 }
 
 func TestGoneDisablesWebhook(t *testing.T) {
@@ -340,19 +327,16 @@ func TestGoneDisablesWebhook(t *testing.T) {
 		w, err := f.store.Webhook(context.Background(), f.ws, wh.ID)
 		return err == nil && w.DisabledAt != nil
 	})
-	w, _ := f.store.Webhook(context.Background(), f.ws, wh.ID)
-	if !strings.Contains(w.DisabledReason, "410") {
-		t.Fatalf("disabled reason = %q, want it to mention 410", w.DisabledReason)
-	}
+	w, err := f.store.Webhook(context.Background(), f.ws, wh.ID)
+	require.NoError(t, err)
+	assert.Contains(t, w.DisabledReason, "410")
 	f.publish(t, d, "version.published")
 	time.Sleep(200 * time.Millisecond)
-	if n := rc.count(); n != 1 {
-		t.Fatalf("receiver got %d requests, want 1 (no retries, no new events after 410)", n)
-	}
+	assert.Equal(t, 1, rc.count(), "no retries, no new events after 410")
 	ds := f.deliveries(t, wh.ID)
-	if len(ds) != 1 || ds[0].Status != store.DeliveryFailed || ds[0].ResponseCode != 410 {
-		t.Fatalf("delivery log = %+v, want one failed 410", ds)
-	}
+	require.Len(t, ds, 1)
+	assert.Equal(t, store.DeliveryFailed, ds[0].Status)
+	assert.Equal(t, 410, ds[0].ResponseCode)
 }
 
 func TestRetryAfterHonoured(t *testing.T) {
@@ -369,13 +353,12 @@ func TestRetryAfterHonoured(t *testing.T) {
 
 	waitFor(t, 5*time.Second, "second attempt", func() bool { return rc.count() == 2 })
 	hits := rc.got()
-	if gap := hits[1].at.Sub(hits[0].at); gap < 950*time.Millisecond {
-		t.Fatalf("retry came %v after a Retry-After: 1, want at least 1s", gap)
-	}
+	assert.GreaterOrEqual(t, hits[1].at.Sub(hits[0].at), 950*time.Millisecond, "retry after a Retry-After: 1")
 	waitFor(t, 5*time.Second, "2 rows", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
-	if ds := f.deliveries(t, wh.ID); ds[0].ResponseCode != 503 || ds[1].Status != store.DeliverySucceeded {
-		t.Fatalf("delivery log = %+v, want 503 then success", ds)
-	}
+	ds := f.deliveries(t, wh.ID)
+	assert.Equal(t, 503, ds[0].ResponseCode)
+	assert.Equal(t, store.DeliveryFailed, ds[0].Status)
+	assert.Equal(t, store.DeliverySucceeded, ds[1].Status)
 }
 
 func TestRetryAfterCapped(t *testing.T) {
@@ -394,9 +377,7 @@ func TestRetryAfterCapped(t *testing.T) {
 
 	waitFor(t, 3*time.Second, "second attempt despite Retry-After: 3600", func() bool { return rc.count() == 2 })
 	hits := rc.got()
-	if gap := hits[1].at.Sub(hits[0].at); gap < 90*time.Millisecond {
-		t.Fatalf("retry came %v after the first attempt, want at least the 100ms cap", gap)
-	}
+	assert.GreaterOrEqual(t, hits[1].at.Sub(hits[0].at), 90*time.Millisecond, "retry waits for the 100ms cap")
 }
 
 func TestRedirectNotFollowed(t *testing.T) {
@@ -411,13 +392,11 @@ func TestRedirectNotFollowed(t *testing.T) {
 
 	waitFor(t, 5*time.Second, "2 attempts logged", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
 	ds := f.deliveries(t, wh.ID)
-	if ds[0].ResponseCode != 302 || ds[0].Status != store.DeliveryPending || ds[1].Status != store.DeliveryFailed ||
-		!strings.Contains(ds[0].Error, "redirect") {
-		t.Fatalf("delivery log = %+v, want 302 counted as a failure and retried", ds)
-	}
-	if n := target.count(); n != 0 {
-		t.Fatalf("redirect target got %d requests, want 0", n)
-	}
+	assert.Equal(t, 302, ds[0].ResponseCode)
+	assert.Equal(t, store.DeliveryFailed, ds[0].Status, "a 302 counts as a failure")
+	assert.Contains(t, ds[0].Error, "redirect")
+	assert.Equal(t, store.DeliveryFailed, ds[1].Status, "and is retried")
+	assert.Zero(t, target.count(), "requests reaching the redirect target")
 }
 
 func TestRetryResumesAfterRestart(t *testing.T) {
@@ -432,17 +411,14 @@ func TestRetryResumesAfterRestart(t *testing.T) {
 	ev := f.publish(t, d1, "version.published")
 	waitFor(t, 5*time.Second, "first failed attempt logged", func() bool { return len(f.deliveries(t, wh.ID)) == 1 })
 	stop1()
-	if n := rc.count(); n != 1 {
-		t.Fatalf("receiver got %d requests before restart, want 1", n)
-	}
-	if ds := f.deliveries(t, wh.ID); ds[0].Status != store.DeliveryPending {
-		t.Fatalf("row before restart = %+v, want pending (a retry is scheduled)", ds[0])
-	}
+	require.Equal(t, 1, rc.count(), "requests before restart")
+	assert.Equal(t, store.DeliveryFailed, f.deliveries(t, wh.ID)[0].Status, "the attempt before restart")
+	pending, err := f.store.PendingWebhooks(context.Background())
+	require.NoError(t, err)
+	assert.Contains(t, pending, wh.ID, "the message is pending: a retry is scheduled")
 	// An event committed while no dispatcher runs, and never notified.
 	ev2 := f.publish(t, nil, "version.published")
-	if err := f.store.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	require.NoError(t, f.store.Close())
 	f.open(t)
 
 	_, _ = start(t, f.options(400*time.Millisecond)) // no Notify: Run resumes on its own
@@ -451,9 +427,7 @@ func TestRetryResumesAfterRestart(t *testing.T) {
 	for _, h := range rc.got() {
 		byID[h.header.Get("webhook-id")]++
 	}
-	if byID[ev.ID] != 2 || byID[ev2.ID] != 1 {
-		t.Fatalf("requests by webhook-id = %v, want %s twice and %s once", byID, ev.ID, ev2.ID)
-	}
+	assert.Equal(t, map[string]int{ev.ID: 2, ev2.ID: 1}, byID, "requests by webhook-id")
 	waitFor(t, 5*time.Second, "3 rows", func() bool { return len(f.deliveries(t, wh.ID)) == 3 })
 	var retried store.Delivery
 	for _, dl := range f.deliveries(t, wh.ID) {
@@ -461,9 +435,7 @@ func TestRetryResumesAfterRestart(t *testing.T) {
 			retried = dl
 		}
 	}
-	if retried.Status != store.DeliverySucceeded {
-		t.Fatalf("attempt 2 of %s = %+v, want succeeded", ev.ID, retried)
-	}
+	assert.Equal(t, store.DeliverySucceeded, retried.Status, "attempt 2 of %s", ev.ID)
 }
 
 func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
@@ -491,12 +463,10 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 	// that proves the fast one was not queued behind it (generous bounds:
 	// CI machines are shared and run this under -race).
 	waitFor(t, 10*time.Second, "5 deliveries to the fast endpoint", func() bool { return fast.count() == 5 })
-	if took := time.Since(begin); took > 8*time.Second {
-		t.Fatalf("fast endpoint took %v for 5 events, want well under the slow endpoint's 30s", took)
-	}
-	if n := slow.count(); n != 1 {
-		t.Fatalf("slow endpoint got %d requests, want 1 (one in flight per endpoint)", n)
-	}
+	assert.Less(t, time.Since(begin), 8*time.Second, "fast endpoint's 5 events, well under the slow endpoint's 30s")
+	waitFor(t, 5*time.Second, "the slow endpoint's first request", func() bool { return slow.count() >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	assert.Equal(t, 1, slow.count(), "one request in flight per endpoint")
 	waitFor(t, 10*time.Second, "5 rows", func() bool { return len(f.deliveries(t, fastHook.ID)) == 5 })
 }
 
@@ -510,26 +480,21 @@ func TestRedeliver(t *testing.T) {
 	waitFor(t, 5*time.Second, "first delivery", func() bool { return len(f.deliveries(t, wh.ID)) == 1 })
 
 	ctx := context.Background()
-	if err := d.Redeliver(ctx, f.ws, wh.ID, ev.ID); err != nil {
-		t.Fatalf("Redeliver: %v", err)
-	}
+	require.NoError(t, d.Redeliver(ctx, f.ws, wh.ID, ev.ID))
 	waitFor(t, 5*time.Second, "redelivery logged", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
 	hits := rc.got()
-	if len(hits) != 2 || hits[1].header.Get("webhook-id") != ev.ID {
-		t.Fatalf("redelivery: %d requests, webhook-id %q; want 2 with %q", len(hits), hits[len(hits)-1].header.Get("webhook-id"), ev.ID)
-	}
-	if dl := f.deliveries(t, wh.ID)[1]; dl.Attempt != 2 || dl.Status != store.DeliverySucceeded {
-		t.Fatalf("redelivery row = %+v, want attempt 2 succeeded", dl)
-	}
+	require.Len(t, hits, 2)
+	assert.Equal(t, ev.ID, hits[1].header.Get("webhook-id"), "a redelivery keeps the webhook-id")
+	dl := f.deliveries(t, wh.ID)[1]
+	assert.Equal(t, 2, dl.Attempt)
+	assert.Equal(t, store.DeliverySucceeded, dl.Status)
 	for _, c := range []struct{ name, ws, hook, event string }{
 		{"unknown event", f.ws, wh.ID, "evt_nope"},
 		{"unknown webhook", f.ws, "wh_nope", ev.ID},
 		{"other workspace", "ws_other", wh.ID, ev.ID},
 		{"event never targeted the webhook", f.ws, drafts.ID, ev.ID},
 	} {
-		if err := d.Redeliver(ctx, c.ws, c.hook, c.event); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("Redeliver(%s) err = %v, want store.ErrNotFound", c.name, err)
-		}
+		assert.ErrorIs(t, d.Redeliver(ctx, c.ws, c.hook, c.event), store.ErrNotFound, c.name)
 	}
 }
 
@@ -544,16 +509,12 @@ func TestDispatcherRefusesPrivateAtDial(t *testing.T) {
 
 	waitFor(t, 5*time.Second, "2 refused attempts logged", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
 	for _, dl := range f.deliveries(t, wh.ID) {
-		if dl.ResponseCode != 0 || !strings.Contains(dl.Error, "private or reserved") {
-			t.Fatalf("row = %+v, want no response and a refusal error", dl)
-		}
-		if strings.Contains(dl.Error, rc.srv.URL) {
-			t.Fatalf("error %q repeats the URL, want only the reason", dl.Error)
-		}
+		assert.Zero(t, dl.ResponseCode, "no response")
+		assert.Contains(t, dl.Error, "private or reserved")
+		assert.NotContains(t, dl.Error, rc.srv.URL, "the error gives the reason, not the URL")
+		assert.Equal(t, store.DeliveryFailed, dl.Status)
 	}
-	if n := rc.count(); n != 0 {
-		t.Fatalf("loopback receiver got %d requests, want 0", n)
-	}
+	assert.Zero(t, rc.count(), "requests reaching the loopback receiver")
 }
 
 func TestTimeoutIsRetried(t *testing.T) {
@@ -571,10 +532,10 @@ func TestTimeoutIsRetried(t *testing.T) {
 
 	waitFor(t, 5*time.Second, "2 attempts logged", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
 	ds := f.deliveries(t, wh.ID)
-	if ds[0].Status != store.DeliveryPending || !strings.Contains(ds[0].Error, "timeout") || ds[0].DurationMs < 150 ||
-		ds[1].Status != store.DeliverySucceeded {
-		t.Fatalf("delivery log = %+v, want a timeout (~200ms) then success", ds)
-	}
+	assert.Equal(t, store.DeliveryFailed, ds[0].Status)
+	assert.Contains(t, ds[0].Error, "timeout")
+	assert.GreaterOrEqual(t, ds[0].DurationMs, int64(150), "the timed-out attempt took about 200ms")
+	assert.Equal(t, store.DeliverySucceeded, ds[1].Status)
 }
 
 func TestDeliveryLogPruned(t *testing.T) {
@@ -588,9 +549,7 @@ func TestDeliveryLogPruned(t *testing.T) {
 	f.publish(t, d, "version.published")
 	waitFor(t, 5*time.Second, "delivery logged", func() bool { return len(f.deliveries(t, wh.ID)) == 1 })
 	waitFor(t, 5*time.Second, "delivery pruned", func() bool { return len(f.deliveries(t, wh.ID)) == 0 })
-	if n := rc.count(); n != 1 {
-		t.Fatalf("receiver got %d requests, want 1", n)
-	}
+	assert.Equal(t, 1, rc.count())
 }
 
 func TestRunTwiceRefused(t *testing.T) {
@@ -599,27 +558,32 @@ func TestRunTwiceRefused(t *testing.T) {
 	waitFor(t, 5*time.Second, "Run started", d.running.Load)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := d.Run(ctx); err == nil {
-		t.Fatalf("second concurrent Run = nil, want an error")
-	}
-	if err := New(Options{}).Run(ctx); err == nil {
-		t.Fatalf("Run without a store = nil, want an error")
+	assert.Error(t, d.Run(ctx), "a second concurrent Run")
+	assert.Error(t, New(Options{}).Run(ctx), "Run without a store")
+}
+
+// gauge counts requests in progress and remembers the peak.
+type gauge struct{ cur, peak atomic.Int32 }
+
+func (g *gauge) enter() {
+	cur := g.cur.Add(1)
+	for {
+		p := g.peak.Load()
+		if cur <= p || g.peak.CompareAndSwap(p, cur) {
+			return
+		}
 	}
 }
 
+func (g *gauge) leave() { g.cur.Add(-1) }
+
 func TestConcurrencyBounds(t *testing.T) {
 	f := newFixture(t)
-	var inFlight, peak atomic.Int32
+	var g gauge
 	release := make(chan struct{})
 	blocking := func(n int, w http.ResponseWriter, r *http.Request) {
-		cur := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			p := peak.Load()
-			if cur <= p || peak.CompareAndSwap(p, cur) {
-				break
-			}
-		}
+		g.enter()
+		defer g.leave()
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -629,28 +593,21 @@ func TestConcurrencyBounds(t *testing.T) {
 	open := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(open)
 
-	t.Run("per endpoint", func(t *testing.T) {
-		rc := newReceiver(t, blocking)
-		wh := f.webhook(t, rc.srv.URL)
-		o := f.options()
-		o.Client = NewClient(true, 30*time.Second)
-		o.PerEndpoint = 3
-		d, stop := start(t, o)
-		defer stop()
-		for range 5 {
-			f.publish(t, d, "version.published")
-		}
-		waitFor(t, 3*time.Second, "3 concurrent requests", func() bool { return rc.count() == 3 })
-		time.Sleep(100 * time.Millisecond)
-		if n := rc.count(); n != 3 {
-			t.Fatalf("endpoint got %d concurrent requests, want PerEndpoint = 3", n)
-		}
-		open()
-		waitFor(t, 3*time.Second, "all 5 delivered", func() bool { return len(f.deliveries(t, wh.ID)) == 5 })
-		if p := peak.Load(); p != 3 {
-			t.Fatalf("peak concurrency = %d, want 3", p)
-		}
-	})
+	rc := newReceiver(t, blocking)
+	wh := f.webhook(t, rc.srv.URL)
+	o := f.options()
+	o.Client = NewClient(true, 30*time.Second)
+	o.PerEndpoint = 3
+	d, _ := start(t, o)
+	for range 5 {
+		f.publish(t, d, "version.published")
+	}
+	waitFor(t, 3*time.Second, "3 concurrent requests", func() bool { return rc.count() == 3 })
+	time.Sleep(100 * time.Millisecond)
+	assert.Equal(t, 3, rc.count(), "concurrent requests to one endpoint, want PerEndpoint")
+	open()
+	waitFor(t, 3*time.Second, "all 5 delivered", func() bool { return len(f.deliveries(t, wh.ID)) == 5 })
+	assert.EqualValues(t, 3, g.peak.Load(), "peak concurrency")
 }
 
 func TestGlobalCap(t *testing.T) {
@@ -658,7 +615,7 @@ func TestGlobalCap(t *testing.T) {
 	release := make(chan struct{})
 	var total atomic.Int32
 	var rcs []*receiver
-	for range 3 {
+	for i := range 3 {
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			total.Add(1)
 			select {
@@ -667,23 +624,217 @@ func TestGlobalCap(t *testing.T) {
 			}
 		})
 		rcs = append(rcs, rc)
-		f.webhook(t, rc.srv.URL)
+		// One workspace each, so only the global cap binds.
+		f.webhookIn(t, f.workspace(t, fmt.Sprintf("ws%d", i)), rc.srv.URL)
 	}
 	o := f.options()
 	o.Client = NewClient(true, 30*time.Second)
 	o.MaxConcurrent = 2
 	d, _ := start(t, o)
-	f.publish(t, d, "version.published")
+	for i := range 3 {
+		f.publishIn(t, nil, f.workspace(t, fmt.Sprintf("ws%d", i)), "version.published")
+	}
+	d.Notify()
 	waitFor(t, 3*time.Second, "2 requests in flight", func() bool { return total.Load() == 2 })
 	time.Sleep(100 * time.Millisecond)
-	if n := total.Load(); n != 2 {
-		t.Fatalf("%d requests in flight, want MaxConcurrent = 2", n)
-	}
+	assert.EqualValues(t, 2, total.Load(), "requests in flight, want MaxConcurrent")
 	close(release)
 	waitFor(t, 3*time.Second, "third endpoint served after the cap frees", func() bool { return total.Load() == 3 })
 	for i, rc := range rcs {
-		if n := rc.count(); n != 1 {
-			t.Fatalf("endpoint %d got %d requests, want 1", i, n)
-		}
+		assert.Equal(t, 1, rc.count(), "endpoint %d", i)
 	}
+}
+
+// TestPerWorkspaceCap: one workspace's many slow endpoints hold at most
+// PerWorkspace attempts, and another workspace's endpoint is served at
+// once although the noisy one has more work waiting.
+func TestPerWorkspaceCap(t *testing.T) {
+	f := newFixture(t)
+	var noisy gauge
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	slow := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		noisy.enter()
+		defer noisy.leave()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	for i := range 6 {
+		f.webhook(t, fmt.Sprintf("%s/slow/%d", slow.srv.URL, i))
+	}
+	quiet := newReceiver(t, nil)
+	other := f.workspace(t, "other")
+	quietHook := f.webhookIn(t, other, quiet.srv.URL)
+
+	o := f.options()
+	o.Client = NewClient(true, 30*time.Second)
+	o.MaxConcurrent = 4
+	o.PerWorkspace = 2
+	d, _ := start(t, o)
+	for range 3 {
+		f.publish(t, nil, "version.published")
+	}
+	d.Notify()
+	waitFor(t, 3*time.Second, "the noisy workspace at its cap", func() bool { return noisy.cur.Load() == 2 })
+
+	begin := time.Now()
+	f.publishIn(t, d, other, "version.published")
+	waitFor(t, 3*time.Second, "the quiet workspace's delivery", func() bool { return len(f.deliveries(t, quietHook.ID)) == 1 })
+	assert.Less(t, time.Since(begin), 2*time.Second, "the quiet workspace waits for no slow request")
+	time.Sleep(100 * time.Millisecond)
+	assert.EqualValues(t, 2, noisy.peak.Load(), "peak attempts of the noisy workspace, want PerWorkspace")
+}
+
+// TestWorkersYieldWhenContended: with every worker taken by one workspace's
+// endpoints (each with a backlog), a webhook of another workspace gets a
+// worker after the current attempts, not after the whole backlog. (The
+// worker cap is lowered to 2 to get there with two endpoints.)
+func TestWorkersYieldWhenContended(t *testing.T) {
+	f := newFixture(t)
+	busy := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) { time.Sleep(100 * time.Millisecond) })
+	busyHooks := []store.Webhook{f.webhook(t, busy.srv.URL+"/a"), f.webhook(t, busy.srv.URL+"/b")}
+	quiet := newReceiver(t, nil)
+	other := f.workspace(t, "other")
+	quietHook := f.webhookIn(t, other, quiet.srv.URL)
+
+	o := f.options()
+	d, _ := start(t, o, func(d *Dispatcher) { d.maxWorkers = 2 })
+	for range 20 { // 20 × 100ms per endpoint: 2s of backlog
+		f.publish(t, nil, "version.published")
+	}
+	d.Notify()
+	waitFor(t, 3*time.Second, "the busy workspace delivering", func() bool { return busy.count() >= 2 })
+
+	begin := time.Now()
+	f.publishIn(t, d, other, "version.published")
+	waitFor(t, 5*time.Second, "the quiet workspace's delivery", func() bool { return len(f.deliveries(t, quietHook.ID)) == 1 })
+	assert.Less(t, time.Since(begin), time.Second, "served after an attempt or two, not after the 2s backlog")
+	waitFor(t, 10*time.Second, "the backlog delivered", func() bool {
+		return len(f.deliveries(t, busyHooks[0].ID)) == 20 && len(f.deliveries(t, busyHooks[1].ID)) == 20
+	})
+	assert.Equal(t, 40, busy.count(), "each backlog message sent once")
+}
+
+// TestAdmissionFair: freed slots go to the workspace with the fewest
+// attempts in flight, never past its cap; a canceled wait takes nothing.
+func TestAdmissionFair(t *testing.T) {
+	ctx := context.Background()
+	a := newAdmission(3, 2)
+	require.True(t, a.acquire(ctx, "A"))
+	require.True(t, a.acquire(ctx, "A"))
+	require.True(t, a.acquire(ctx, "B"))
+	assert.Equal(t, 3, a.inFlight(""))
+
+	got := make(chan string, 4)
+	wait := func(ws string) {
+		go func() {
+			if a.acquire(ctx, ws) {
+				got <- ws
+			}
+		}()
+		waitFor(t, time.Second, ws+" waiting", func() bool {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			for _, w := range a.waiters {
+				if w.workspace == ws && !w.granted {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	wait("A") // first in line, but A already has 2
+	wait("C")
+	wait("B")
+	a.release("B") // A is at its cap; C (0 in flight) before B (0 now, but later)
+	assert.Equal(t, "C", <-got)
+	a.release("A") // A has 1, B has 0: B first
+	assert.Equal(t, "B", <-got)
+	a.release("C")
+	assert.Equal(t, "A", <-got)
+	assert.Equal(t, 2, a.inFlight("A"))
+	assert.Equal(t, 3, a.inFlight(""))
+
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan bool)
+	go func() { done <- a.acquire(cctx, "D") }()
+	cancel()
+	assert.False(t, <-done, "a canceled acquire")
+	assert.Equal(t, 3, a.inFlight(""), "a canceled acquire holds nothing")
+}
+
+func TestDefaults(t *testing.T) {
+	d := New(Options{})
+	assert.Equal(t, DefaultPerEndpoint, d.perEndpoint)
+	assert.Equal(t, DefaultPerWorkspace, d.perWorkspace)
+	assert.Equal(t, DefaultMaxConcurrent, d.maxConcurrent)
+	assert.Equal(t, 4*DefaultMaxConcurrent, d.maxWorkers)
+	assert.Equal(t, MaxWebhooksPerWorkspace, d.workersPerWorkspace)
+	assert.Equal(t, 50, MaxWebhooksPerWorkspace)
+}
+
+// TestTenantFairnessLatency times one workspace's deliveries alone, then
+// while another workspace has MaxWebhooksPerWorkspace endpoints that hang
+// until the client timeout with a backlog each: the quiet workspace's p99
+// publish-to-delivery must stay within 3× of its quiet baseline (with a
+// 50 ms floor for the scheduling noise of a shared, -race machine).
+func TestTenantFairnessLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	f := newFixture(t)
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	var inFlight gauge
+	noisy := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		inFlight.enter()
+		defer inFlight.leave()
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	})
+	got := make(chan string, 64)
+	quiet := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) { got <- r.Header.Get(HeaderID) })
+	other := f.workspace(t, "quiet")
+	f.webhookIn(t, other, quiet.srv.URL)
+	o := f.options()
+	o.Client = NewClient(true, 3*time.Second)
+	o.MaxConcurrent = 16 // fewer than the noisy endpoints: only fairness keeps the quiet one going
+	d, _ := start(t, o)
+
+	measure := func(n int) time.Duration {
+		var lat []time.Duration
+		for range n {
+			t0 := time.Now()
+			ev := f.publishIn(t, d, other, "version.published")
+			for id := range got {
+				if id == ev.ID {
+					break
+				}
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		return lat[len(lat)*99/100]
+	}
+	base := measure(30)
+
+	for i := range MaxWebhooksPerWorkspace {
+		f.webhook(t, fmt.Sprintf("%s/hang/%d", noisy.srv.URL, i))
+	}
+	for range 4 {
+		f.publish(t, nil, "version.published")
+	}
+	d.Notify()
+	waitFor(t, 5*time.Second, "the noisy workspace's requests hanging", func() bool {
+		return inFlight.cur.Load() == DefaultPerWorkspace
+	})
+	time.Sleep(300 * time.Millisecond) // the noisy workers' start-up reads settle
+	attacked := measure(30)
+	t.Logf("quiet workspace p99: %v alone, %v with %d hanging endpoints next door", base, attacked, MaxWebhooksPerWorkspace)
+	assert.LessOrEqual(t, attacked, max(3*base, 50*time.Millisecond), "p99 under attack (baseline %v)", base)
+	assert.EqualValues(t, DefaultPerWorkspace, inFlight.peak.Load(), "peak attempts in flight of the noisy workspace")
 }

@@ -11,10 +11,14 @@
 //     builds the HTTP client that checks the resolved address again at dial
 //     time (DNS can change) and never follows redirects.
 //   - [Dispatcher] fans events out from the store's event outbox to the
-//     matching webhooks and delivers them: one small worker set per endpoint
-//     (so a slow endpoint delays only itself), a global cap on concurrent
-//     attempts, a retry schedule ([DefaultSchedule], [ParseSchedule]) with
+//     matching webhooks and delivers them: one worker per endpoint with a
+//     cap on its requests in flight (so a slow endpoint delays only itself),
+//     a cap per workspace and a global cap on concurrent attempts, shared
+//     fairly between workspaces (so one tenant's slow endpoints cannot stall
+//     another's), a retry schedule ([DefaultSchedule], [ParseSchedule]) with
 //     jitter and Retry-After, and a delivery log row per attempt.
+//   - [MaxWebhooksPerWorkspace] is the registration limit the backend
+//     enforces.
 //
 // Delivery is at least once: the fan-out cursor advances in the same
 // transaction that queues the deliveries, and a delivery is marked done only

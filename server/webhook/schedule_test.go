@@ -1,10 +1,11 @@
 package webhook
 
 import (
-	"errors"
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseSchedule(t *testing.T) {
@@ -20,21 +21,17 @@ func TestParseSchedule(t *testing.T) {
 	}
 	for _, c := range good {
 		got, err := ParseSchedule(c.in)
-		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("ParseSchedule(%q) = %v, %v; want %v", c.in, got, err, c.want)
-		}
-	}
-	for _, in := range []string{"", " ", "5s,,5m", "5", "-5s", "xd", "5s,abc", "1.5d"} {
-		if got, err := ParseSchedule(in); !errors.Is(err, ErrBadSchedule) {
-			t.Errorf("ParseSchedule(%q) = %v, %v; want ErrBadSchedule", in, got, err)
+		if assert.NoError(t, err, "ParseSchedule(%q)", c.in) {
+			assert.Equal(t, c.want, got, "ParseSchedule(%q)", c.in)
 		}
 	}
 	long := "1s"
 	for range MaxScheduleSteps {
 		long += ",1s"
 	}
-	if _, err := ParseSchedule(long); !errors.Is(err, ErrBadSchedule) {
-		t.Errorf("ParseSchedule(%d steps) err = %v, want ErrBadSchedule", MaxScheduleSteps+1, err)
+	for _, in := range []string{"", " ", "5s,,5m", "5", "-5s", "xd", "5s,abc", "1.5d", long} {
+		_, err := ParseSchedule(in)
+		assert.ErrorIs(t, err, ErrBadSchedule, "ParseSchedule(%.40q)", in)
 	}
 }
 
@@ -42,31 +39,23 @@ func TestDefaultSchedule(t *testing.T) {
 	s := DefaultSchedule()
 	want := []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
 		10 * time.Hour, 10 * time.Hour}
-	if !slices.Equal(s[:len(want)], want) {
-		t.Fatalf("DefaultSchedule starts %v, want Standard Webhooks' %v", s[:len(want)], want)
-	}
+	require.GreaterOrEqual(t, len(s), len(want))
+	assert.Equal(t, want, s[:len(want)], "DefaultSchedule starts with Standard Webhooks' schedule")
 	var total time.Duration
 	for _, d := range s {
 		total += d
 	}
-	if total < 60*time.Hour || total > 84*time.Hour {
-		t.Fatalf("DefaultSchedule spans %v, want about 3 days", total)
-	}
+	assert.True(t, total >= 60*time.Hour && total <= 84*time.Hour, "DefaultSchedule spans %v, want about 3 days", total)
 	s[0] = 0
-	if DefaultSchedule()[0] != 5*time.Second {
-		t.Fatalf("DefaultSchedule returned shared state: mutation leaked")
-	}
+	assert.Equal(t, 5*time.Second, DefaultSchedule()[0], "DefaultSchedule returns no shared state")
 }
 
 func TestJitterAndRetryAfter(t *testing.T) {
 	for range 200 {
-		if got := tenPercentJitter(10 * time.Second); got < 9*time.Second || got > 11*time.Second {
-			t.Fatalf("tenPercentJitter(10s) = %v, want within 9s..11s", got)
-		}
+		got := tenPercentJitter(10 * time.Second)
+		require.True(t, got >= 9*time.Second && got <= 11*time.Second, "tenPercentJitter(10s) = %v, want within 9s..11s", got)
 	}
-	if got := tenPercentJitter(0); got != 0 {
-		t.Fatalf("tenPercentJitter(0) = %v, want 0", got)
-	}
+	assert.Zero(t, tenPercentJitter(0))
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
 		in   string
@@ -77,12 +66,11 @@ func TestJitterAndRetryAfter(t *testing.T) {
 		{"0", 0},
 		{"-3", 0},
 		{"soon", 0},
+		{"99999999999", 365 * 24 * time.Hour},
 		{now.Add(90 * time.Second).Format(http1123), 90 * time.Second},
 		{now.Add(-time.Hour).Format(http1123), 0},
 	} {
-		if got := retryAfter(c.in, now); got != c.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", c.in, got, c.want)
-		}
+		assert.Equal(t, c.want, retryAfter(c.in, now), "retryAfter(%q)", c.in)
 	}
 }
 

@@ -2,11 +2,13 @@ package webhook
 
 import (
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The symmetric test vector published with the Standard Webhooks
@@ -29,12 +31,8 @@ func vectorHeaders(sig string) http.Header {
 
 func TestSignStandardWebhooksVector(t *testing.T) {
 	got, err := Sign(vectorSecret, vectorMsgID, time.Unix(vectorTimestamp, 0), []byte(vectorPayload))
-	if err != nil {
-		t.Fatalf("Sign: %v", err)
-	}
-	if got != vectorSignature {
-		t.Fatalf("Sign = %q, want %q", got, vectorSignature)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, vectorSignature, got)
 }
 
 func TestVerify(t *testing.T) {
@@ -60,53 +58,42 @@ func TestVerify(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := Verify(vectorSecret, c.headers, c.body, c.now, 0)
-			if !errors.Is(err, c.want) {
-				t.Fatalf("Verify err = %v, want %v", err, c.want)
+			if c.want == nil {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, c.want)
 			}
 		})
 	}
 	h := vectorHeaders(vectorSignature)
 	h.Set(HeaderID, "msg_other")
-	if err := Verify(vectorSecret, h, body, ts, 0); !errors.Is(err, ErrNoMatchingSignature) {
-		t.Fatalf("Verify with another msg id: err = %v, want ErrNoMatchingSignature", err)
-	}
-	if err := Verify(vectorSecret, vectorHeaders(vectorSignature), body, ts.Add(time.Hour), 2*time.Hour); err != nil {
-		t.Fatalf("Verify with a 2h tolerance one hour late: %v, want nil", err)
-	}
+	assert.ErrorIs(t, Verify(vectorSecret, h, body, ts, 0), ErrNoMatchingSignature, "Verify with another msg id")
+	assert.NoError(t, Verify(vectorSecret, vectorHeaders(vectorSignature), body, ts.Add(time.Hour), 2*time.Hour),
+		"Verify with a 2h tolerance one hour late")
 }
 
 func TestNewSecretRoundTrip(t *testing.T) {
 	s1, err := NewSecret()
-	if err != nil {
-		t.Fatalf("NewSecret: %v", err)
-	}
-	s2, _ := NewSecret()
-	if !strings.HasPrefix(s1, "whsec_") || s1 == s2 {
-		t.Fatalf("NewSecret = %q, %q; want distinct whsec_ secrets", s1, s2)
-	}
+	require.NoError(t, err)
+	s2, err := NewSecret()
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(s1, "whsec_"), "NewSecret = %q, want a whsec_ secret", s1)
+	assert.NotEqual(t, s1, s2, "two secrets")
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s1, "whsec_"))
-	if err != nil || len(key) != 24 {
-		t.Fatalf("secret key = %d bytes (err %v), want 24", len(key), err)
-	}
+	require.NoError(t, err)
+	assert.Len(t, key, 24, "secret key bytes")
 	now := time.Unix(1_800_000_000, 0)
 	body := []byte(`{"type":"version.published"}`)
 	sig, err := Sign(s1, "evt_1", now, body)
-	if err != nil {
-		t.Fatalf("Sign: %v", err)
-	}
+	require.NoError(t, err)
 	h := http.Header{}
 	h.Set(HeaderID, "evt_1")
 	h.Set(HeaderTimestamp, "1800000000")
 	h.Set(HeaderSignature, sig)
-	if err := Verify(s1, h, body, now, time.Minute); err != nil {
-		t.Fatalf("Verify(own signature): %v, want nil", err)
-	}
-	if err := Verify(s2, h, body, now, time.Minute); !errors.Is(err, ErrNoMatchingSignature) {
-		t.Fatalf("Verify with another secret: err = %v, want ErrNoMatchingSignature", err)
-	}
+	assert.NoError(t, Verify(s1, h, body, now, time.Minute), "Verify(own signature)")
+	assert.ErrorIs(t, Verify(s2, h, body, now, time.Minute), ErrNoMatchingSignature, "Verify with another secret")
 	for _, bad := range []string{"whsec_!!!", "whsec_c2hvcnQ=", ""} {
-		if _, err := Sign(bad, "m", now, body); !errors.Is(err, ErrInvalidSecret) {
-			t.Errorf("Sign(%q) err = %v, want ErrInvalidSecret", bad, err)
-		}
+		_, err := Sign(bad, "m", now, body)
+		assert.ErrorIs(t, err, ErrInvalidSecret, "Sign(%q)", bad)
 	}
 }

@@ -14,10 +14,14 @@ import (
 )
 
 // ErrPrivateAddress is returned (wrapped) by [CheckURL] and by dials of a
-// [NewClient] client when the target is a loopback, private (RFC 1918, ULA
-// fc00::/7), link-local, unspecified, multicast, shared (CGNAT 100.64.0.0/10)
-// or otherwise reserved address, or an IPv4-mapped, IPv4-compatible, NAT64 or
-// 6to4 form of one, and private addresses are not allowed.
+// [NewClient] client when the target is not globally reachable and private
+// addresses are not allowed: every range of the IANA IPv4 and IPv6
+// Special-Purpose Address Registries that is not globally reachable
+// (loopback, RFC 1918, CGNAT 100.64.0.0/10, link-local, the TEST-NETs and
+// 2001:db8::/32, benchmarking, Teredo, local-use NAT64 64:ff9b:1::/48,
+// unique local fc00::/7, ...), multicast, reserved 240.0.0.0/4, IPv6
+// outside 2000::/3, and IPv4-mapped, IPv4-compatible, NAT64 (64:ff9b::/96)
+// or 6to4 (2002::/16) forms of a refused IPv4 address.
 var ErrPrivateAddress = errors.New("webhook: private or reserved address")
 
 // ErrInvalidURL is returned (wrapped) by [CheckURL] for a URL that is not an
@@ -74,7 +78,7 @@ func CheckURL(ctx context.Context, raw string, allowPrivate bool, resolver *net.
 	}
 	addrs, err := resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		return fmt.Errorf("%w: resolve %s: %v", ErrInvalidURL, host, err)
+		return fmt.Errorf("%w: %s", ErrInvalidURL, lookupFailure(host, err))
 	}
 	if len(addrs) == 0 {
 		return fmt.Errorf("%w: %s has no addresses", ErrInvalidURL, host)
@@ -85,6 +89,23 @@ func CheckURL(ctx context.Context, raw string, allowPrivate bool, resolver *net.
 		}
 	}
 	return nil
+}
+
+// lookupFailure describes a failed DNS lookup of host without the
+// resolver's address, which a *net.DNSError carries in its message
+// ("lookup x on 127.0.0.53:53: no such host") and which is internal.
+func lookupFailure(host string, err error) string {
+	var de *net.DNSError
+	switch {
+	case errors.As(err, &de) && de.IsNotFound:
+		return "host " + host + " does not resolve"
+	case errors.As(err, &de) && de.IsTimeout, errors.Is(err, context.DeadlineExceeded):
+		return "host " + host + ": dns lookup timed out"
+	case errors.Is(err, context.Canceled):
+		return "host " + host + ": dns lookup canceled"
+	default:
+		return "host " + host + ": dns lookup failed"
+	}
 }
 
 func parsePort(p string) (int, error) {
@@ -101,54 +122,85 @@ func parsePort(p string) (int, error) {
 	return n, nil
 }
 
+// blockedV4 lists the IPv4 ranges of the IANA IPv4 Special-Purpose Address
+// Registry that are not globally reachable, plus multicast, the reserved
+// 240.0.0.0/4 block and the deprecated 6to4 relay anycast block.
+var blockedV4 = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network" (RFC 791)
+	netip.MustParsePrefix("10.0.0.0/8"),      // private (RFC 1918)
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space, CGNAT (RFC 6598)
+	netip.MustParsePrefix("127.0.0.0/8"),     // loopback
+	netip.MustParsePrefix("169.254.0.0/16"),  // link-local, cloud metadata
+	netip.MustParsePrefix("172.16.0.0/12"),   // private (RFC 1918)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments (RFC 6890)
+	netip.MustParsePrefix("192.0.2.0/24"),    // TEST-NET-1 (RFC 5737)
+	netip.MustParsePrefix("192.88.99.0/24"),  // deprecated 6to4 relay anycast (RFC 7526)
+	netip.MustParsePrefix("192.168.0.0/16"),  // private (RFC 1918)
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking (RFC 2544)
+	netip.MustParsePrefix("198.51.100.0/24"), // TEST-NET-2 (RFC 5737)
+	netip.MustParsePrefix("203.0.113.0/24"),  // TEST-NET-3 (RFC 5737)
+	netip.MustParsePrefix("224.0.0.0/4"),     // multicast
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and 255.255.255.255 broadcast
+}
+
+// blockedV6 lists the IPv6 ranges refused outright. Everything outside
+// 2000::/3 (the only block IANA allocates global unicast from) is refused
+// too; the ranges below are inside it, or named for the reader.
+var blockedV6 = []netip.Prefix{
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible (deprecated), :: and ::1
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215)
+	netip.MustParsePrefix("100::/64"),       // discard-only (RFC 6666)
+	netip.MustParsePrefix("2001::/23"),      // IETF protocol assignments: Teredo 2001::/32, benchmarking, ORCHID
+	netip.MustParsePrefix("2001:db8::/32"),  // documentation (RFC 3849)
+	netip.MustParsePrefix("3fff::/20"),      // documentation (RFC 9637)
+	netip.MustParsePrefix("5f00::/16"),      // SRv6 SIDs (RFC 9602)
+	netip.MustParsePrefix("fc00::/7"),       // unique local (RFC 4193)
+	netip.MustParsePrefix("fe80::/10"),      // link-local
+	netip.MustParsePrefix("fec0::/10"),      // site-local (deprecated)
+	netip.MustParsePrefix("ff00::/8"),       // multicast
+}
+
+var (
+	globalUnicastV6 = netip.MustParsePrefix("2000::/3")
+	nat64V6         = netip.MustParsePrefix("64:ff9b::/96") // well-known NAT64 (RFC 6052)
+	sixToFourV6     = netip.MustParsePrefix("2002::/16")    // 6to4 (RFC 3056)
+)
+
 // blocked reports whether a is an address webhooks must not reach unless
-// private addresses are allowed.
+// private addresses are allowed. IPv4-mapped (::ffff:0:0/96), well-known
+// NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses are judged by the
+// IPv4 address they embed.
 func blocked(a netip.Addr) bool {
-	a = a.Unmap() // ::ffff:a.b.c.d is a.b.c.d
+	a = a.WithZone("")
 	if !a.IsValid() {
 		return true
 	}
-	if a.IsLoopback() || a.IsPrivate() || a.IsUnspecified() || a.IsLinkLocalUnicast() ||
-		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() {
-		return true
+	if a.Is4In6() {
+		return blocked(a.Unmap())
 	}
 	if a.Is4() {
-		b := a.As4()
-		switch {
-		case b[0] == 0: // 0.0.0.0/8 "this network"
-			return true
-		case b[0] == 100 && b[1]&0xc0 == 64: // 100.64.0.0/10 shared address space (CGNAT)
-			return true
-		case b[0] == 192 && b[1] == 0 && b[2] == 0: // 192.0.0.0/24 IETF protocol assignments
-			return true
-		case b[0] == 198 && b[1]&0xfe == 18: // 198.18.0.0/15 benchmarking
-			return true
-		case b[0] >= 240: // 240.0.0.0/4 reserved, and 255.255.255.255 broadcast
-			return true
+		for _, p := range blockedV4 {
+			if p.Contains(a) {
+				return true
+			}
 		}
 		return false
 	}
 	b := a.As16()
 	switch {
-	case isZero(b[:12]): // ::/96 IPv4-compatible (deprecated) addresses
-		return true
-	case b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && isZero(b[4:12]): // 64:ff9b::/96 NAT64
+	case nat64V6.Contains(a):
 		return blocked(netip.AddrFrom4([4]byte(b[12:16])))
-	case b[0] == 0x20 && b[1] == 0x02: // 2002::/16 6to4
+	case sixToFourV6.Contains(a):
 		return blocked(netip.AddrFrom4([4]byte(b[2:6])))
-	case b[0] == 0xfe && b[1]&0xc0 == 0xc0: // fec0::/10 deprecated site-local
+	case !globalUnicastV6.Contains(a):
 		return true
 	}
-	return false
-}
-
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
+	for _, p := range blockedV6 {
+		if p.Contains(a) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // NewClient returns the HTTP client deliveries go through: every dial
