@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,18 @@ type serveConfig struct {
 	retrySchedule string
 	publicURL     string
 	adoptOrphans  string
+	debugAddr     string
+	limits        limits
+}
+
+// limits are the sizes and budgets an operator may change.
+type limits struct {
+	maxDraftFiles   int
+	maxDraftBytes   int64
+	cacheBytes      int64
+	bodyTimeout     time.Duration
+	hooksConcurrent int
+	hooksPerWS      int
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -57,6 +70,13 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&cfg.retrySchedule, "webhook-retry-schedule", env("FLOWYTE_WEBHOOK_RETRY_SCHEDULE", ""), "comma-separated retry delays (FLOWYTE_WEBHOOK_RETRY_SCHEDULE); default about 3 days")
 	fs.StringVar(&cfg.adoptOrphans, "adopt-orphans", env("FLOWYTE_ADOPT_ORPHANS", ""), "workspace that adopts agent repositories with no database row and no recorded owner (FLOWYTE_ADOPT_ORPHANS); by default such repositories stop startup")
 	fs.StringVar(&cfg.publicURL, "public-url", env("FLOWYTE_PUBLIC_URL", ""), "base URL clients reach the daemon at, for cloneUrl (FLOWYTE_PUBLIC_URL); default: the request's Host")
+	fs.StringVar(&cfg.debugAddr, "debug-addr", env("FLOWYTE_DEBUG_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (FLOWYTE_DEBUG_ADDR); off when empty; keep it on loopback")
+	fs.IntVar(&cfg.limits.maxDraftFiles, "max-draft-files", envInt(getenv, "FLOWYTE_MAX_DRAFT_FILES", 20000), "files one draft may hold (FLOWYTE_MAX_DRAFT_FILES)")
+	fs.Int64Var(&cfg.limits.maxDraftBytes, "max-draft-bytes", int64(envInt(getenv, "FLOWYTE_MAX_DRAFT_BYTES", 256<<20)), "bytes one draft may hold (FLOWYTE_MAX_DRAFT_BYTES)")
+	fs.Int64Var(&cfg.limits.cacheBytes, "cache-bytes", int64(envInt(getenv, "FLOWYTE_CACHE_BYTES", 384<<20)), "memory budget of all caches: compiled drafts, responders, version files, git objects (FLOWYTE_CACHE_BYTES)")
+	fs.DurationVar(&cfg.limits.bodyTimeout, "body-timeout", envDuration(getenv, "FLOWYTE_BODY_TIMEOUT", 30*time.Second), "time a client has to send a request body (FLOWYTE_BODY_TIMEOUT)")
+	fs.IntVar(&cfg.limits.hooksConcurrent, "webhook-max-concurrent", envInt(getenv, "FLOWYTE_WEBHOOK_MAX_CONCURRENT", 64), "webhook attempts in flight across all workspaces (FLOWYTE_WEBHOOK_MAX_CONCURRENT)")
+	fs.IntVar(&cfg.limits.hooksPerWS, "webhook-per-workspace", envInt(getenv, "FLOWYTE_WEBHOOK_PER_WORKSPACE", webhook.DefaultPerWorkspace), "webhook attempts in flight of one workspace (FLOWYTE_WEBHOOK_PER_WORKSPACE)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, usageError{err.Error()}
 	}
@@ -72,6 +92,22 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	return cfg, nil
 }
 
+// envInt reads an integer variable, or def when unset or malformed.
+func envInt(getenv func(string) string, k string, def int) int {
+	if v, err := strconv.Atoi(getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+// envDuration reads a duration variable, or def when unset or malformed.
+func envDuration(getenv func(string) string, k string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
 func newLogger(cfg serveConfig, stderr io.Writer) zerolog.Logger {
 	level, _ := zerolog.ParseLevel(cfg.logLevel)
 	var w io.Writer = stderr
@@ -81,8 +117,9 @@ func newLogger(cfg serveConfig, stderr io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-// openData opens the data directory's database and repositories.
-func openData(dir string) (*store.Store, *repo.Store, error) {
+// openData opens the data directory's database and repositories, with
+// one compiler (and its per-file cache) for publish and the sandbox.
+func openData(dir string, lim limits, compiler *compile.Compiler) (*store.Store, *repo.Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "agents"), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -91,9 +128,18 @@ func openData(dir string) (*store.Store, *repo.Store, error) {
 		return nil, nil, err
 	}
 	repos, err := repo.Open(repo.Options{
-		Root:    filepath.Join(dir, "agents"),
-		Sync:    true,
-		Compile: compileArtifact,
+		Root:          filepath.Join(dir, "agents"),
+		Sync:          true,
+		MaxFiles:      lim.maxDraftFiles,
+		MaxDraftBytes: lim.maxDraftBytes,
+		CacheBytes:    lim.cacheBytes / 6,
+		Compile: func(files map[string][]byte) ([]byte, error) {
+			res := compiler.Compile(files)
+			if !res.OK() {
+				return nil, res.Errors
+			}
+			return res.JSON, nil
+		},
 	})
 	if err != nil {
 		st.Close()
@@ -112,16 +158,6 @@ func ready(ctx context.Context, dir string, st *store.Store) error {
 	f.Close()
 	os.Remove(f.Name())
 	return st.Ping(ctx)
-}
-
-// compileArtifact is publish's compiler: the artifact bytes, or the
-// diagnostics as the error.
-func compileArtifact(files map[string][]byte) ([]byte, error) {
-	res := compile.Compile(files)
-	if !res.OK() {
-		return nil, res.Errors
-	}
-	return res.JSON, nil
 }
 
 // keysDir is the key journal beside the database.
@@ -180,7 +216,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Error().Msg("git is not installed: clones over HTTP will fail until it is (apt-get install git)")
 		gitPath = "git"
 	}
-	st, repos, err := openData(cfg.data)
+	compiler := compile.NewCompiler(compile.NewCache(cfg.limits.cacheBytes / 6))
+	st, repos, err := openData(cfg.data, cfg.limits, compiler)
 	if err != nil {
 		return err
 	}
@@ -196,17 +233,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defaultURL = cfg.publicURL
 	}
 	disp := webhook.New(webhook.Options{
-		Store:    st,
-		Client:   webhook.NewClient(cfg.allowPrivate, 15*time.Second),
-		Schedule: schedule,
-		Logger:   log.With().Str("component", "webhook").Logger(),
+		Store:         st,
+		Client:        webhook.NewClient(cfg.allowPrivate, 15*time.Second),
+		Schedule:      schedule,
+		MaxConcurrent: cfg.limits.hooksConcurrent,
+		PerWorkspace:  cfg.limits.hooksPerWS,
+		Logger:        log.With().Str("component", "webhook").Logger(),
 	})
 	be := backend.New(backend.Options{
 		Repos: repos, Store: st, Log: log, PublicURL: defaultURL, Keys: journal, AdoptOrphansInto: cfg.adoptOrphans,
+		Compiler: compiler, CacheBytes: cfg.limits.cacheBytes * 4 / 6,
 		Webhooks: disp, Redeliver: disp, AllowPrivateWebhooks: cfg.allowPrivate,
 	})
 	srv := server.New(server.Deps{
-		Backend: be, Log: log, PublicURL: cfg.publicURL, GitPath: gitPath,
+		Backend: be, Log: log, PublicURL: cfg.publicURL, GitPath: gitPath, BodyTimeout: cfg.limits.bodyTimeout,
 		Ready: func(ctx context.Context) error { return ready(ctx, cfg.data, st) },
 	})
 	rep, err := be.Recover(ctx)
@@ -221,6 +261,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info().Int("agents", rep.Agents).Int("versions", rep.Versions).Int("deployments", rep.Deployments).
 		Int("rolledForward", rep.RolledForward).Int("orphans", rep.OrphansMovedOut).Int("drafts", rep.Drafts).Int("failed", rep.Failed).Int("adopted", rep.Adopted).Int("keysRestored", rep.KeysRestored).Msg("recovery done")
 
+	if cfg.debugAddr != "" {
+		stopDebug, err := serveDebug(cfg.debugAddr, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopDebug()
+	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flowyte/flowyte/compile"
 )
 
 // TestLostWALRebuildsFromGit deletes the database's -wal while the daemon
@@ -75,4 +77,14 @@ func TestLostWALRebuildsFromGit(t *testing.T) {
 	}
 	mustCall(t, "GET", d.url+"/agents", reader["secret"].(string), nil, 200)
 	mustCall(t, "GET", d.url+"/agents", doomed["secret"].(string), nil, 401)
+}
+
+// compileArtifact is publish's compiler for tests that write repositories
+// behind the daemon's back.
+func compileArtifact(files map[string][]byte) ([]byte, error) {
+	res := compile.Compile(files)
+	if !res.OK() {
+		return nil, res.Errors
+	}
+	return res.JSON, nil
 }

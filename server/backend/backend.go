@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/repo"
 )
 
@@ -46,6 +47,10 @@ type Options struct {
 	// AdoptOrphansInto names the workspace that adopts repositories with
 	// neither an agent row nor a recorded owner; empty refuses to start.
 	AdoptOrphansInto string
+	// Compiler compiles drafts for the sandbox and the report; share it
+	// with the repositories' publish compiler so one cache serves both.
+	// A private one when nil.
+	Compiler *compile.Compiler
 	// CacheBytes is the memory budget of the backend's caches (compiled
 	// drafts, responders, immutable version files); DefaultCacheBytes
 	// when zero.
@@ -93,7 +98,7 @@ func New(o Options) *Backend {
 		now:     func() time.Time { return o.Now().UTC() },
 		opts:    o,
 		metrics: newMetrics(o.Registry),
-		cache:   newCaches(o.CacheBytes, o.Registry),
+		cache:   newCaches(o.CacheBytes, o.Compiler, o.Registry),
 		touched: map[string]time.Time{},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -54,13 +55,15 @@ type caches struct {
 
 	mu     sync.Mutex
 	latest map[string]string // agent → tree of its newest compiled draft
+
+	compiler *compile.Compiler
 }
 
 // DefaultCacheBytes is the default memory budget of the backend's caches,
 // fit for a 1 GiB container beside the repository object cache.
 const DefaultCacheBytes = 256 << 20
 
-func newCaches(budget int64, reg *prometheus.Registry) *caches {
+func newCaches(budget int64, compiler *compile.Compiler, reg *prometheus.Registry) *caches {
 	if budget <= 0 {
 		budget = DefaultCacheBytes
 	}
@@ -69,7 +72,10 @@ func newCaches(budget int64, reg *prometheus.Registry) *caches {
 		registerCacheMetrics(reg, name, c)
 		return c
 	}
-	c := &caches{latest: map[string]string{}}
+	if compiler == nil {
+		compiler = compile.NewCompiler(compile.NewCache(budget / 8))
+	}
+	c := &caches{latest: map[string]string{}, compiler: compiler}
 	c.drafts = otter.Must(&otter.Options[string, *compiledDraft]{
 		MaximumWeight: uint64(budget * 4 / 10),
 		Weigher:       func(_ string, d *compiledDraft) uint32 { return d.weight },
@@ -132,7 +138,7 @@ func registerWeightGauges(reg *prometheus.Registry, c *caches) {
 // and drops the agent's previous draft tree.
 func (c *caches) draft(ctx context.Context, agentID, tree string, files map[string][]byte) *compiledDraft {
 	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
-		return compileDraft(files), nil
+		return c.compileDraft(files), nil
 	}))
 	c.mu.Lock()
 	prev := c.latest[agentID]
@@ -147,18 +153,20 @@ func (c *caches) draft(ctx context.Context, agentID, tree string, files map[stri
 	return cd
 }
 
-func compileDraft(files map[string][]byte) *compiledDraft {
+// compileDraft compiles through the shared compiler, whose per-file cache
+// makes a one-file edit re-parse one file.
+func (c *caches) compileDraft(files map[string][]byte) *compiledDraft {
 	size := 0
 	for p, data := range files {
 		size += len(p) + len(data)
 	}
-	res := compile.Compile(files)
+	res := c.compiler.Compile(files)
 	cd := &compiledDraft{result: res}
 	if res.OK() && res.Artifact != nil {
 		if eng, err := newEngine(res.Artifact, len(res.JSON)); err == nil {
 			cd.engine = eng
 		} else {
-			cd.result.Errors = append(cd.result.Errors, compile.Diagnostic{Code: "responder", Message: err.Error()})
+			cd.result.Errors = append(slices.Clone(cd.result.Errors), compile.Diagnostic{Code: "responder", Message: err.Error()})
 		}
 	}
 	cd.result.JSON = nil // publish writes its own; the report needs only the digest
@@ -185,7 +193,7 @@ func (c *caches) draftAt(ctx context.Context, repos *repo.Store, agentID, rev st
 	}
 	c.rememberRevision(agentID, rev, tree)
 	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
-		return compileDraft(files), nil
+		return c.compileDraft(files), nil
 	}))
 	return cd, nil
 }
