@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +13,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -168,6 +175,7 @@ func (e *env) do(method, path, key string, body any, headers ...string) resp {
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
 	require.NoError(e.tb, err, "read body")
+	checkSpec(e.tb, req, res, data)
 	return resp{Response: res, body: data}
 }
 
@@ -266,4 +274,71 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// loadSpec parses openapi.json once for all tests and builds a router over
+// it: servers are dropped (the test server listens on any port) and the
+// multi-segment {path} parameters match across slashes, as gin's *path does.
+var loadSpec = sync.OnceValues(func() (routers.Router, error) {
+	data, err := os.ReadFile("openapi.json")
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	doc, err := openapi3.NewLoader().LoadFromData(data)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.json: %w", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, fmt.Errorf("openapi.json is not a valid OpenAPI document: %w", err)
+	}
+	doc.Servers = nil
+	// The raw-text answers (files, patches, problem pages) are documented
+	// as strings: read them as text, not as YAML or an unknown type.
+	for _, mt := range []string{"text/markdown", "text/x-diff", "text/html", "application/yaml"} {
+		openapi3filter.RegisterBodyDecoder(mt, openapi3filter.PlainBodyDecoder)
+	}
+	for path, item := range doc.Paths.Map() {
+		if strings.HasSuffix(path, "{path}") {
+			doc.Paths.Delete(path)
+			doc.Paths.Set(strings.TrimSuffix(path, "{path}")+"{path:.+}", item)
+		}
+	}
+	return gorillamux.NewRouter(doc)
+})
+
+// specKey names a response by its documented operation and status.
+func specKey(route *routers.Route, status int) string {
+	return fmt.Sprintf("%s %s %d", route.Method, strings.ReplaceAll(route.Path, "{path:.+}", "{path}"), status)
+}
+
+// checkSpec validates one response (status, headers, body) against the
+// operation openapi.json documents for its request. Requests to routes the
+// document does not have (deliberately bad paths and methods) are skipped:
+// TestOpenAPICoversEveryRoute checks that every real route is documented.
+func checkSpec(tb testing.TB, req *http.Request, res *http.Response, body []byte) {
+	tb.Helper()
+	router, err := loadSpec()
+	require.NoError(tb, err)
+	route, params, err := router.FindRoute(req)
+	if errors.Is(err, routers.ErrPathNotFound) || errors.Is(err, routers.ErrMethodNotAllowed) {
+		return
+	}
+	require.NoError(tb, err, "find route for %s %s", req.Method, req.URL.Path)
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(body)
+	err = openapi3filter.ValidateResponse(context.Background(), in)
+	assert.NoError(tb, err, "%s %s: response does not match openapi.json (%s)\n%s", req.Method, req.URL.RequestURI(), specKey(route, res.StatusCode), truncate(body, 2000))
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
 }
