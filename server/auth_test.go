@@ -4,21 +4,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowyte/flowyte/server"
 	"github.com/flowyte/flowyte/server/backend"
 )
 
 func TestKeyFormat(t *testing.T) {
 	k, err := backend.NewKeySecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(k) != len("flowyte_sk_")+38 || !strings.HasPrefix(k, "flowyte_sk_") {
-		t.Fatalf("key %q has the wrong shape", k)
-	}
-	if err := backend.ParseKey(k); err != nil {
-		t.Fatalf("fresh key refused: %v", err)
-	}
+	require.NoError(t, err)
+	require.Len(t, k, len("flowyte_sk_")+38, "key %q has the wrong length", k)
+	require.True(t, strings.HasPrefix(k, "flowyte_sk_"), "key %q has the wrong prefix", k)
+	assert.NoError(t, backend.ParseKey(k), "fresh key refused")
 	// Flip one random character: the checksum catches it.
 	b := []byte(k)
 	if b[15] == 'a' {
@@ -26,13 +24,9 @@ func TestKeyFormat(t *testing.T) {
 	} else {
 		b[15] = 'a'
 	}
-	if backend.ParseKey(string(b)) == nil {
-		t.Fatal("a mistyped key passed the checksum")
-	}
+	assert.Error(t, backend.ParseKey(string(b)), "a mistyped key passed the checksum")
 	for _, bad := range []string{"", "flowyte_sk_", "sk_" + k[11:], k + "x", k[:len(k)-1] + "!"} {
-		if backend.ParseKey(bad) == nil {
-			t.Fatalf("ParseKey(%q) = nil, want an error", bad)
-		}
+		assert.Error(t, backend.ParseKey(bad), "ParseKey(%q) = nil, want an error", bad)
 	}
 }
 
@@ -42,8 +36,8 @@ func TestAuthMatrix(t *testing.T) {
 	e := newEnv(t)
 	id := e.createAgent("auth")
 	e.publish(id)
-	sess := e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(t)["id"].(string)
-	wh := e.must(201, "POST", "/webhooks", e.admin, map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"version.published"}}).json(t)["id"].(string)
+	sess := str(t, e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(t), "id")
+	wh := str(t, e.must(201, "POST", "/webhooks", e.admin, map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"version.published"}}).json(t), "id")
 	lacking := map[string]string{ // a key of workspace a without the route's scope
 		server.ScopeAgentsRead:    e.chatOnly,
 		server.ScopeAgentsWrite:   e.reader,
@@ -100,76 +94,58 @@ func TestAuthMatrix(t *testing.T) {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
 			r := e.do(rt.method, rt.path, "", rt.body)
 			problemCode(t, r, 401, "unauthorized")
-			if h := r.Header.Get("WWW-Authenticate"); h != `Bearer realm="flowyte"` {
-				t.Fatalf("no key: WWW-Authenticate=%q", h)
-			}
+			assert.Equal(t, `Bearer realm="flowyte"`, r.Header.Get("WWW-Authenticate"), "no key: WWW-Authenticate")
 			r = e.do(rt.method, rt.path, "flowyte_sk_00000000000000000000000000000000AAAAAA", rt.body)
 			problemCode(t, r, 401, "unauthorized")
-			if h := r.Header.Get("WWW-Authenticate"); !strings.Contains(h, `error="invalid_token"`) {
-				t.Fatalf("bad key: WWW-Authenticate=%q", h)
-			}
+			assert.Contains(t, r.Header.Get("WWW-Authenticate"), `error="invalid_token"`, "bad key: WWW-Authenticate")
 			r = e.do(rt.method, rt.path, lacking[rt.scope], rt.body)
 			problemCode(t, r, 403, "insufficient_scope")
 			want := `Bearer error="insufficient_scope", scope="` + rt.scope + `"`
-			if h := r.Header.Get("WWW-Authenticate"); h != want {
-				t.Fatalf("lacking scope: WWW-Authenticate=%q, want %q", h, want)
-			}
+			assert.Equal(t, want, r.Header.Get("WWW-Authenticate"), "lacking scope: WWW-Authenticate")
 			if rt.tenant {
 				r = e.do(rt.method, rt.path, e.other, rt.body)
-				if r.StatusCode != 404 {
-					t.Fatalf("other workspace: status=%d, want 404\n%s", r.StatusCode, r.body)
-				}
+				assert.Equal(t, 404, r.StatusCode, "other workspace: status\n%s", r.body)
 			}
 		})
 	}
 	// A revoked key is an invalid token.
 	k := e.key("a", "temp", server.ScopeAgentsRead)
 	e.must(200, "GET", "/agents", k, nil)
-	keys := e.must(200, "GET", "/keys", e.admin, nil).json(t)["data"].([]any)
-	for _, x := range keys {
-		if x.(map[string]any)["name"] == "temp" {
-			e.must(204, "DELETE", "/keys/"+x.(map[string]any)["id"].(string), e.admin, nil)
+	keys := arr(t, e.must(200, "GET", "/keys", e.admin, nil).json(t), "data")
+	revoked := 0
+	for i := range keys {
+		if x := elem(t, keys, i); x["name"] == "temp" {
+			e.must(204, "DELETE", "/keys/"+str(t, x, "id"), e.admin, nil)
+			revoked++
 		}
 	}
+	require.Equal(t, 1, revoked, "keys named temp in the list %v", keys)
 	r := e.do("GET", "/agents", k, nil)
 	problemCode(t, r, 401, "unauthorized")
-	if !strings.Contains(r.Header.Get("WWW-Authenticate"), "invalid_token") {
-		t.Fatalf("revoked key header %q", r.Header.Get("WWW-Authenticate"))
-	}
+	assert.Contains(t, r.Header.Get("WWW-Authenticate"), "invalid_token", "revoked key: WWW-Authenticate")
 }
 
 func TestOpenEndpointsNeedNoKey(t *testing.T) {
 	e := newEnv(t)
 	for _, p := range []string{"/healthz", "/readyz", "/openapi.json", "/problems/no_published_version"} {
 		r := e.do("GET", p, "", nil)
-		if r.StatusCode != 200 {
-			t.Fatalf("GET %s: status=%d", p, r.StatusCode)
-		}
-		if r.Header.Get("X-Request-Id") == "" {
-			t.Fatalf("GET %s: no X-Request-Id", p)
-		}
+		assert.Equal(t, 200, r.StatusCode, "GET %s: status", p)
+		assert.NotEmpty(t, r.Header.Get("X-Request-Id"), "GET %s: no X-Request-Id", p)
 	}
 	r := e.do("GET", "/healthz", "", nil, "X-Request-Id", "trace-123")
-	if r.Header.Get("X-Request-Id") != "trace-123" {
-		t.Fatalf("X-Request-Id not echoed: %q", r.Header.Get("X-Request-Id"))
-	}
+	assert.Equal(t, "trace-123", r.Header.Get("X-Request-Id"), "X-Request-Id not echoed")
 	problemCode(t, e.do("GET", "/metrics", "", nil), 401, "unauthorized")
 	m := e.must(200, "GET", "/metrics", e.reader, nil)
 	for _, name := range []string{"flowyte_http_requests_total", "flowyte_http_request_duration_seconds", "flowyte_publishes_total", "flowyte_compile_failures_total"} {
-		if !strings.Contains(string(m.body), name) {
-			t.Fatalf("/metrics lacks %s", name)
-		}
+		assert.Contains(t, string(m.body), name, "/metrics lacks %s", name)
 	}
 }
 
 func TestRequestIDEchoed(t *testing.T) {
 	e := newEnv(t)
 	for _, id := range []string{"abc", "trace id with spaces", strings.Repeat("x", 200)} {
-		if got := e.do("GET", "/healthz", "", nil, "X-Request-Id", id).Header.Get("X-Request-Id"); got != id {
-			t.Fatalf("X-Request-Id %q echoed as %q", id, got)
-		}
+		assert.Equal(t, id, e.do("GET", "/healthz", "", nil, "X-Request-Id", id).Header.Get("X-Request-Id"), "X-Request-Id echoed")
 	}
-	if got := e.do("GET", "/healthz", "", nil).Header.Get("X-Request-Id"); len(got) < 16 {
-		t.Fatalf("no generated X-Request-Id: %q", got)
-	}
+	got := e.do("GET", "/healthz", "", nil).Header.Get("X-Request-Id")
+	assert.GreaterOrEqual(t, len(got), 16, "no generated X-Request-Id: %q", got)
 }

@@ -3,6 +3,9 @@ package server_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestBadRequests sends many kinds of bad request; each must get its 4xx
@@ -11,7 +14,7 @@ func TestBadRequests(t *testing.T) {
 	e := newEnv(t)
 	id := e.createAgent("target")
 	e.publish(id)
-	sess := e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(t)["id"].(string)
+	sess := str(t, e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(t), "id")
 	big := strings.Repeat("x", 300<<10)
 	huge := `{"name":"` + strings.Repeat("x", 2<<20) + `"}`
 	a := "/agents/" + id
@@ -115,33 +118,23 @@ func TestBadRequests(t *testing.T) {
 		{"wrong method", "PATCH", "/agents", `{}`, nil, 405, "method_not_allowed"},
 		{"unknown problem page", "GET", "/problems/nope", nil, nil, 404, "not_found"},
 	}
-	if len(cases) < 50 {
-		t.Fatalf("only %d cases", len(cases))
-	}
+	require.GreaterOrEqual(t, len(cases), 50, "cases")
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do(tc.method, tc.path, e.admin, tc.body, tc.headers...)
-			if r.StatusCode >= 500 {
-				t.Fatalf("%s %s: status=%d, a 5xx\n%s", tc.method, tc.path, r.StatusCode, r.body)
-			}
+			require.Less(t, r.StatusCode, 500, "%s %s: a 5xx\n%s", tc.method, tc.path, r.body)
 			problemCode(t, r, tc.status, tc.code)
 		})
 	}
-	if r := e.do("PATCH", "/agents", e.admin, `{}`); !strings.Contains(r.Header.Get("Allow"), "GET") {
-		t.Fatalf("405 without Allow: %q", r.Header.Get("Allow"))
-	}
+	assert.Contains(t, e.do("PATCH", "/agents", e.admin, `{}`).Header.Get("Allow"), "GET", "405 Allow header")
 	// Nothing above left a half-written repository or a stray version.
 	git(t, e.repos.Path(id), "fsck", "--strict")
-	if tags := strings.Fields(git(t, e.repos.Path(id), "tag")); len(tags) != 1 {
-		t.Fatalf("tags %v, want [v1]", tags)
-	}
+	assert.Equal(t, []string{"v1"}, strings.Fields(git(t, e.repos.Path(id), "tag")), "tags")
 }
 
 func TestTypeErrorPointerNamesArrayElement(t *testing.T) {
 	e := newEnv(t)
 	id := e.createAgent("ptr")
 	m := problemCode(t, e.do("POST", "/agents/"+id+"/draft/commits", e.admin, `{"changes":[{"path":"knowledge/a.md","content":"ok"},{"path":"knowledge/b.md","content":5}]}`), 422, "validation_failed")
-	if got := m["errors"].([]any)[0].(map[string]any)["pointer"]; got != "/changes/1/content" {
-		t.Fatalf("pointer %v, want /changes/1/content", got)
-	}
+	assert.Equal(t, "/changes/1/content", elem(t, arr(t, m, "errors"), 0)["pointer"], "pointer")
 }

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowyte/flowyte/server/store"
 )
 
@@ -42,9 +44,7 @@ func hammer(tb testing.TB, n, conc int, send func(c *http.Client) int, want int)
 	}
 	wg.Wait()
 	el := time.Since(start)
-	if bad.Load() > 0 {
-		tb.Fatalf("%d requests did not answer %d", bad.Load(), want)
-	}
+	require.Zero(tb, bad.Load(), "requests that did not answer %d", want)
 	return float64(n) / el.Seconds()
 }
 
@@ -101,7 +101,7 @@ func BenchmarkMessageTurn(b *testing.B) {
 	id := e.createAgent("bench")
 	e.loadFixture(id, "acme-support")
 	e.publish(id)
-	sid := e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(b)["id"].(string)
+	sid := str(b, e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(b), "id")
 	texts := []string{"How long do I have to return something?", "do you ship abroad?", "what payment methods do you take?", "tell me about the warranty", "hello there"}
 	client := &http.Client{}
 	url := e.srv.URL + "/chat/sessions/" + sid + "/messages"
@@ -111,9 +111,7 @@ func BenchmarkMessageTurn(b *testing.B) {
 		body := []byte(`{"text":"` + texts[i%len(texts)] + `"}`)
 		i++
 		start := time.Now()
-		if st := post(client, url, e.admin, body); st != 200 {
-			b.Fatalf("status %d", st)
-		}
+		require.Equal(b, 200, post(client, url, e.admin, body), "message status")
 		lat = append(lat, time.Since(start))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -145,18 +143,14 @@ func BenchmarkVersionsPage(b *testing.B) {
 				}
 				return tx.SetPublished(ctx, id, total, total)
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err, "seed versions")
 			client := &http.Client{}
 			url := e.srv.URL + "/agents/" + id + "/versions?limit=50"
 			if deep {
 				url += "&cursor=v100"
 			}
 			for b.Loop() {
-				if st := get(client, url, e.reader); st != 200 {
-					b.Fatalf("status %d", st)
-				}
+				require.Equal(b, 200, get(client, url, e.reader), "versions page status")
 			}
 		})
 	}
@@ -177,25 +171,22 @@ func BenchmarkManyAgentsRSS(b *testing.B) {
 		ids := make([]string, 0, n)
 		for i := range n {
 			st := post(client, e.srv.URL+"/agents", e.admin, []byte(fmt.Sprintf(`{"name":"agent %d"}`, i)))
-			if st != 201 {
-				b.Fatalf("create %d: %d", i, st)
-			}
+			require.Equal(b, 201, st, "create agent %d", i)
 		}
 		next := ""
 		for {
 			page := e.must(200, "GET", "/agents?limit=200"+cursorParam(next), e.reader, nil).json(b)
-			for _, a := range page["data"].([]any) {
-				ids = append(ids, a.(map[string]any)["id"].(string))
+			data := arr(b, page, "data")
+			for i := range data {
+				ids = append(ids, str(b, elem(b, data, i), "id"))
 			}
 			if page["nextCursor"] == nil {
 				break
 			}
-			next = page["nextCursor"].(string)
+			next = str(b, page, "nextCursor")
 		}
 		for _, id := range ids {
-			if st := get(client, e.srv.URL+"/agents/"+id+"/draft", e.reader); st != 200 {
-				b.Fatalf("draft %s: %d", id, st)
-			}
+			require.Equal(b, 200, get(client, e.srv.URL+"/agents/"+id+"/draft", e.reader), "draft %s status", id)
 		}
 		runtime.GC()
 		debug.FreeOSMemory()
@@ -203,9 +194,8 @@ func BenchmarkManyAgentsRSS(b *testing.B) {
 		b.ReportMetric(float64(len(ids)), "agents")
 		// Startup recovery over every agent, all in step (a restart).
 		start := time.Now()
-		if _, err := e.backend.Recover(context.Background()); err != nil {
-			b.Fatal(err)
-		}
+		_, err := e.backend.Recover(context.Background())
+		require.NoError(b, err, "recover")
 		b.ReportMetric(float64(time.Since(start).Milliseconds()), "recover-ms")
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzAPIBodies sends arbitrary bodies to every route that takes one; no
@@ -20,7 +23,7 @@ func FuzzAPIBodies(f *testing.F) {
 	e := newEnv(f)
 	id := e.createAgent("fuzz")
 	e.publish(id)
-	sid := e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(f)["id"].(string)
+	sid := str(f, e.must(201, "POST", "/chat/sessions", e.admin, map[string]any{"agentId": id}).json(f), "id")
 	f.Fuzz(func(t *testing.T, route int, body []byte) {
 		routes := []struct{ method, path string }{
 			{"POST", "/agents"},
@@ -40,19 +43,14 @@ func FuzzAPIBodies(f *testing.F) {
 		}
 		rt := routes[(route%len(routes)+len(routes))%len(routes)]
 		req, err := http.NewRequest(rt.method, e.srv.URL+rt.path, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer "+e.admin)
 		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _ := io.ReadAll(res.Body)
+		require.NoError(t, err, "%s %s", rt.method, rt.path)
+		out, err := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode >= 500 {
-			t.Fatalf("%s %s with %q: status %d\n%s", rt.method, rt.path, body, res.StatusCode, out)
-		}
+		require.NoError(t, err, "read body")
+		assert.Less(t, res.StatusCode, 500, "%s %s with %q: a 5xx\n%s", rt.method, rt.path, body, out)
 	})
 }

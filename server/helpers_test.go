@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,10 +13,17 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/fixtures"
@@ -95,14 +104,10 @@ func newEnvOpts(tb testing.TB, allowPrivate bool) *env {
 	tb.Helper()
 	dir := tb.TempDir()
 	st, err := store.Open(filepath.Join(dir, "flowyte.db"), store.WithSynchronous(os.Getenv("FLOWYTE_TEST_SYNC")+"FULL"[:4*btoi(os.Getenv("FLOWYTE_TEST_SYNC") == "")]))
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
+	require.NoError(tb, err, "open store")
 	tb.Cleanup(func() { st.Close() })
 	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), Compile: compileArtifact})
-	if err != nil {
-		tb.Fatalf("open repos: %v", err)
-	}
+	require.NoError(tb, err, "open repos")
 	e := &env{tb: tb, store: st, repos: repos, dir: dir, notifier: &countingNotifier{n: make(chan struct{}, 1)}}
 	e.serve(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Webhooks: e.notifier, AllowPrivateWebhooks: allowPrivate,
 		PublicURL: "http://flowyte.test"})
@@ -118,9 +123,7 @@ func newEnvOpts(tb testing.TB, allowPrivate bool) *env {
 func (e *env) key(ws, name string, scopes ...string) string {
 	e.tb.Helper()
 	secret, _, err := backend.CreateKey(context.Background(), e.store, ws, name, scopes, time.Now())
-	if err != nil {
-		e.tb.Fatalf("create key: %v", err)
-	}
+	require.NoError(e.tb, err, "create key")
 	return secret
 }
 
@@ -133,9 +136,7 @@ type resp struct {
 func (r resp) json(tb testing.TB) map[string]any {
 	tb.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		tb.Fatalf("%s %s: body is not a JSON object: %v\n%s", r.Request.Method, r.Request.URL.Path, err, r.body)
-	}
+	require.NoError(tb, json.Unmarshal(r.body, &m), "%s %s: body is not a JSON object:\n%s", r.Request.Method, r.Request.URL.Path, r.body)
 	return m
 }
 
@@ -154,16 +155,12 @@ func (e *env) do(method, path, key string, body any, headers ...string) resp {
 		ct = "application/json"
 	default:
 		data, err := json.Marshal(b)
-		if err != nil {
-			e.tb.Fatalf("encode: %v", err)
-		}
+		require.NoError(e.tb, err, "encode")
 		rdr = bytes.NewReader(data)
 		ct = "application/json"
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rdr)
-	if err != nil {
-		e.tb.Fatalf("new request: %v", err)
-	}
+	require.NoError(e.tb, err, "new request")
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
@@ -174,14 +171,11 @@ func (e *env) do(method, path, key string, body any, headers ...string) resp {
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.tb.Fatalf("%s %s: %v", method, path, err)
-	}
+	require.NoError(e.tb, err, "%s %s", method, path)
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		e.tb.Fatalf("read body: %v", err)
-	}
+	require.NoError(e.tb, err, "read body")
+	checkSpec(e.tb, req, res, data)
 	return resp{Response: res, body: data}
 }
 
@@ -189,28 +183,22 @@ func (e *env) do(method, path, key string, body any, headers ...string) resp {
 func (e *env) must(status int, method, path, key string, body any, headers ...string) resp {
 	e.tb.Helper()
 	r := e.do(method, path, key, body, headers...)
-	if r.StatusCode != status {
-		e.tb.Fatalf("%s %s: status=%d, want %d\n%s", method, path, r.StatusCode, status, r.body)
-	}
+	require.Equal(e.tb, status, r.StatusCode, "%s %s: status\n%s", method, path, r.body)
 	return r
 }
 
 // problemCode asserts r is a problem with status and detail code.
 func problemCode(tb testing.TB, r resp, status int, code string) map[string]any {
 	tb.Helper()
-	if r.StatusCode != status {
-		tb.Fatalf("%s %s: status=%d, want %d\n%s", r.Request.Method, r.Request.URL.Path, r.StatusCode, status, r.body)
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
-		tb.Fatalf("%s %s: Content-Type=%q, want application/problem+json", r.Request.Method, r.Request.URL.Path, ct)
-	}
+	req := r.Request.Method + " " + r.Request.URL.Path
+	require.Equal(tb, status, r.StatusCode, "%s: status\n%s", req, r.body)
+	ct := r.Header.Get("Content-Type")
+	require.True(tb, strings.HasPrefix(ct, "application/problem+json"), "%s: Content-Type=%q, want application/problem+json", req, ct)
 	m := r.json(tb)
-	if m["detail"] != code {
-		tb.Fatalf("%s %s: detail=%v, want %s\n%s", r.Request.Method, r.Request.URL.Path, m["detail"], code, r.body)
-	}
-	if m["type"] != "/problems/"+code || m["title"] != http.StatusText(status) || int(m["status"].(float64)) != status {
-		tb.Fatalf("problem body type/title/status wrong: %s", r.body)
-	}
+	require.Equal(tb, code, m["detail"], "%s: detail\n%s", req, r.body)
+	assert.Equal(tb, "/problems/"+code, m["type"], "%s: problem type", req)
+	assert.Equal(tb, http.StatusText(status), m["title"], "%s: problem title", req)
+	assert.EqualValues(tb, status, m["status"], "%s: problem status", req)
 	return m
 }
 
@@ -218,16 +206,14 @@ func problemCode(tb testing.TB, r resp, status int, code string) map[string]any 
 func (e *env) createAgent(name string) string {
 	e.tb.Helper()
 	r := e.must(201, "POST", "/agents", e.admin, map[string]any{"name": name})
-	return r.json(e.tb)["id"].(string)
+	return str(e.tb, r.json(e.tb), "id")
 }
 
 // loadFixture writes a fixture agent's files into the draft in one commit.
 func (e *env) loadFixture(id, name string) string {
 	e.tb.Helper()
 	files, err := fixtures.Files(name)
-	if err != nil {
-		e.tb.Fatalf("fixture %s: %v", name, err)
-	}
+	require.NoError(e.tb, err, "fixture %s", name)
 	paths := make([]string, 0, len(files))
 	for p := range files {
 		if _, _, err := compile.ParsePath(p); err == nil {
@@ -240,14 +226,47 @@ func (e *env) loadFixture(id, name string) string {
 		changes = append(changes, map[string]any{"path": p, "content": string(files[p])})
 	}
 	r := e.must(201, "POST", "/agents/"+id+"/draft/commits", e.admin, map[string]any{"message": "load " + name, "changes": changes})
-	return r.json(e.tb)["revision"].(string)
+	return str(e.tb, r.json(e.tb), "revision")
 }
 
 // publish publishes the draft and returns the version id.
 func (e *env) publish(id string) string {
 	e.tb.Helper()
 	r := e.must(201, "POST", "/agents/"+id+"/publish", e.admin, map[string]any{"notes": "test"})
-	return r.json(e.tb)["id"].(string)
+	return str(e.tb, r.json(e.tb), "id")
+}
+
+// str returns m[key] as a string; the test stops when it is not one.
+func str(tb testing.TB, m map[string]any, key string) string {
+	tb.Helper()
+	s, ok := m[key].(string)
+	require.True(tb, ok, "%s=%v (%T), want a string in %v", key, m[key], m[key], m)
+	return s
+}
+
+// obj returns m[key] as a JSON object; the test stops when it is not one.
+func obj(tb testing.TB, m map[string]any, key string) map[string]any {
+	tb.Helper()
+	o, ok := m[key].(map[string]any)
+	require.True(tb, ok, "%s=%v (%T), want an object in %v", key, m[key], m[key], m)
+	return o
+}
+
+// arr returns m[key] as a JSON array; the test stops when it is not one.
+func arr(tb testing.TB, m map[string]any, key string) []any {
+	tb.Helper()
+	a, ok := m[key].([]any)
+	require.True(tb, ok, "%s=%v (%T), want an array in %v", key, m[key], m[key], m)
+	return a
+}
+
+// elem returns a[i] as a JSON object; the test stops when it is not one.
+func elem(tb testing.TB, a []any, i int) map[string]any {
+	tb.Helper()
+	require.Greater(tb, len(a), i, "array too short: %v", a)
+	o, ok := a[i].(map[string]any)
+	require.True(tb, ok, "[%d]=%v (%T), want an object", i, a[i], a[i])
+	return o
 }
 
 func btoi(b bool) int {
@@ -255,4 +274,71 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// loadSpec parses openapi.json once for all tests and builds a router over
+// it: servers are dropped (the test server listens on any port) and the
+// multi-segment {path} parameters match across slashes, as gin's *path does.
+var loadSpec = sync.OnceValues(func() (routers.Router, error) {
+	data, err := os.ReadFile("openapi.json")
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	doc, err := openapi3.NewLoader().LoadFromData(data)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.json: %w", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, fmt.Errorf("openapi.json is not a valid OpenAPI document: %w", err)
+	}
+	doc.Servers = nil
+	// The raw-text answers (files, patches, problem pages) are documented
+	// as strings: read them as text, not as YAML or an unknown type.
+	for _, mt := range []string{"text/markdown", "text/x-diff", "text/html", "application/yaml"} {
+		openapi3filter.RegisterBodyDecoder(mt, openapi3filter.PlainBodyDecoder)
+	}
+	for path, item := range doc.Paths.Map() {
+		if strings.HasSuffix(path, "{path}") {
+			doc.Paths.Delete(path)
+			doc.Paths.Set(strings.TrimSuffix(path, "{path}")+"{path:.+}", item)
+		}
+	}
+	return gorillamux.NewRouter(doc)
+})
+
+// specKey names a response by its documented operation and status.
+func specKey(route *routers.Route, status int) string {
+	return fmt.Sprintf("%s %s %d", route.Method, strings.ReplaceAll(route.Path, "{path:.+}", "{path}"), status)
+}
+
+// checkSpec validates one response (status, headers, body) against the
+// operation openapi.json documents for its request. Requests to routes the
+// document does not have (deliberately bad paths and methods) are skipped:
+// TestOpenAPICoversEveryRoute checks that every real route is documented.
+func checkSpec(tb testing.TB, req *http.Request, res *http.Response, body []byte) {
+	tb.Helper()
+	router, err := loadSpec()
+	require.NoError(tb, err)
+	route, params, err := router.FindRoute(req)
+	if errors.Is(err, routers.ErrPathNotFound) || errors.Is(err, routers.ErrMethodNotAllowed) {
+		return
+	}
+	require.NoError(tb, err, "find route for %s %s", req.Method, req.URL.Path)
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(body)
+	err = openapi3filter.ValidateResponse(context.Background(), in)
+	assert.NoError(tb, err, "%s %s: response does not match openapi.json (%s)\n%s", req.Method, req.URL.RequestURI(), specKey(route, res.StatusCode), truncate(body, 2000))
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowyte/flowyte/server/webhook"
 )
@@ -27,6 +29,7 @@ type receiver struct {
 }
 
 func newReceiver(tb testing.TB, status int) (*receiver, *httptest.Server) {
+	tb.Helper()
 	rc := &receiver{got: make(chan struct{}, 100), status: status}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -47,7 +50,7 @@ func (rc *receiver) wait(tb testing.TB, n int) {
 		select {
 		case <-rc.got:
 		case <-time.After(10 * time.Second):
-			tb.Fatalf("webhook not delivered")
+			require.FailNow(tb, "webhook not delivered within 10s")
 		}
 	}
 }
@@ -66,14 +69,11 @@ func TestWebhookOnPublishAndRollback(t *testing.T) {
 	rc, srv := newReceiver(t, 204)
 	id := e.createAgent("hooked")
 	wh := e.must(201, "POST", "/webhooks", e.admin, map[string]any{"url": srv.URL + "/hook", "events": []string{"version.published", "version.rolled_back"}, "agentId": id}).json(t)
-	secret := wh["secret"].(string)
-	if !strings.HasPrefix(secret, "whsec_") {
-		t.Fatalf("secret %q", secret)
-	}
-	if got := e.must(200, "GET", "/webhooks/"+wh["id"].(string), e.admin, nil).json(t); got["secret"] != nil {
-		t.Fatal("the secret is shown again")
-	}
-	problemCode(t, e.do("GET", "/webhooks/"+wh["id"].(string), e.other, nil), 404, "webhook_not_found")
+	secret := str(t, wh, "secret")
+	require.True(t, strings.HasPrefix(secret, "whsec_"), "secret %q, want whsec_…", secret)
+	whID := str(t, wh, "id")
+	assert.Nil(t, e.must(200, "GET", "/webhooks/"+whID, e.admin, nil).json(t)["secret"], "the secret is shown again")
+	problemCode(t, e.do("GET", "/webhooks/"+whID, e.other, nil), 404, "webhook_not_found")
 
 	e.publish(id)
 	e.must(200, "PUT", "/agents/"+id+"/draft/files/knowledge/a.md", e.admin, []byte("a\n"))
@@ -82,48 +82,42 @@ func TestWebhookOnPublishAndRollback(t *testing.T) {
 	rc.wait(t, 3)
 
 	rc.mu.Lock()
+	bodies, heads := rc.bodies, rc.heads
+	rc.mu.Unlock()
 	types := []string{}
-	for i, body := range rc.bodies {
-		if err := webhook.Verify(secret, rc.heads[i], body, time.Now(), 5*time.Minute); err != nil {
-			t.Fatalf("delivery %d does not verify: %v", i, err)
-		}
+	for i, body := range bodies {
+		assert.NoError(t, webhook.Verify(secret, heads[i], body, time.Now(), 5*time.Minute), "delivery %d does not verify", i)
 		var ev struct {
 			Type string         `json:"type"`
 			Data map[string]any `json:"data"`
 		}
-		if err := json.Unmarshal(body, &ev); err != nil {
-			t.Fatal(err)
-		}
-		if ev.Data["agentId"] != id || ev.Data["tag"] == nil || ev.Data["compiledDigest"] == nil || ev.Data["cloneUrl"] == nil {
-			t.Fatalf("event data %v", ev.Data)
-		}
-		types = append(types, ev.Type+":"+ev.Data["version"].(string))
+		require.NoError(t, json.Unmarshal(body, &ev), "delivery %d: %s", i, body)
+		assert.Equal(t, id, ev.Data["agentId"], "event data %v", ev.Data)
+		assert.NotNil(t, ev.Data["tag"], "event data %v", ev.Data)
+		assert.NotNil(t, ev.Data["compiledDigest"], "event data %v", ev.Data)
+		assert.NotNil(t, ev.Data["cloneUrl"], "event data %v", ev.Data)
+		types = append(types, ev.Type+":"+str(t, ev.Data, "version"))
 	}
-	rc.mu.Unlock()
 	sort.Strings(types) // delivery order across events is not guaranteed
-	want := "version.published:v1 version.published:v2 version.rolled_back:v1"
-	if strings.Join(types, " ") != want {
-		t.Fatalf("events %v, want %s", types, want)
-	}
+	assert.Equal(t, []string{"version.published:v1", "version.published:v2", "version.rolled_back:v1"}, types, "events")
 	// The delivery log has each attempt.
 	var log []any
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		// Attempts are logged just after the consumer answers.
-		if log = e.must(200, "GET", "/webhooks/"+wh["id"].(string)+"/deliveries", e.admin, nil).json(t)["data"].([]any); len(log) == 3 {
+		if log = arr(t, e.must(200, "GET", "/webhooks/"+whID+"/deliveries", e.admin, nil).json(t), "data"); len(log) == 3 {
 			break
 		}
 	}
-	if len(log) != 3 || log[0].(map[string]any)["status"] != "succeeded" || log[0].(map[string]any)["responseCode"] != 204.0 {
-		t.Fatalf("delivery log %v", log)
-	}
-	evID := log[0].(map[string]any)["eventId"].(string)
-	e.must(202, "POST", "/webhooks/"+wh["id"].(string)+"/deliveries/"+evID+"/redeliver", e.admin, nil)
+	require.Len(t, log, 3, "delivery log %v", log)
+	latest := elem(t, log, 0)
+	assert.Equal(t, "succeeded", latest["status"], "delivery log %v", log)
+	assert.Equal(t, 204.0, latest["responseCode"], "delivery log %v", log)
+	evID := str(t, latest, "eventId")
+	e.must(202, "POST", "/webhooks/"+whID+"/deliveries/"+evID+"/redeliver", e.admin, nil)
 	rc.wait(t, 1)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if got := rc.heads[len(rc.heads)-1].Get("webhook-id"); got != evID {
-		t.Fatalf("redelivery webhook-id %q, want %q", got, evID)
-	}
+	assert.Equal(t, evID, rc.heads[len(rc.heads)-1].Get("webhook-id"), "redelivery webhook-id")
 }
 
 func TestWebhookRefusesPrivateTargets(t *testing.T) {
@@ -132,8 +126,7 @@ func TestWebhookRefusesPrivateTargets(t *testing.T) {
 	strict := newStrictEnv(t, e)
 	for _, u := range []string{"http://127.0.0.1/x", "http://localhost:8080/x", "http://10.1.2.3/x", "http://[::1]/x", "http://169.254.169.254/latest", "http://0.0.0.0/x"} {
 		m := problemCode(t, strict.do("POST", "/webhooks", strict.admin, map[string]any{"url": u, "events": []string{"version.published"}}), 422, "validation_failed")
-		if !strings.Contains(strings.ToLower(m["message"].(string)), "private") && !strings.Contains(m["message"].(string), "address") {
-			t.Fatalf("%s: message %v", u, m["message"])
-		}
+		msg := str(t, m, "message")
+		assert.True(t, strings.Contains(strings.ToLower(msg), "private") || strings.Contains(msg, "address"), "%s: message %q, want it to name a private address", u, msg)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // acked is what clients were told succeeded, and must survive any crash.
@@ -58,7 +61,7 @@ func TestSIGKILLDuringWrites(t *testing.T) {
 	const agents = 3
 	ids := make([]string, agents)
 	for i := range ids {
-		ids[i] = mustCall(t, "POST", d.url+"/agents", key, map[string]any{"name": fmt.Sprintf("crash-%d", i)}, 201)["id"].(string)
+		ids[i] = strField(t, mustCall(t, "POST", d.url+"/agents", key, map[string]any{"name": fmt.Sprintf("crash-%d", i)}, 201), "id")
 	}
 	ack := &acked{revisions: map[string][]string{}, versions: map[string]map[int]string{}, statuses: map[string]int{}}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -107,16 +110,12 @@ func TestSIGKILLDuringWrites(t *testing.T) {
 		d = startDaemon(t, data)
 		verifyAfterCrash(t, d, key, ids, ack)
 	}
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("final SIGTERM: %v", err)
-	}
+	require.NoError(t, d.stop(syscall.SIGTERM), "final SIGTERM")
 	total := 0
 	for _, vs := range ack.versions {
 		total += len(vs)
 	}
-	if total == 0 {
-		t.Fatal("no publish was ever acknowledged: the test proved nothing")
-	}
+	require.NotZero(t, total, "no publish was ever acknowledged: the test proved nothing")
 	t.Logf("%d rounds, %d acknowledged versions; outcomes %v", rounds, total, ack.statuses)
 }
 
@@ -131,23 +130,17 @@ func verifyAfterCrash(t *testing.T, d *daemon, key string, ids []string, ack *ac
 		var nums []int
 		for _, tag := range strings.Fields(gitCmd(t, dir, "tag")) {
 			n, err := strconv.Atoi(strings.TrimPrefix(tag, "v"))
-			if err != nil {
-				t.Fatalf("%s: stray tag %q", id, tag)
-			}
+			require.NoError(t, err, "%s: stray tag %q", id, tag)
 			nums = append(nums, n)
 		}
 		sort.Ints(nums)
 		for i, n := range nums {
-			if n != i+1 {
-				t.Fatalf("%s: tags %v are not contiguous", id, nums)
-			}
+			require.Equal(t, i+1, n, "%s: tags %v are not contiguous", id, nums)
 		}
 		// Every acknowledged version is there with the same commit.
 		for n, commit := range ack.versions[id] {
 			got := strings.TrimSpace(gitCmd(t, dir, "rev-parse", fmt.Sprintf("v%d^{commit}", n)))
-			if got != commit {
-				t.Fatalf("%s v%d: commit %s, acknowledged %s", id, n, got, commit)
-			}
+			assert.Equal(t, commit, got, "%s v%d: commit, want the acknowledged one", id, n)
 		}
 		// Every acknowledged edit is in the draft's history.
 		for _, rev := range ack.revisions[id] {
@@ -155,21 +148,21 @@ func verifyAfterCrash(t *testing.T, d *daemon, key string, ids []string, ack *ac
 		}
 		// The API knows every tag, and agrees with the published ref.
 		list := mustCall(t, "GET", d.url+"/agents/"+id+"/versions?limit=200", key, nil, 200)
-		if got := len(list["data"].([]any)); got != len(nums) {
-			t.Fatalf("%s: API lists %d versions, git has %d tags", id, got, len(nums))
-		}
+		listed, ok := list["data"].([]any)
+		require.True(t, ok, "%s: versions list %v has no data", id, list)
+		require.Len(t, listed, len(nums), "%s: API versions, want one per git tag", id)
 		if len(nums) == 0 {
 			continue
 		}
 		pubCommit := strings.TrimSpace(gitCmd(t, dir, "rev-parse", "published"))
 		pub := list["published"]
 		v := mustCall(t, "GET", d.url+"/agents/"+id+"/versions/"+fmt.Sprint(pub), key, nil, 200)
-		if v["commit"] != pubCommit {
-			t.Fatalf("%s: API says published %v (%v), git says %s", id, pub, v["commit"], pubCommit)
-		}
-		deps := mustCall(t, "GET", d.url+"/agents/"+id+"/deployments?limit=1", key, nil, 200)["data"].([]any)
-		if len(deps) == 0 || deps[0].(map[string]any)["to"] != pub {
-			t.Fatalf("%s: last deployment %v, published %v", id, deps, pub)
-		}
+		assert.Equal(t, pubCommit, v["commit"], "%s: API says published %v, git's published ref differs", id, pub)
+		deps, ok := mustCall(t, "GET", d.url+"/agents/"+id+"/deployments?limit=1", key, nil, 200)["data"].([]any)
+		require.True(t, ok, "%s: deployments have no data", id)
+		require.NotEmpty(t, deps, "%s: no deployment, published %v", id, pub)
+		last, ok := deps[0].(map[string]any)
+		require.True(t, ok, "%s: deployment %v is not an object", id, deps[0])
+		assert.Equal(t, pub, last["to"], "%s: last deployment %v, want it to name the published version", id, last)
 	}
 }

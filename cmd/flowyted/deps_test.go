@@ -4,6 +4,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestImportDirection guards the package direction
@@ -28,9 +31,7 @@ func TestImportDirection(t *testing.T) {
 	for _, r := range rules {
 		t.Run(r.pkg, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", mod+r.pkg).CombinedOutput()
-			if err != nil {
-				t.Fatalf("go list -deps %s: %v\n%s", r.pkg, err, out)
-			}
+			require.NoError(t, err, "go list -deps %s\n%s", r.pkg, out)
 			for _, dep := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 				if dep == mod+r.pkg || strings.HasPrefix(dep, mod+r.pkg+"/") {
 					continue
@@ -38,9 +39,8 @@ func TestImportDirection(t *testing.T) {
 				for _, f := range r.forbidden {
 					exact := strings.HasSuffix(f, "\x00")
 					f = strings.TrimSuffix(f, "\x00")
-					if (exact && dep == f) || (!exact && strings.HasPrefix(dep, f)) {
-						t.Errorf("%s imports %s (forbidden: %s)", r.pkg, dep, f)
-					}
+					forbidden := (exact && dep == f) || (!exact && strings.HasPrefix(dep, f))
+					assert.False(t, forbidden, "%s imports %s (forbidden: %s)", r.pkg, dep, f)
 				}
 			}
 		})
@@ -53,9 +53,7 @@ func TestImportDirection(t *testing.T) {
 func TestTransportsStayThin(t *testing.T) {
 	const mod = "github.com/flowyte/flowyte/"
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports ","}}`, mod+"...").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "go list\n%s", out)
 	db := []string{mod + "server/store", "database/sql", "modernc.org/sqlite", "github.com/jackc/"}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -72,21 +70,15 @@ func TestTransportsStayThin(t *testing.T) {
 		if pkg == mod+"server/backend" {
 			checked++
 			for _, f := range []string{"github.com/gin-gonic/gin", "net/http"} {
-				if has(f) {
-					t.Errorf("server/backend imports %s: use cases must not know the transport", f)
-				}
+				assert.False(t, has(f), "server/backend imports %s: use cases must not know the transport", f)
 			}
 		}
 		if has("github.com/gin-gonic/gin") {
 			checked++
 			for _, f := range db {
-				if has(f) {
-					t.Errorf("%s imports gin and %s: handlers call the backend, never the database", pkg, f)
-				}
+				assert.False(t, has(f), "%s imports gin and %s: handlers call the backend, never the database", pkg, f)
 			}
 		}
 	}
-	if checked < 2 {
-		t.Fatalf("checked %d packages, want the backend and at least one gin package", checked)
-	}
+	assert.GreaterOrEqual(t, checked, 2, "checked packages, want the backend and at least one gin package")
 }

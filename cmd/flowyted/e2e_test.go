@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // binPath is the daemon built once by TestMain.
@@ -58,14 +61,10 @@ func startDaemon(tb testing.TB, data string, extra ...string) *daemon {
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(os.Environ(), "FLOWYTE_WEBHOOK_RETRY_SCHEDULE=50ms,100ms")
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	logs := &logBuf{}
 	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, cmd.Start(), "start %s", binPath)
 	d := &daemon{tb: tb, cmd: cmd, data: data, logs: logs, done: make(chan error, 1)}
 	urlc := make(chan string, 1)
 	go func() {
@@ -81,10 +80,10 @@ func startDaemon(tb testing.TB, data string, extra ...string) *daemon {
 	select {
 	case d.url = <-urlc:
 	case err := <-d.done:
-		tb.Fatalf("daemon exited at start: %v\n%s", err, logs)
+		require.FailNow(tb, "daemon exited at start", "%v\n%s", err, logs)
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
-		tb.Fatalf("daemon did not start\n%s", logs)
+		require.FailNow(tb, "daemon did not start within 60s", "%s", logs)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -95,9 +94,7 @@ func startDaemon(tb testing.TB, data string, extra ...string) *daemon {
 				break
 			}
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("healthz never answered")
-		}
+		require.False(tb, time.Now().After(deadline), "healthz never answered 200 within 30s")
 		time.Sleep(20 * time.Millisecond)
 	}
 	tb.Cleanup(func() {
@@ -142,9 +139,7 @@ func (d *daemon) stop(sig syscall.Signal) error {
 func (d *daemon) bootstrapKey() string {
 	d.tb.Helper()
 	data, err := os.ReadFile(filepath.Join(d.data, "bootstrap.key"))
-	if err != nil {
-		d.tb.Fatalf("bootstrap key: %v", err)
-	}
+	require.NoError(d.tb, err, "bootstrap key")
 	return strings.TrimSpace(string(data))
 }
 
@@ -182,9 +177,8 @@ func call(client *http.Client, method, url, key string, body any) (int, map[stri
 func mustCall(tb testing.TB, method, url, key string, body any, want int) map[string]any {
 	tb.Helper()
 	st, m, err := call(http.DefaultClient, method, url, key, body)
-	if err != nil || st != want {
-		tb.Fatalf("%s %s: status=%d err=%v, want %d: %v", method, url, st, err, want, m)
-	}
+	require.NoError(tb, err, "%s %s", method, url)
+	require.Equal(tb, want, st, "%s %s: status, body %v", method, url, m)
 	return m
 }
 
@@ -194,9 +188,7 @@ func gitCmd(tb testing.TB, dir string, args ...string) string {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+tb.TempDir(), "GIT_TERMINAL_PROMPT=0")
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	require.NoError(tb, err, "git %s\n%s", strings.Join(args, " "), out)
 	return string(out)
 }
 
@@ -207,105 +199,88 @@ func TestDaemonLifecycle(t *testing.T) {
 	data := t.TempDir()
 	d := startDaemon(t, data)
 	fi, err := os.Stat(filepath.Join(data, "bootstrap.key"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("bootstrap.key: %v mode %v, want 0600", err, fi.Mode().Perm())
-	}
+	require.NoError(t, err, "bootstrap.key")
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "bootstrap.key mode")
 	key := d.bootstrapKey()
-	if strings.Contains(d.logs.String(), key) {
-		t.Fatal("the bootstrap secret appears in the logs")
-	}
+	assert.NotContains(t, d.logs.String(), key, "the bootstrap secret appears in the logs")
 
 	// keys create works beside the running daemon.
 	var out, errb bytes.Buffer
 	create := exec.Command(binPath, "keys", "create", "--data", data, "--workspace", "default", "--name", "ci", "--scopes", "agents:read")
 	create.Stdout, create.Stderr = &out, &errb
-	if err := create.Run(); err != nil {
-		t.Fatalf("keys create: %v\n%s", err, errb.String())
-	}
+	require.NoError(t, create.Run(), "keys create\n%s", errb.String())
 	reader := strings.TrimSpace(out.String())
-	if !strings.HasPrefix(reader, "flowyte_sk_") || strings.Count(out.String(), "\n") != 1 {
-		t.Fatalf("keys create printed %q, want the secret alone", out.String())
-	}
+	require.True(t, strings.HasPrefix(reader, "flowyte_sk_"), "keys create printed %q, want the secret alone", out.String())
+	assert.Equal(t, 1, strings.Count(out.String(), "\n"), "keys create printed %q, want the secret alone", out.String())
 	mustCall(t, "GET", d.url+"/agents", reader, nil, 200)
-	if st, _, _ := call(http.DefaultClient, "POST", d.url+"/agents", reader, map[string]any{"name": "x"}); st != 403 {
-		t.Fatalf("read key could write: %d", st)
-	}
+	st, _, err := call(http.DefaultClient, "POST", d.url+"/agents", reader, map[string]any{"name": "x"})
+	require.NoError(t, err)
+	assert.Equal(t, 403, st, "read key could write")
 
 	a := mustCall(t, "POST", d.url+"/agents", key, map[string]any{"name": "Clone me"}, 201)
-	id := a["id"].(string)
+	id := strField(t, a, "id")
+	cloneURL := strField(t, a, "cloneUrl")
 	mustCall(t, "PUT", d.url+"/agents/"+id+"/draft/files/knowledge/faq.md", key, []byte("# FAQ\n"), 200)
 	mustCall(t, "POST", d.url+"/agents/"+id+"/publish", key, map[string]any{"notes": "one"}, 201)
 
 	work := t.TempDir()
-	cloneURL := strings.Replace(a["cloneUrl"].(string), "http://", "http://x:"+reader+"@", 1)
+	cloneURL = strings.Replace(cloneURL, "http://", "http://x:"+reader+"@", 1)
 	gitCmd(t, work, "clone", "-q", cloneURL, "agent")
 	clone := filepath.Join(work, "agent")
-	if tags := strings.TrimSpace(gitCmd(t, clone, "tag")); tags != "v1" {
-		t.Fatalf("tags %q", tags)
-	}
+	assert.Equal(t, "v1", strings.TrimSpace(gitCmd(t, clone, "tag")), "tags after clone")
 	gitCmd(t, clone, "rev-parse", "origin/published")
 	mustCall(t, "PUT", d.url+"/agents/"+id+"/draft/files/knowledge/faq.md", key, []byte("# FAQ\nmore\n"), 200)
 	mustCall(t, "POST", d.url+"/agents/"+id+"/publish", key, map[string]any{"notes": "two"}, 201)
 	gitCmd(t, clone, "fetch", "-q")
-	if tags := strings.Fields(gitCmd(t, clone, "tag")); len(tags) != 2 {
-		t.Fatalf("after fetch tags %v, want v1 v2", tags)
-	}
-	if diff := gitCmd(t, clone, "diff", "--stat", "v1", "v2"); !strings.Contains(diff, "knowledge/faq.md") {
-		t.Fatalf("git diff v1 v2: %s", diff)
-	}
+	assert.Equal(t, []string{"v1", "v2"}, strings.Fields(gitCmd(t, clone, "tag")), "tags after fetch")
+	assert.Contains(t, gitCmd(t, clone, "diff", "--stat", "v1", "v2"), "knowledge/faq.md", "git diff v1 v2")
 	// Shallow and protocol v2 clones through the daemon.
 	gitCmd(t, work, "-c", "protocol.version=2", "clone", "-q", "--depth", "1", "--branch", "published", cloneURL, "shallow")
-	if n := strings.TrimSpace(gitCmd(t, filepath.Join(work, "shallow"), "rev-list", "--count", "HEAD")); n != "1" {
-		t.Fatalf("shallow clone has %s commits", n)
-	}
+	assert.Equal(t, "1", strings.TrimSpace(gitCmd(t, filepath.Join(work, "shallow"), "rev-list", "--count", "HEAD")), "commits in the shallow clone")
 	// Push is refused.
 	push := exec.Command("git", "push", "origin", "HEAD:refs/heads/draft")
 	push.Dir = clone
-	if out, err := push.CombinedOutput(); err == nil || !strings.Contains(string(out), "403") {
-		t.Fatalf("push was not refused with 403: %v\n%s", err, out)
-	}
+	pushOut, err := push.CombinedOutput()
+	assert.Error(t, err, "push was not refused:\n%s", pushOut)
+	assert.Contains(t, string(pushOut), "403", "push was not refused with 403")
 	// Revoking with the CLI while the daemon runs takes effect at once,
 	// even though the daemon had the key cached.
 	out.Reset()
 	lister := exec.Command(binPath, "keys", "list", "--data", data)
 	lister.Stdout = &out
-	if err := lister.Run(); err != nil {
-		t.Fatalf("keys list: %v", err)
-	}
+	require.NoError(t, lister.Run(), "keys list")
 	var ciID string
 	for _, line := range strings.Split(out.String(), "\n") {
 		if f := strings.Fields(line); len(f) > 2 && f[2] == "ci" {
 			ciID = f[0]
 		}
 	}
-	if ciID == "" {
-		t.Fatalf("keys list has no ci key:\n%s", out.String())
-	}
-	if err := exec.Command(binPath, "keys", "revoke", "--data", data, ciID).Run(); err != nil {
-		t.Fatalf("keys revoke: %v", err)
-	}
-	if st, _, _ := call(http.DefaultClient, "GET", d.url+"/agents", reader, nil); st != 401 {
-		t.Fatalf("revoked key: status %d, want 401", st)
-	}
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM exit: %v\n%s", err, d.logs)
-	}
-	if !strings.Contains(d.logs.String(), `"route":"/agents/:id/publish"`) {
-		t.Fatalf("no structured request log line:\n%s", d.logs)
-	}
-	if strings.Contains(d.logs.String(), reader) || strings.Contains(d.logs.String(), key) {
-		t.Fatal("a secret appears in the logs")
-	}
+	require.NotEmpty(t, ciID, "keys list has no ci key:\n%s", out.String())
+	require.NoError(t, exec.Command(binPath, "keys", "revoke", "--data", data, ciID).Run(), "keys revoke")
+	st, _, err = call(http.DefaultClient, "GET", d.url+"/agents", reader, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 401, st, "revoked key: status")
+	require.NoError(t, d.stop(syscall.SIGTERM), "SIGTERM exit\n%s", d.logs)
+	logs := d.logs.String()
+	assert.Contains(t, logs, `"route":"/agents/:id/publish"`, "no structured request log line")
+	assert.NotContains(t, logs, reader, "a secret appears in the logs")
+	assert.NotContains(t, logs, key, "a secret appears in the logs")
 	// A clean shutdown says so.
-	if !strings.Contains(d.logs.String(), "stopped") {
-		t.Fatalf("no shutdown log line")
-	}
+	assert.Contains(t, logs, "stopped", "no shutdown log line")
 
 	// keys list shows both, without secrets; revoke takes effect.
 	out.Reset()
 	list := exec.Command(binPath, "keys", "list", "--data", data)
 	list.Stdout = &out
-	if err := list.Run(); err != nil || !strings.Contains(out.String(), "bootstrap") || strings.Contains(out.String(), "flowyte_sk_") {
-		t.Fatalf("keys list: %v\n%s", err, out.String())
-	}
+	require.NoError(t, list.Run(), "keys list")
+	assert.Contains(t, out.String(), "bootstrap", "keys list")
+	assert.NotContains(t, out.String(), "flowyte_sk_", "keys list shows a secret")
+}
+
+// strField returns m[key] as a string; the test stops when it is not one.
+func strField(tb testing.TB, m map[string]any, key string) string {
+	tb.Helper()
+	s, ok := m[key].(string)
+	require.True(tb, ok, "%s=%v (%T), want a string in %v", key, m[key], m[key], m)
+	return s
 }

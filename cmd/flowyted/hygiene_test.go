@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,9 +32,7 @@ func TestNoBuildOutputTracked(t *testing.T) {
 		if err != nil || !st.Mode().IsRegular() {
 			continue // deleted in the work tree, or a symlink
 		}
-		if st.Size() > 2<<20 {
-			t.Errorf("%s is %d bytes: tracked files stay under 2 MiB (build output? add it to .gitignore)", f, st.Size())
-		}
+		assert.LessOrEqual(t, st.Size(), int64(2<<20), "%s: tracked files stay under 2 MiB (build output? add it to .gitignore)", f)
 		head := make([]byte, 4)
 		if fh, err := os.Open(path); err == nil {
 			n, _ := fh.Read(head)
@@ -41,9 +40,8 @@ func TestNoBuildOutputTracked(t *testing.T) {
 			head = head[:n]
 		}
 		for _, m := range magic {
-			if bytes.HasPrefix(head, m) && !(m[0] == 'M' && !strings.HasSuffix(f, ".exe")) {
-				t.Errorf("%s is an executable: never commit build output", f)
-			}
+			executable := bytes.HasPrefix(head, m) && !(m[0] == 'M' && !strings.HasSuffix(f, ".exe"))
+			assert.False(t, executable, "%s is an executable: never commit build output", f)
 		}
 	}
 }

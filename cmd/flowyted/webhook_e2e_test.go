@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server/webhook"
 )
@@ -24,6 +27,7 @@ type hookLog struct {
 }
 
 func newHookLog(t *testing.T, secret *string) (*hookLog, *httptest.Server) {
+	t.Helper()
 	h := &hookLog{events: map[string]map[string]any{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -33,11 +37,9 @@ func newHookLog(t *testing.T, secret *string) (*hookLog, *httptest.Server) {
 			w.WriteHeader(503)
 			return
 		}
-		if err := webhook.Verify(*secret, r.Header, body, time.Now(), 5*time.Minute); err != nil {
-			t.Errorf("signature: %v", err)
-		}
+		assert.NoError(t, webhook.Verify(*secret, r.Header, body, time.Now(), 5*time.Minute), "signature")
 		var m map[string]any
-		_ = json.Unmarshal(body, &m)
+		assert.NoError(t, json.Unmarshal(body, &m), "event body %s", body)
 		h.events[r.Header.Get("webhook-id")] = m
 		w.WriteHeader(204)
 	}))
@@ -72,7 +74,7 @@ func (h *hookLog) waitFor(t *testing.T, versions ...string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("events for %v never arrived; got %v", versions, h.versions())
+	require.FailNow(t, "events never arrived", "want %v within 30s, got %v", versions, h.versions())
 }
 
 // TestWebhookSurvivesSIGKILL: an event whose delivery is still being
@@ -85,9 +87,9 @@ func TestWebhookSurvivesSIGKILL(t *testing.T) {
 	key := d.bootstrapKey()
 	var secret string
 	hooks, recv := newHookLog(t, &secret)
-	id := mustCall(t, "POST", d.url+"/agents", key, map[string]any{"name": "hooked"}, 201)["id"].(string)
+	id := strField(t, mustCall(t, "POST", d.url+"/agents", key, map[string]any{"name": "hooked"}, 201), "id")
 	wh := mustCall(t, "POST", d.url+"/webhooks", key, map[string]any{"url": recv.URL, "events": []string{"version.published"}}, 201)
-	secret = wh["secret"].(string)
+	secret = strField(t, wh, "secret")
 
 	// The consumer is down; publish, then kill the daemon mid-retry.
 	hooks.mu.Lock()
@@ -103,26 +105,21 @@ func TestWebhookSurvivesSIGKILL(t *testing.T) {
 	// A publish that reached git but not the database: the crash came
 	// between the tag and the transaction.
 	repos, err := repo.Open(repo.Options{Root: filepath.Join(data, "agents"), Compile: compileArtifact})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repos.CommitDraft(context.Background(), id, repo.CommitRequest{
+	require.NoError(t, err, "open repositories")
+	_, err = repos.CommitDraft(context.Background(), id, repo.CommitRequest{
 		Changes: []repo.Change{{Path: "knowledge/late.md", Content: []byte("late\n")}},
 		Message: "late edit", Author: repo.Signature{Name: "t", Email: "t@t", When: time.Now()},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repos.Publish(context.Background(), id, repo.PublishRequest{Notes: "crashed", Publisher: repo.Signature{Name: "t", Email: "t@t", When: time.Now()}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
+	require.NoError(t, err, "late draft commit")
+	_, err = repos.Publish(context.Background(), id, repo.PublishRequest{Notes: "crashed", Publisher: repo.Signature{Name: "t", Email: "t@t", When: time.Now()}}, nil)
+	require.NoError(t, err, "publish behind the daemon's back")
 
 	d = startDaemon(t, data, "--webhook-retry-schedule", "1s,1s,1s,1s,1s")
 	hooks.waitFor(t, "v1", "v2")
 	list := mustCall(t, "GET", d.url+"/agents/"+id+"/versions", key, nil, 200)
-	if list["published"] != "v2" || len(list["data"].([]any)) != 2 {
-		t.Fatalf("after recovery: %v", list)
-	}
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	assert.Equal(t, "v2", list["published"], "after recovery: %v", list)
+	listed, ok := list["data"].([]any)
+	require.True(t, ok, "after recovery: %v", list)
+	assert.Len(t, listed, 2, "versions after recovery")
+	require.NoError(t, d.stop(syscall.SIGTERM), "SIGTERM")
 }
