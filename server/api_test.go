@@ -506,7 +506,10 @@ func TestGitMissingScopeSaysWhichScope(t *testing.T) {
 	e := newEnv(t)
 	id := e.createAgent("git")
 	r := e.do("GET", "/git/"+id+".git/info/refs?service=git-upload-pack", e.chatOnly, nil)
-	problemCode(t, r, 403, "insufficient_scope")
+	// Errors on the git routes are text/plain (CONTRACT §7).
+	if r.StatusCode != 403 || r.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !strings.HasPrefix(string(r.body), "insufficient_scope: ") {
+		t.Fatalf("status=%d Content-Type=%q body=%q, want 403 text/plain insufficient_scope", r.StatusCode, r.Header.Get("Content-Type"), r.body)
+	}
 	if h := r.Header.Get("WWW-Authenticate"); h != `Bearer error="insufficient_scope", scope="agents:read"` {
 		t.Fatalf("WWW-Authenticate=%q", h)
 	}
