@@ -1,6 +1,7 @@
 package githttp
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"io"
@@ -93,7 +94,9 @@ func (h *Handler) openBody(w http.ResponseWriter, r *http.Request) (*requestBody
 		b.closeIfUnread(w)
 		return nil, b.failed()
 	}
-	b.pre = buf[:n]
+	// Keep only what was read: a request waiting for a process slot
+	// holds its few hundred bytes, not the whole buffer.
+	b.pre = bytes.Clone(buf[:n])
 	return b, nil
 }
 

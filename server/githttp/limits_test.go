@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -224,4 +227,93 @@ func TestProcessCap(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	openStream(t, ctx2, srv)
+}
+
+// streamedBomb gzips size bytes of fill after prefix without holding the
+// inflated body in memory.
+func streamedBomb(tb testing.TB, prefix []byte, fill []byte, size int) []byte {
+	tb.Helper()
+	var z bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	require.NoError(tb, err)
+	_, err = zw.Write(prefix)
+	require.NoError(tb, err)
+	chunk := bytes.Repeat(fill, (32<<10)/len(fill))
+	for n := len(prefix); n < size; n += len(chunk) {
+		_, err = zw.Write(chunk)
+		require.NoError(tb, err)
+	}
+	require.NoError(tb, zw.Close())
+	return z.Bytes()
+}
+
+// rssKiB returns the process's resident set size in KiB.
+func rssKiB(tb testing.TB) int {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	require.NoError(tb, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			require.NoError(tb, err)
+			return n
+		}
+	}
+	tb.Fatal("no VmRSS")
+	return 0
+}
+
+// TestConcurrentBombsKeepMemoryFlat: 12 concurrent 64 MiB gzip bombs (6
+// of zero bytes, 6 of have lines that reach upload-pack) are all refused
+// 413 while the server's resident memory stays flat.
+func TestConcurrentBombsKeepMemoryFlat(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("needs /proc")
+	}
+	repo := newRepo(t, 1)
+	srv := newServer(t, map[string]string{testID: repo}, nil)
+	draft := mustGit(t, repo, "rev-parse", "draft")
+	zeros := streamedBomb(t, nil, []byte{0}, 64<<20)
+	haves := streamedBomb(t, []byte(pkt("want "+draft+" ofs-delta\n")+"0000"), []byte(pkt("have "+strings.Repeat("0", 40)+"\n")), 64<<20)
+	hdr := postHeader(testKey)
+	hdr.Set("Content-Encoding", "gzip")
+
+	runtime.GC()
+	before := rssKiB(t)
+	peak := before
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+				peak = max(peak, rssKiB(t))
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	statuses := make([]int, 12)
+	for i := range statuses {
+		body := zeros
+		if i%2 == 1 {
+			body = haves
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := do(t, srv, "POST", "/git/"+testID+".git/git-upload-pack", hdr, body)
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	for i, s := range statuses {
+		assert.Equal(t, http.StatusRequestEntityTooLarge, s, "request %d", i)
+	}
+	t.Logf("RSS before %d MiB, peak during 12 concurrent bombs %d MiB (+%d MiB)", before>>10, peak>>10, (peak-before)>>10)
+	assert.Less(t, peak-before, 48<<10, "RSS grew by %d KiB", peak-before)
 }
