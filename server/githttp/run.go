@@ -147,6 +147,9 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, ru invocation) {
 		return
 	}
 	if err := cmd.Start(); err != nil {
+		if r.Context().Err() != nil {
+			return // the client is gone
+		}
 		h.log("upload-pack start", err)
 		h.fail(w, http.StatusInternalServerError, codeInternal)
 		return
