@@ -402,7 +402,10 @@ func TestGitMissingScopeSaysWhichScope(t *testing.T) {
 	e := newEnv(t)
 	id := e.createAgent("git")
 	r := e.do("GET", "/git/"+id+".git/info/refs?service=git-upload-pack", e.chatOnly, nil)
-	problemCode(t, r, 403, "insufficient_scope")
+	// Errors on the git routes are text/plain (CONTRACT §7).
+	assert.Equal(t, 403, r.StatusCode)
+	assert.Equal(t, "text/plain; charset=utf-8", r.Header.Get("Content-Type"))
+	assert.True(t, strings.HasPrefix(string(r.body), "insufficient_scope: "), "body %q", r.body)
 	assert.Equal(t, `Bearer error="insufficient_scope", scope="agents:read"`, r.Header.Get("WWW-Authenticate"), "WWW-Authenticate")
 }
 

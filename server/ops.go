@@ -82,36 +82,29 @@ func (s *Server) noMethod(c *gin.Context) {
 	fail(c, problem("method_not_allowed", "%s is not allowed here", c.Request.Method))
 }
 
-// gitHandler serves read-only smart HTTP clones.
-func (s *Server) gitHandler() http.Handler {
+// gitHandler serves read-only smart HTTP clones. Its error bodies are
+// text/plain (CONTRACT §7), written by githttp itself.
+func (s *Server) gitHandler() *githttp.Handler {
 	return githttp.New(githttp.Options{
 		GitPath: s.deps.GitPath,
-		Authorize: func(ctx context.Context, token, agentID string) (string, error) {
+		Authorize: func(ctx context.Context, token, agentID string) (githttp.Grant, error) {
 			p, err := s.backend.Authenticate(ctx, token)
 			switch {
 			case errors.Is(err, backend.ErrUnauthenticated), errors.Is(err, backend.ErrInvalidKey):
-				return "", githttp.ErrUnauthorized
+				return githttp.Grant{}, githttp.ErrUnauthorized
 			case err != nil:
-				return "", err
+				return githttp.Grant{}, err
 			}
+			g := githttp.Grant{KeyID: p.Key.ID}
 			if !p.Has(ScopeAgentsRead) {
-				return "", githttp.ErrForbidden
+				return g, githttp.ErrForbidden
 			}
-			path, err := s.backend.RepoPath(ctx, p, agentID)
+			dir, err := s.backend.RepoPath(ctx, p, agentID)
 			if err != nil {
-				return "", githttp.ErrNotFound
+				return g, githttp.ErrNotFound
 			}
-			return path, nil
-		},
-		Problem: func(w http.ResponseWriter, r *http.Request, status int, code string) {
-			if code == "insufficient_scope" {
-				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+ScopeAgentsRead+`"`)
-			}
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(status)
-			p := &Problem{Status: status, Code: code, Message: problemCodes[code].About}
-			_ = jsonEncode(w, p.body(r.URL.Path, w.Header().Get("X-Request-Id")))
+			g.RepoDir = dir
+			return g, nil
 		},
 		Logger: func(msg string, err error) { s.log.Warn().Err(err).Msg(msg) },
 	})

@@ -90,7 +90,11 @@ func (s *Server) routes() *gin.Engine {
 	r.DELETE("/keys/:kid", keys, s.revokeKey)
 
 	// Read-only smart HTTP (§7); the git handler authenticates itself.
-	git := gin.WrapH(s.gitHandler())
-	r.Any("/git/*path", git)
+	git := s.gitHandler()
+	r.Any("/git/*path", func(c *gin.Context) {
+		if kid := git.Serve(c.Writer, c.Request); kid != "" {
+			c.Set("flowyte.keyId", kid) // for the access log
+		}
+	})
 	return r
 }

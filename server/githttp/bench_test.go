@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // bigRepo builds, in one fast-import run, a bare repository with the
@@ -54,17 +56,12 @@ func BenchmarkClone(b *testing.B) {
 
 	clone := func(url string) time.Duration {
 		dst, err := os.MkdirTemp(work, "clone")
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		start := time.Now()
-		if _, stderr, err := gitRun(b, "", nil, nil, "clone", "-q", url, filepath.Join(dst, "c")); err != nil {
-			b.Fatalf("clone %s: %v\n%s", url, err, stderr)
-		}
+		_, stderr, err := gitRun(b, "", nil, nil, "clone", "-q", url, filepath.Join(dst, "c"))
+		require.NoError(b, err, "clone %s\n%s", url, stderr)
 		d := time.Since(start)
-		if err := os.RemoveAll(dst); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, os.RemoveAll(dst))
 		return d
 	}
 	// Warm both paths (page cache, first pack-objects run).
@@ -98,9 +95,8 @@ func BenchmarkFetchAfterPublish(b *testing.B) {
 		addVersion(b, repo, 1001+i)
 		before := objectCount(b, dst)
 		b.StartTimer()
-		if _, stderr, err := gitRun(b, dst, nil, nil, "fetch", "-q"); err != nil {
-			b.Fatalf("fetch: %v\n%s", err, stderr)
-		}
+		_, stderr, err := gitRun(b, dst, nil, nil, "fetch", "-q")
+		require.NoError(b, err, "fetch\n%s", stderr)
 		b.StopTimer()
 		objects += objectCount(b, dst) - before
 		b.StartTimer()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Keys understood by the test Authorize.
@@ -65,9 +67,7 @@ func gitRun(tb testing.TB, dir string, env []string, stdin []byte, args ...strin
 func mustGit(tb testing.TB, dir string, args ...string) string {
 	tb.Helper()
 	out, stderr, err := gitRun(tb, dir, nil, nil, args...)
-	if err != nil {
-		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, stderr)
-	}
+	require.NoError(tb, err, "git %s\n%s", strings.Join(args, " "), stderr)
 	return strings.TrimSpace(out)
 }
 
@@ -128,32 +128,37 @@ func writeInline(b *bytes.Buffer, path, data string) {
 // mustFastImport feeds a fast-import stream into the bare repo dir.
 func mustFastImport(tb testing.TB, dir string, stream []byte) {
 	tb.Helper()
-	if _, stderr, err := gitRun(tb, dir, nil, stream, "fast-import", "--quiet", "--force"); err != nil {
-		tb.Fatalf("fast-import: %v\n%s", err, stderr)
-	}
+	_, stderr, err := gitRun(tb, dir, nil, stream, "fast-import", "--quiet", "--force")
+	require.NoError(tb, err, "fast-import\n%s", stderr)
 }
+
+// keyIDOf is the key id testAuthorize reports for a known key.
+func keyIDOf(key string) string { return "kid_" + strings.TrimPrefix(key, "flowyte_sk_") }
 
 // testAuthorize is the Authorize of the tests: testKey reads the repos
 // given, scopelessKey lacks the scope, otherWSKey sees another workspace.
-func testAuthorize(repos map[string]string) func(context.Context, string, string) (string, error) {
-	return func(_ context.Context, token, id string) (string, error) {
+// Known keys are reported with keyIDOf, refusals included.
+func testAuthorize(repos map[string]string) func(context.Context, string, string) (Grant, error) {
+	return func(_ context.Context, token, id string) (Grant, error) {
+		g := Grant{KeyID: keyIDOf(token)}
 		switch token {
 		case testKey:
 		case scopelessKey:
 			if _, ok := repos[id]; !ok {
-				return "", ErrNotFound
+				return g, ErrNotFound
 			}
-			return "", ErrForbidden
+			return g, ErrForbidden
 		case otherWSKey:
-			return "", ErrNotFound
+			return g, ErrNotFound
 		default:
-			return "", ErrUnauthorized
+			return Grant{}, ErrUnauthorized
 		}
 		dir, ok := repos[id]
 		if !ok {
-			return "", fmt.Errorf("agent %s: %w", id, ErrNotFound)
+			return g, fmt.Errorf("agent %s: %w", id, ErrNotFound)
 		}
-		return dir, nil
+		g.RepoDir = dir
+		return g, nil
 	}
 }
 
@@ -182,9 +187,8 @@ func mustClone(tb testing.TB, url string, pre []string, extra ...string) string 
 	dst := tb.TempDir()
 	args := append(append(append([]string{}, pre...), "clone", "-q"), extra...)
 	args = append(args, url, dst)
-	if _, stderr, err := gitRun(tb, "", nil, nil, args...); err != nil {
-		tb.Fatalf("git clone: %v\n%s", err, stderr)
-	}
+	_, stderr, err := gitRun(tb, "", nil, nil, args...)
+	require.NoError(tb, err, "git clone\n%s", stderr)
 	return dst
 }
 
@@ -196,9 +200,7 @@ func objectCount(tb testing.TB, dir string) int {
 		k, v, _ := strings.Cut(line, ": ")
 		if k == "count" || k == "in-pack" {
 			n, err := strconv.Atoi(v)
-			if err != nil {
-				tb.Fatalf("count-objects line %q: %v", line, err)
-			}
+			require.NoError(tb, err, "count-objects line %q", line)
 			total += n
 		}
 	}
@@ -212,9 +214,7 @@ func do(tb testing.TB, srv *httptest.Server, method, path string, hdr http.Heade
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		tb.Fatalf("new request %s %s: %v", method, path, err)
-	}
+	require.NoError(tb, err, "new request %s %s", method, path)
 	if body == nil {
 		req.Body = http.NoBody
 	}
@@ -222,15 +222,29 @@ func do(tb testing.TB, srv *httptest.Server, method, path string, hdr http.Heade
 		req.Header[k] = v
 	}
 	resp, err := srv.Client().Do(req)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
-	}
+	require.NoError(tb, err, "%s %s", method, path)
 	defer resp.Body.Close()
 	var b bytes.Buffer
-	if _, err := b.ReadFrom(resp.Body); err != nil && !errors.Is(err, context.Canceled) {
-		tb.Fatalf("%s %s: read body: %v", method, path, err)
+	if _, err := b.ReadFrom(resp.Body); !errors.Is(err, context.Canceled) {
+		require.NoError(tb, err, "%s %s: read body", method, path)
 	}
 	return resp, b.Bytes()
+}
+
+// problemOf checks that an error answer is the text/plain sentence of
+// CONTRACT §7 (one line "<code>: <sentence>.") and returns the code.
+func problemOf(tb testing.TB, resp *http.Response, body []byte) string {
+	tb.Helper()
+	require.Equal(tb, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"), "body %q", body)
+	require.Equal(tb, "no-store", resp.Header.Get("Cache-Control"))
+	s := string(body)
+	require.True(tb, strings.HasSuffix(s, ".\n"), "body %q is not one sentence ending with a full stop", s)
+	require.Equal(tb, 1, strings.Count(s, "\n"), "body %q is more than one line", s)
+	code, sentence, ok := strings.Cut(strings.TrimSuffix(s, ".\n"), ": ")
+	require.True(tb, ok, "body %q has no \"<code>: \" prefix", s)
+	require.NotEmpty(tb, sentence)
+	require.Regexp(tb, `^[a-z_]+$`, code)
+	return code
 }
 
 // pkt formats one pkt-line.

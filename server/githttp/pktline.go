@@ -8,8 +8,8 @@ import (
 // maxPktLen is the largest pkt-line git accepts, header included.
 const maxPktLen = 65520
 
-// errBadPktLine is returned by validatePktLines for a body that is not a
-// well-formed sequence of pkt-lines.
+// errBadPktLine is returned for a body that is not a well-formed sequence
+// of pkt-lines.
 var errBadPktLine = errors.New("malformed pkt-line")
 
 // validatePktLines reports, as an error, whether b is not a non-empty
@@ -18,28 +18,70 @@ var errBadPktLine = errors.New("malformed pkt-line")
 // (flush), 0001 (delim) and 0002 (response end). It checks framing only;
 // upload-pack judges the content.
 func validatePktLines(b []byte) error {
-	if len(b) == 0 {
-		return fmt.Errorf("%w: empty body", errBadPktLine)
+	var s pktScanner
+	if err := s.feed(b); err != nil {
+		return err
 	}
-	for off := 0; off < len(b); {
-		if len(b)-off < 4 {
-			return fmt.Errorf("%w: truncated header at byte %d", errBadPktLine, off)
-		}
-		n, ok := parseHex4(b[off : off+4])
-		if !ok {
-			return fmt.Errorf("%w: bad length %q at byte %d", errBadPktLine, b[off:off+4], off)
-		}
-		switch {
-		case n <= 2: // flush, delim, response-end
-			off += 4
+	return s.end()
+}
+
+// pktScanner checks pkt-line framing of a stream fed in pieces of any
+// size, keeping only a few bytes of state, so a body can be validated as
+// it streams to upload-pack.
+type pktScanner struct {
+	off  int64   // bytes fed so far
+	hdr  [4]byte // the length header being read
+	nhdr int     // bytes of hdr read
+	left int     // payload bytes still expected of the current packet
+	seen bool    // whether any byte was fed
+}
+
+// feed checks the next piece of the stream.
+func (s *pktScanner) feed(b []byte) error {
+	if len(b) > 0 {
+		s.seen = true
+	}
+	for len(b) > 0 {
+		if s.left > 0 {
+			k := min(s.left, len(b))
+			s.left -= k
+			s.off += int64(k)
+			b = b[k:]
 			continue
+		}
+		k := copy(s.hdr[s.nhdr:], b)
+		s.nhdr += k
+		s.off += int64(k)
+		b = b[k:]
+		if s.nhdr < 4 {
+			break
+		}
+		s.nhdr = 0
+		start := s.off - 4
+		n, ok := parseHex4(s.hdr[:])
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: bad length %q at byte %d", errBadPktLine, s.hdr[:], start)
+		case n <= 2: // flush, delim, response-end
 		case n == 3 || n > maxPktLen:
-			return fmt.Errorf("%w: bad length %d at byte %d", errBadPktLine, n, off)
+			return fmt.Errorf("%w: bad length %d at byte %d", errBadPktLine, n, start)
+		default:
+			s.left = n - 4
 		}
-		if len(b)-off < n {
-			return fmt.Errorf("%w: truncated packet at byte %d", errBadPktLine, off)
-		}
-		off += n
+	}
+	return nil
+}
+
+// end reports, as an error, whether the stream stopped anywhere but at a
+// packet boundary, or was empty.
+func (s *pktScanner) end() error {
+	switch {
+	case !s.seen:
+		return fmt.Errorf("%w: empty body", errBadPktLine)
+	case s.nhdr > 0:
+		return fmt.Errorf("%w: truncated header at byte %d", errBadPktLine, s.off-int64(s.nhdr))
+	case s.left > 0:
+		return fmt.Errorf("%w: truncated packet at byte %d", errBadPktLine, s.off)
 	}
 	return nil
 }
