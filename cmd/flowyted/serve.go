@@ -249,7 +249,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Backend: be, Log: log, PublicURL: cfg.publicURL, GitPath: gitPath, BodyTimeout: cfg.limits.bodyTimeout,
 		Ready: func(ctx context.Context) error { return ready(ctx, cfg.data, st) },
 	})
-	rep, err := be.Recover(ctx)
+	// A clean stop left a marker: the database was in step with git, and
+	// no agent needs checking. The marker is gone (durably) before any
+	// write, so a crash from here on is never taken for a clean stop.
+	clean, err := takeCleanMarker(cfg.data)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	rep, err := be.Start(bg, clean)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("startup recovery: %w", err)
@@ -259,7 +269,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log.Info().Int("agents", rep.Agents).Int("versions", rep.Versions).Int("deployments", rep.Deployments).
-		Int("rolledForward", rep.RolledForward).Int("orphans", rep.OrphansMovedOut).Int("drafts", rep.Drafts).Int("failed", rep.Failed).Int("adopted", rep.Adopted).Int("keysRestored", rep.KeysRestored).Msg("recovery done")
+		Int("rolledForward", rep.RolledForward).Int("orphans", rep.OrphansMovedOut).Int("drafts", rep.Drafts).Int("failed", rep.Failed).Int("adopted", rep.Adopted).Int("keysRestored", rep.KeysRestored).Bool("cleanStop", clean).Msg("recovery started (agents are checked in the background, each before its first write)")
 
 	if cfg.debugAddr != "" {
 		stopDebug, err := serveDebug(cfg.debugAddr, log)
@@ -269,7 +279,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		defer stopDebug()
 	}
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -307,9 +316,40 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	err = hs.Shutdown(shutdownCtx)
 	stopBG()
 	wg.Wait()
+	be.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn().Err(err).Msg("shutdown deadline passed")
+	} else if n := be.Unchecked(); n > 0 {
+		log.Info().Int("unchecked", n).Msg("stopped before recovery checked every agent: the next start checks them")
+	} else if err := putCleanMarker(cfg.data); err != nil {
+		log.Warn().Err(err).Msg("write clean-stop marker")
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// cleanMarker is written by a clean stop and removed at start.
+const cleanMarker = ".clean-stop"
+
+// takeCleanMarker reports whether the last stop was clean, removing the
+// marker durably.
+func takeCleanMarker(dir string) (bool, error) {
+	path := filepath.Join(dir, cleanMarker)
+	err := os.Remove(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("clean-stop marker: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return true, nil
+}
+
+// putCleanMarker records a clean stop.
+func putCleanMarker(dir string) error {
+	return backend.WriteFileSync(filepath.Join(dir, cleanMarker), []byte("clean\n"), 0o600)
 }

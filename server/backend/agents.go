@@ -79,8 +79,28 @@ func agentView(base string, a store.Agent) Agent {
 }
 
 // agent finds agent id in the caller's workspace (agent_not_found
-// otherwise, exactly as if it did not exist).
+// otherwise, exactly as if it did not exist). An agent that startup
+// recovery has not checked yet is brought in step with git first, so no
+// read or write works from rows a crash left behind git.
 func (b *Backend) agent(ctx context.Context, p Principal, id string) (store.Agent, error) {
+	a, err := b.agentRow(ctx, p, id)
+	if err != nil {
+		return a, err
+	}
+	b.pendingMu.Lock()
+	_, pending := b.pending[a.ID]
+	b.pendingMu.Unlock()
+	if !pending {
+		return a, nil
+	}
+	if err := b.ensureChecked(ctx, a.ID, nil); err != nil {
+		return store.Agent{}, err
+	}
+	return b.agentRow(ctx, p, id)
+}
+
+// agentRow is agent without the recovery check.
+func (b *Backend) agentRow(ctx context.Context, p Principal, id string) (store.Agent, error) {
 	ws := p.Key.WorkspaceID
 	if !validAgentID(id) {
 		return store.Agent{}, Errorf("agent_not_found", "no agent %q", id)

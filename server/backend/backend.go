@@ -77,6 +77,11 @@ type Backend struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time
+
+	// pending are the agents startup recovery has yet to check.
+	pendingMu sync.Mutex
+	pending   map[string]*checkState
+	bg        sync.WaitGroup
 }
 
 // New returns a Backend.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server/store"
@@ -50,19 +51,56 @@ func (b *Backend) reconcileAgent(id string) {
 // daemon refuses to serve rather than guess a tenant. It is idempotent;
 // run it before serving.
 func (b *Backend) Recover(ctx context.Context) (RecoveryReport, error) {
+	rep, live, err := b.recoverStart(ctx)
+	if err != nil {
+		return rep, err
+	}
+	b.setPending(live)
+	b.checkAll(ctx, live, &rep)
+	return rep, nil
+}
+
+// Start is Recover for a daemon about to serve: the quick part (keys,
+// repositories without rows, running idempotency keys) before it returns;
+// the per-agent check of every live agent after, in the background, with
+// each agent checked at once before its first write if the scan has not
+// reached it. After a clean shutdown (clean true) the database was in
+// step when the daemon stopped, and no agent is checked at all.
+func (b *Backend) Start(ctx context.Context, clean bool) (RecoveryReport, error) {
+	rep, live, err := b.recoverStart(ctx)
+	if err != nil || clean {
+		return rep, err
+	}
+	b.setPending(live)
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		var bg RecoveryReport
+		start := time.Now()
+		b.checkAll(ctx, live, &bg)
+		b.log.Info().Int("agents", bg.Agents).Int("versions", bg.Versions).Int("deployments", bg.Deployments).
+			Int("rolledForward", bg.RolledForward).Int("drafts", bg.Drafts).Int("failed", bg.Failed).
+			Dur("took", time.Since(start)).Msg("background recovery checked every agent")
+		b.notifyWebhooks()
+	}()
+	return rep, nil
+}
+
+// recoverStart is the quick part of recovery; it returns the live agents.
+func (b *Backend) recoverStart(ctx context.Context) (RecoveryReport, []string, error) {
 	var rep RecoveryReport
 	n, err := b.recoverKeys(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("keys: %w", err)
+		return rep, nil, fmt.Errorf("keys: %w", err)
 	}
 	rep.KeysRestored = n
 	ids, err := b.repos.List()
 	if err != nil {
-		return rep, fmt.Errorf("list repositories: %w", err)
+		return rep, nil, fmt.Errorf("list repositories: %w", err)
 	}
 	liveList, err := b.store.AllAgentIDs(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("list agents: %w", err)
+		return rep, nil, fmt.Errorf("list agents: %w", err)
 	}
 	live := make(map[string]bool, len(liveList))
 	for _, id := range liveList {
@@ -75,12 +113,12 @@ func (b *Backend) Recover(ctx context.Context) (RecoveryReport, error) {
 		}
 		deleted, err := b.store.AgentDeleted(ctx, id)
 		if err != nil {
-			return rep, fmt.Errorf("agent %s: %w", id, err)
+			return rep, nil, fmt.Errorf("agent %s: %w", id, err)
 		}
 		if deleted {
 			// Deleted through the API, the move aside cut short: finish it.
 			if err := b.repos.Remove(ctx, id); err != nil && !errors.Is(err, repo.ErrNotFound) {
-				return rep, fmt.Errorf("move aside %s: %w", id, err)
+				return rep, nil, fmt.Errorf("move aside %s: %w", id, err)
 			}
 			rep.OrphansMovedOut++
 			continue
@@ -93,35 +131,97 @@ func (b *Backend) Recover(ctx context.Context) (RecoveryReport, error) {
 			}
 			owner = repo.Owner{WorkspaceName: b.opts.AdoptOrphansInto}
 		} else if err != nil {
-			return rep, fmt.Errorf("owner of %s: %w", id, err)
+			return rep, nil, fmt.Errorf("owner of %s: %w", id, err)
 		}
 		if err := b.adopt(ctx, id, owner); err != nil {
-			return rep, fmt.Errorf("adopt %s: %w", id, err)
+			return rep, nil, fmt.Errorf("adopt %s: %w", id, err)
 		}
 		b.log.Warn().Str("agent", id).Str("workspace", owner.WorkspaceName).Msg("agent repository had no database row: rebuilt it from git")
 		rep.Adopted++
 		liveList = append(liveList, id)
 	}
 	if len(unowned) > 0 {
-		return rep, fmt.Errorf("%d agent repositories have no database row and record no owning workspace (%s): "+
+		return rep, nil, fmt.Errorf("%d agent repositories have no database row and record no owning workspace (%s): "+
 			"refusing to serve rather than hide them; restore the database from a backup, or start once with "+
 			"--adopt-orphans WORKSPACE to give them to that workspace", len(unowned), strings.Join(unowned, ", "))
 	}
-	// Agents are independent (one lock each): check them on a few workers.
+	if err := b.store.AbandonRunningIdempotency(ctx); err != nil {
+		return rep, nil, fmt.Errorf("idempotency: %w", err)
+	}
+	return rep, liveList, nil
+}
+
+// Unchecked counts the agents startup recovery has yet to check.
+func (b *Backend) Unchecked() int {
+	b.pendingMu.Lock()
+	defer b.pendingMu.Unlock()
+	return len(b.pending)
+}
+
+// Wait waits for background work started by Start (cancel its context to
+// stop it early).
+func (b *Backend) Wait() { b.bg.Wait() }
+
+// checkState is one agent awaiting its recovery check.
+type checkState struct {
+	mu   sync.Mutex
+	done bool
+}
+
+// setPending records the agents that need a check before their first write.
+func (b *Backend) setPending(ids []string) {
+	m := make(map[string]*checkState, len(ids))
+	for _, id := range ids {
+		m[id] = &checkState{}
+	}
+	b.pendingMu.Lock()
+	b.pending = m
+	b.pendingMu.Unlock()
+}
+
+// ensureChecked brings agent id in step with git if startup recovery has
+// not yet: writes call it first, so none works from rows a crash left
+// behind git.
+func (b *Backend) ensureChecked(ctx context.Context, id string, rep *RecoveryReport) error {
+	b.pendingMu.Lock()
+	cs := b.pending[id]
+	b.pendingMu.Unlock()
+	if cs == nil {
+		return nil
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.done {
+		return nil
+	}
+	if rep == nil {
+		rep = &RecoveryReport{}
+	}
+	if !b.repos.Exists(id) {
+		b.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
+	} else if err := b.recoverAgent(ctx, id, rep); err != nil {
+		return err
+	}
+	cs.done = true
+	b.pendingMu.Lock()
+	delete(b.pending, id)
+	b.pendingMu.Unlock()
+	return nil
+}
+
+// checkAll checks every agent of ids on a few workers (agents are
+// independent: one lock each).
+func (b *Backend) checkAll(ctx context.Context, ids []string, rep *RecoveryReport) {
 	const workers = 4
-	ids2 := make(chan string)
+	ch := make(chan string)
 	reps := make([]RecoveryReport, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for id := range ids2 {
-				if !b.repos.Exists(id) {
-					b.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
-					continue
-				}
-				if err := b.recoverAgent(ctx, id, &reps[w]); err != nil {
+			for id := range ch {
+				if err := b.ensureChecked(ctx, id, &reps[w]); err != nil {
 					// One damaged agent must not keep the others offline:
 					// say so loudly and serve the rest.
 					b.log.Error().Err(err).Str("agent", id).Msg("recovery failed for this agent; it may answer errors until repaired")
@@ -132,10 +232,13 @@ func (b *Backend) Recover(ctx context.Context) (RecoveryReport, error) {
 			}
 		}()
 	}
-	for _, id := range liveList {
-		ids2 <- id
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		ch <- id
 	}
-	close(ids2)
+	close(ch)
 	wg.Wait()
 	for w := range workers {
 		rep.Agents += reps[w].Agents
@@ -145,10 +248,6 @@ func (b *Backend) Recover(ctx context.Context) (RecoveryReport, error) {
 		rep.Drafts += reps[w].Drafts
 		rep.Failed += reps[w].Failed
 	}
-	if err := b.store.AbandonRunningIdempotency(ctx); err != nil {
-		return rep, fmt.Errorf("idempotency: %w", err)
-	}
-	return rep, nil
 }
 
 func (b *Backend) recoverAgent(ctx context.Context, id string, rep *RecoveryReport) error {
