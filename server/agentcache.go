@@ -60,7 +60,7 @@ func (ac *agentCache) forget(id string) {
 
 // writeAgent runs a database write that changes agent id's row and drops
 // the cached row afterwards, whatever the outcome.
-func (s *Server) writeAgent(ctx context.Context, id string, fn func(tx *store.Tx) error) error {
+func (s *Server) writeAgent(ctx context.Context, id string, fn func(tx store.Tx) error) error {
 	defer s.agents.forget(id)
 	return s.store.Write(ctx, fn)
 }

@@ -158,7 +158,7 @@ func (s *Server) createAgent(c *gin.Context) {
 		ID: id, WorkspaceID: p.Key.WorkspaceID, Name: req.Name, Description: req.Description,
 		CreatedAt: now, DraftRevision: commit.Revision, DraftUpdatedAt: now,
 	}
-	if err := s.store.Write(ctx, func(tx *store.Tx) error { return tx.CreateAgent(ctx, a) }); err != nil {
+	if err := s.store.Write(ctx, func(tx store.Tx) error { return tx.CreateAgent(ctx, a) }); err != nil {
 		fail(c, err)
 		return
 	}
@@ -207,7 +207,7 @@ func (s *Server) deleteAgent(c *gin.Context) {
 	ctx := c.Request.Context()
 	// The row goes first: a crash before the repository moves leaves a
 	// repository without a live row, which startup recovery moves aside.
-	if err := s.writeAgent(ctx, a.ID, func(tx *store.Tx) error { return tx.MarkAgentDeleted(ctx, a.ID, s.now()) }); err != nil {
+	if err := s.writeAgent(ctx, a.ID, func(tx store.Tx) error { return tx.MarkAgentDeleted(ctx, a.ID, s.now()) }); err != nil {
 		fail(c, err)
 		return
 	}

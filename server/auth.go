@@ -127,7 +127,7 @@ func CreateKey(ctx context.Context, st *store.Store, workspace, name string, sco
 		return "", store.Key{}, err
 	}
 	var key store.Key
-	err = st.Write(ctx, func(tx *store.Tx) error {
+	err = st.Write(ctx, func(tx store.Tx) error {
 		ws, err := tx.EnsureWorkspace(ctx, workspace, now)
 		if err != nil {
 			return err

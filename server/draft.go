@@ -168,7 +168,7 @@ func (s *Server) commitDraftChanges(c *gin.Context, a store.Agent, in commitInpu
 		}
 		wrote = true
 		ctx := bg // git moved: the rows follow even if the client left
-		return s.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
+		return s.writeAgent(ctx, a.ID, func(tx store.Tx) error {
 			if err := tx.SetDraft(ctx, a.ID, cm.Revision, now); err != nil {
 				return err
 			}

@@ -74,7 +74,7 @@ func newEvent(ws, agentID, typ, dedupe string, now time.Time, data any) (store.E
 
 // insertVersionEvent writes a version event in tx. dedupe makes startup
 // recovery's re-insert a no-op.
-func (s *Server) insertVersionEvent(ctx context.Context, tx *store.Tx, typ string, a store.Agent, v store.Version, previous int, by string, now time.Time, r *http.Request, dedupe string) error {
+func (s *Server) insertVersionEvent(ctx context.Context, tx store.Tx, typ string, a store.Agent, v store.Version, previous int, by string, now time.Time, r *http.Request, dedupe string) error {
 	ev, err := newEvent(a.WorkspaceID, a.ID, typ, dedupe, now, versionEventData{
 		AgentID: a.ID, Version: versionID(v.Number), Number: v.Number, PreviousVersion: nullableVersion(previous),
 		Tag: "refs/tags/" + versionID(v.Number), Commit: v.Commit, CompiledDigest: v.Digest, By: by,
@@ -87,7 +87,7 @@ func (s *Server) insertVersionEvent(ctx context.Context, tx *store.Tx, typ strin
 }
 
 // insertDraftEvent writes a draft.updated event in tx.
-func (s *Server) insertDraftEvent(ctx context.Context, tx *store.Tx, a store.Agent, cm repo.Commit, p Principal, now time.Time, r *http.Request) error {
+func (s *Server) insertDraftEvent(ctx context.Context, tx store.Tx, a store.Agent, cm repo.Commit, p Principal, now time.Time, r *http.Request) error {
 	paths := cm.Paths
 	if paths == nil {
 		paths = []string{}

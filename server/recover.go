@@ -164,7 +164,7 @@ func (s *Server) recoverAgent(ctx context.Context, id string, rep *RecoveryRepor
 		_ = from
 	}
 	now := s.now()
-	return s.writeAgent(ctx, id, func(tx *store.Tx) error {
+	return s.writeAgent(ctx, id, func(tx store.Tx) error {
 		if head.Revision != a.DraftRevision {
 			if err := tx.SetDraft(ctx, id, head.Revision, head.Author.When); err != nil {
 				return err

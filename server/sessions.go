@@ -110,7 +110,7 @@ func (s *Server) createSession(c *gin.Context) {
 		ss.Version = a.Published
 		ss.Billable = true
 	}
-	if err := s.store.Write(ctx, func(tx *store.Tx) error { return tx.CreateSession(ctx, ss) }); err != nil {
+	if err := s.store.Write(ctx, func(tx store.Tx) error { return tx.CreateSession(ctx, ss) }); err != nil {
 		fail(c, err)
 		return
 	}

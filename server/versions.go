@@ -182,7 +182,7 @@ func (s *Server) publish(c *gin.Context) {
 			return err
 		}
 		body = append(body, '\n')
-		return s.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
+		return s.writeAgent(ctx, a.ID, func(tx store.Tx) error {
 			return s.recordPublish(ctx, tx, cur, sv, p.Key.Name, now, c.Request, rec, headers, body)
 		})
 	})
@@ -209,7 +209,7 @@ func (s *Server) publish(c *gin.Context) {
 }
 
 // recordPublish writes the database side of a publish in one transaction.
-func (s *Server) recordPublish(ctx context.Context, tx *store.Tx, a store.Agent, v store.Version, by string, now time.Time, r *http.Request, rec *store.Idempotency, headers map[string]string, body []byte) error {
+func (s *Server) recordPublish(ctx context.Context, tx store.Tx, a store.Agent, v store.Version, by string, now time.Time, r *http.Request, rec *store.Idempotency, headers map[string]string, body []byte) error {
 	if err := tx.InsertVersion(ctx, v); err != nil {
 		return err
 	}
@@ -306,7 +306,7 @@ func (s *Server) rollback(c *gin.Context) {
 		if err != nil {
 			return err
 		}
-		return s.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
+		return s.writeAgent(ctx, a.ID, func(tx store.Tx) error {
 			did, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: a.ID, At: now, By: p.Key.Name, Kind: "rollback", From: from, To: to})
 			if err != nil {
 				return err

@@ -89,7 +89,7 @@ func (s *Server) createWebhook(c *gin.Context) {
 	}
 	w := store.Webhook{ID: store.NewID("wh_"), WorkspaceID: p.Key.WorkspaceID, URL: req.URL, Events: events,
 		AgentID: req.AgentID, Description: req.Description, Secret: secret, CreatedAt: s.now()}
-	if err := s.store.Write(ctx, func(tx *store.Tx) error { return tx.CreateWebhook(ctx, w) }); err != nil {
+	if err := s.store.Write(ctx, func(tx store.Tx) error { return tx.CreateWebhook(ctx, w) }); err != nil {
 		fail(c, err)
 		return
 	}

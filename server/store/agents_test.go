@@ -35,14 +35,14 @@ func TestAgentCRUD(t *testing.T) {
 	}
 
 	// Duplicate id.
-	err = s.Write(ctx, func(tx *Tx) error { return tx.CreateAgent(ctx, a) })
+	err = s.Write(ctx, func(tx Tx) error { return tx.CreateAgent(ctx, a) })
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate agent: err=%v, want ErrConflict", err)
 	}
 
 	// Draft, publish state and metadata.
 	at := t0.Add(time.Minute)
-	mustWrite(t, s, func(tx *Tx) error {
+	mustWrite(t, s, func(tx Tx) error {
 		if err := tx.SetDraft(ctx, "agt_a", "rev1", at); err != nil {
 			return err
 		}
@@ -73,17 +73,17 @@ func TestAgentCRUD(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after updates=%+v, want %+v", got, want)
 	}
-	err = s.Write(ctx, func(tx *Tx) error { return tx.SetPublished(ctx, "agt_a", 4, 3) })
+	err = s.Write(ctx, func(tx Tx) error { return tx.SetPublished(ctx, "agt_a", 4, 3) })
 	if err == nil {
 		t.Fatal("SetPublished(published > latest): got nil error, want one")
 	}
 
 	// Updates of an unknown agent are ErrNotFound.
-	for name, fn := range map[string]func(tx *Tx) error{
-		"SetDraft":         func(tx *Tx) error { return tx.SetDraft(ctx, "agt_missing", "r", at) },
-		"SetPublished":     func(tx *Tx) error { return tx.SetPublished(ctx, "agt_missing", 1, 1) },
-		"UpdateAgentMeta":  func(tx *Tx) error { return tx.UpdateAgentMeta(ctx, "agt_missing", "n", "d") },
-		"MarkAgentDeleted": func(tx *Tx) error { return tx.MarkAgentDeleted(ctx, "agt_missing", at) },
+	for name, fn := range map[string]func(tx Tx) error{
+		"SetDraft":         func(tx Tx) error { return tx.SetDraft(ctx, "agt_missing", "r", at) },
+		"SetPublished":     func(tx Tx) error { return tx.SetPublished(ctx, "agt_missing", 1, 1) },
+		"UpdateAgentMeta":  func(tx Tx) error { return tx.UpdateAgentMeta(ctx, "agt_missing", "n", "d") },
+		"MarkAgentDeleted": func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_missing", at) },
 	} {
 		if err := s.Write(ctx, fn); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s(unknown): err=%v, want ErrNotFound", name, err)
@@ -92,18 +92,18 @@ func TestAgentCRUD(t *testing.T) {
 
 	// Delete hides the agent everywhere.
 	mustAgent(t, s, ws.ID, "agt_b", t0.Add(time.Second))
-	mustWrite(t, s, func(tx *Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
+	mustWrite(t, s, func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
 	if _, err := s.Agent(ctx, ws.ID, "agt_a"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Agent after delete: err=%v, want ErrNotFound", err)
 	}
 	if _, err := s.AgentByID(ctx, "agt_a"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("AgentByID after delete: err=%v, want ErrNotFound", err)
 	}
-	err = s.Write(ctx, func(tx *Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
+	err = s.Write(ctx, func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second delete: err=%v, want ErrNotFound", err)
 	}
-	err = s.Write(ctx, func(tx *Tx) error { return tx.SetDraft(ctx, "agt_a", "r", at) })
+	err = s.Write(ctx, func(tx Tx) error { return tx.SetDraft(ctx, "agt_a", "r", at) })
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("SetDraft after delete: err=%v, want ErrNotFound", err)
 	}
@@ -132,7 +132,7 @@ func TestListAgentsPagination(t *testing.T) {
 
 	// 120 agents; every third pair shares a created_at, so the id breaks ties.
 	want := make([]string, 0, 120)
-	mustWrite(t, s, func(tx *Tx) error {
+	mustWrite(t, s, func(tx Tx) error {
 		for i := range 120 {
 			id := fmt.Sprintf("agt_%03d", 119-i) // ids run against time order
 			at := t0.Add(time.Duration(i/3) * time.Millisecond)

@@ -16,7 +16,7 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("EventsAfter on empty=%v,%d,%v, want none, 0", es, last, err)
 	}
 	var in []Event
-	mustWrite(t, s, func(tx *Tx) error {
+	mustWrite(t, s, func(tx Tx) error {
 		for i := range 5 {
 			e := Event{
 				ID: NewID("evt_"), WorkspaceID: "ws_1", AgentID: "agt_a", Type: "version.published",
@@ -34,18 +34,18 @@ func TestEvents(t *testing.T) {
 		return nil
 	})
 	// A second event without dedupe is fine; a duplicate dedupe or id is not.
-	mustWrite(t, s, func(tx *Tx) error {
+	mustWrite(t, s, func(tx Tx) error {
 		e := Event{ID: NewID("evt_"), WorkspaceID: "ws_1", Type: "draft.updated", Payload: []byte(`{}`), CreatedAt: t0}
 		in = append(in, e)
 		return tx.InsertEvent(ctx, e)
 	})
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.Write(ctx, func(tx Tx) error {
 		return tx.InsertEvent(ctx, Event{ID: NewID("evt_"), Type: "x", Dedupe: in[0].Dedupe})
 	})
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate dedupe: err=%v, want ErrConflict", err)
 	}
-	err = s.Write(ctx, func(tx *Tx) error { return tx.InsertEvent(ctx, Event{ID: in[1].ID, Type: "x"}) })
+	err = s.Write(ctx, func(tx Tx) error { return tx.InsertEvent(ctx, Event{ID: in[1].ID, Type: "x"}) })
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate id: err=%v, want ErrConflict", err)
 	}
@@ -102,7 +102,7 @@ func TestEventsRollback(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.Write(ctx, func(tx Tx) error {
 		if err := tx.InsertEvent(ctx, Event{ID: "evt_1", Type: "version.published", Payload: []byte("{}")}); err != nil {
 			return err
 		}

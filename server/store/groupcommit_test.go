@@ -23,7 +23,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Write(ctx, func(tx *Tx) error {
+			errs[i] = s.Write(ctx, func(tx Tx) error {
 				if _, err := tx.EnsureWorkspace(ctx, fmt.Sprintf("ws-%d", i), time.Now()); err != nil {
 					return err
 				}
@@ -59,11 +59,11 @@ func TestGroupCommitPanicReachesCaller(t *testing.T) {
 			t.Fatalf("recover()=%v, want kaput", r)
 		}
 		// The writer is free again.
-		if err := s.Write(context.Background(), func(tx *Tx) error { return nil }); err != nil {
+		if err := s.Write(context.Background(), func(tx Tx) error { return nil }); err != nil {
 			t.Fatalf("write after panic: %v", err)
 		}
 	}()
-	_ = s.Write(context.Background(), func(tx *Tx) error { panic("kaput") })
+	_ = s.Write(context.Background(), func(tx Tx) error { panic("kaput") })
 }
 
 // TestGroupCommitCancelledCallerSparesOthers: a caller whose context is
@@ -80,7 +80,7 @@ func TestGroupCommitCancelledCallerSparesOthers(t *testing.T) {
 			defer wg.Done()
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			errs[i] = s.Write(cctx, func(tx *Tx) error {
+			errs[i] = s.Write(cctx, func(tx Tx) error {
 				if i%2 == 0 {
 					cancel() // this caller goes away mid-write
 				}
@@ -122,7 +122,7 @@ func TestGroupCommitLeaderReturns(t *testing.T) {
 					return
 				default:
 				}
-				if err := s.Write(ctx, func(tx *Tx) error {
+				if err := s.Write(ctx, func(tx Tx) error {
 					_, err := tx.EnsureWorkspace(ctx, fmt.Sprintf("l-%d-%d", w, i%3), time.Now())
 					return err
 				}); err == nil {

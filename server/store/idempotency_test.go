@@ -71,7 +71,7 @@ func TestIdempotencyFinishInTx(t *testing.T) {
 	}
 	// A rolled back transaction leaves the record running.
 	boom := errors.New("boom")
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.Write(ctx, func(tx Tx) error {
 		if err := tx.FinishIdempotentTx(ctx, "w", "k", 201, nil, []byte("x")); err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func TestIdempotencyFinishInTx(t *testing.T) {
 	if got == nil || got.State != IdemRunning {
 		t.Fatalf("after rollback=%+v, want running", got)
 	}
-	mustWrite(t, s, func(tx *Tx) error { return tx.FinishIdempotentTx(ctx, "w", "k", 201, nil, nil) })
+	mustWrite(t, s, func(tx Tx) error { return tx.FinishIdempotentTx(ctx, "w", "k", 201, nil, nil) })
 	got, _ = s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "w", Key: "k", CreatedAt: t0})
 	if got == nil || got.State != IdemDone || got.Status != 201 || got.Headers == nil || len(got.Headers) != 0 || len(got.Body) != 0 {
 		t.Fatalf("after commit=%+v, want done 201 with empty headers and body", got)

@@ -45,7 +45,7 @@ func TestKeys(t *testing.T) {
 	}
 	k := Key{ID: "key_1", WorkspaceID: ws.ID, Name: "ci", Scopes: []string{"agents:write", "keys:write"}, CreatedAt: t0}
 	hash := []byte("0123456789abcdef0123456789abcdef")
-	mustWrite(t, s, func(tx *Tx) error { return tx.CreateKey(ctx, k, hash) })
+	mustWrite(t, s, func(tx Tx) error { return tx.CreateKey(ctx, k, hash) })
 
 	got, err := s.KeyByHash(ctx, hash)
 	if err != nil {
@@ -61,19 +61,19 @@ func TestKeys(t *testing.T) {
 	}
 
 	// Duplicate hash and duplicate id are conflicts.
-	err = s.Write(ctx, func(tx *Tx) error {
+	err = s.Write(ctx, func(tx Tx) error {
 		return tx.CreateKey(ctx, Key{ID: "key_2", WorkspaceID: ws.ID, CreatedAt: t0}, hash)
 	})
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate hash: err=%v, want ErrConflict", err)
 	}
-	err = s.Write(ctx, func(tx *Tx) error {
+	err = s.Write(ctx, func(tx Tx) error {
 		return tx.CreateKey(ctx, Key{ID: "key_1", WorkspaceID: ws.ID, CreatedAt: t0}, []byte("other"))
 	})
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate id: err=%v, want ErrConflict", err)
 	}
-	err = s.Write(ctx, func(tx *Tx) error {
+	err = s.Write(ctx, func(tx Tx) error {
 		return tx.CreateKey(ctx, Key{ID: "key_3", WorkspaceID: ws.ID, Scopes: []string{"a b"}, CreatedAt: t0}, []byte("x"))
 	})
 	if err == nil {
@@ -81,7 +81,7 @@ func TestKeys(t *testing.T) {
 	}
 
 	k2 := Key{ID: "key_2", WorkspaceID: ws.ID, Name: "second", CreatedAt: t0.Add(time.Second)}
-	mustWrite(t, s, func(tx *Tx) error { return tx.CreateKey(ctx, k2, []byte("hash2")) })
+	mustWrite(t, s, func(tx Tx) error { return tx.CreateKey(ctx, k2, []byte("hash2")) })
 	keys, err := s.ListKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestTouchKey(t *testing.T) {
 	ctx := context.Background()
 	ws := mustWorkspace(t, s, "default")
 	hash := []byte("h")
-	mustWrite(t, s, func(tx *Tx) error {
+	mustWrite(t, s, func(tx Tx) error {
 		return tx.CreateKey(ctx, Key{ID: "key_1", WorkspaceID: ws.ID, CreatedAt: t0}, hash)
 	})
 	lastUsed := func() *time.Time {
@@ -165,7 +165,7 @@ func TestKeysStampChangesOnEveryRevocation(t *testing.T) {
 	seen := map[string]bool{s.KeysStamp(): true}
 	for i := range 5 {
 		k := Key{ID: fmt.Sprintf("key_stamp%d", i), Name: "k", Scopes: []string{"agents:read"}, CreatedAt: time.Now()}
-		if err := s.Write(ctx, func(tx *Tx) error {
+		if err := s.Write(ctx, func(tx Tx) error {
 			ws, err := tx.EnsureWorkspace(ctx, "w", time.Now())
 			if err != nil {
 				return err

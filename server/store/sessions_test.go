@@ -32,7 +32,7 @@ func openSessionStore(tb testing.TB, path string) *Store {
 func sessionFixture(tb testing.TB, s *Store) (ws, other string) {
 	tb.Helper()
 	ctx := context.Background()
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.Write(ctx, func(tx Tx) error {
 		w, err := tx.EnsureWorkspace(ctx, "default", sessionT0)
 		if err != nil {
 			return err
@@ -59,7 +59,7 @@ func sessionFixture(tb testing.TB, s *Store) (ws, other string) {
 func mustCreateSession(tb testing.TB, s *Store, ses Session) {
 	tb.Helper()
 	ctx := context.Background()
-	if err := s.Write(ctx, func(tx *Tx) error { return tx.CreateSession(ctx, ses) }); err != nil {
+	if err := s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, ses) }); err != nil {
 		tb.Fatalf("CreateSession(%s): %v", ses.ID, err)
 	}
 }
@@ -97,7 +97,7 @@ func TestSessionCreateGet(t *testing.T) {
 	if _, err := s.Session(ctx, ws, "ses_missing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Session(unknown): err=%v, want ErrNotFound", err)
 	}
-	err = s.Write(ctx, func(tx *Tx) error { return tx.CreateSession(ctx, want) })
+	err = s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, want) })
 	if !errors.Is(err, ErrConflict) {
 		t.Errorf("duplicate session: err=%v, want ErrConflict", err)
 	}
@@ -119,7 +119,7 @@ func TestCreateSessionRejectsInconsistentPinning(t *testing.T) {
 	for name, mutate := range bad {
 		ses := base
 		mutate(&ses)
-		if err := s.Write(ctx, func(tx *Tx) error { return tx.CreateSession(ctx, ses) }); err == nil {
+		if err := s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, ses) }); err == nil {
 			t.Errorf("%s: CreateSession err=nil, want an error", name)
 		}
 	}

@@ -76,8 +76,8 @@ func TestWriteRollsBackOnError(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
-	err := s.Write(ctx, func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_x', 'x', 1)`); err != nil {
+	err := s.Write(ctx, func(tx Tx) error {
+		if _, err := tx.(*sqliteTx).tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_x', 'x', 1)`); err != nil {
 			return err
 		}
 		return boom
@@ -98,7 +98,7 @@ func TestWriteRollsBackOnError(t *testing.T) {
 var t0 = time.Date(2026, 11, 28, 9, 30, 0, 123456789, time.UTC)
 
 // mustWrite runs fn in a write transaction and fails the test on error.
-func mustWrite(tb testing.TB, s *Store, fn func(tx *Tx) error) {
+func mustWrite(tb testing.TB, s *Store, fn func(tx Tx) error) {
 	tb.Helper()
 	if err := s.Write(context.Background(), fn); err != nil {
 		tb.Fatalf("Write: %v", err)
@@ -109,7 +109,7 @@ func mustWrite(tb testing.TB, s *Store, fn func(tx *Tx) error) {
 func mustWorkspace(tb testing.TB, s *Store, name string) Workspace {
 	tb.Helper()
 	var w Workspace
-	mustWrite(tb, s, func(tx *Tx) error {
+	mustWrite(tb, s, func(tx Tx) error {
 		var err error
 		w, err = tx.EnsureWorkspace(context.Background(), name, t0)
 		return err
@@ -124,7 +124,7 @@ func mustAgent(tb testing.TB, s *Store, ws, id string, created time.Time) Agent 
 		ID: id, WorkspaceID: ws, Name: "name-" + id, Description: "desc",
 		CreatedAt: created, DraftRevision: "rev0", DraftUpdatedAt: created,
 	}
-	mustWrite(tb, s, func(tx *Tx) error { return tx.CreateAgent(context.Background(), a) })
+	mustWrite(tb, s, func(tx Tx) error { return tx.CreateAgent(context.Background(), a) })
 	return a
 }
 
@@ -211,8 +211,8 @@ func TestWrapError(t *testing.T) {
 	}
 	// Primary key and unique violations, straight from the driver.
 	mustWorkspace(t, s, "a")
-	err := s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'a', 0)`)
+	err := s.Write(ctx, func(tx Tx) error {
+		_, err := tx.(*sqliteTx).tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'a', 0)`)
 		return wrapError(err)
 	})
 	if !errors.Is(err, ErrConflict) {
@@ -222,16 +222,16 @@ func TestWrapError(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Errorf("unique violation: driver error not kept in chain: %v", err)
 	}
-	err = s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('0001_core.sql', 0)`)
+	err = s.Write(ctx, func(tx Tx) error {
+		_, err := tx.(*sqliteTx).tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('0001_core.sql', 0)`)
 		return wrapError(err)
 	})
 	if !errors.Is(err, ErrConflict) {
 		t.Errorf("primary key violation: err=%v, want ErrConflict", err)
 	}
 	// A CHECK violation is a constraint error but not a conflict.
-	err = s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO idempotency (workspace_id, key, scope, request_hash, state, created_at) VALUES ('w','k','s','h','weird',0)`)
+	err = s.Write(ctx, func(tx Tx) error {
+		_, err := tx.(*sqliteTx).tx.ExecContext(ctx, `INSERT INTO idempotency (workspace_id, key, scope, request_hash, state, created_at) VALUES ('w','k','s','h','weird',0)`)
 		return wrapError(err)
 	})
 	if err == nil || errors.Is(err, ErrConflict) {
@@ -241,7 +241,7 @@ func TestWrapError(t *testing.T) {
 
 func TestForeignKeysEnforced(t *testing.T) {
 	s := mustOpen(t)
-	err := s.Write(context.Background(), func(tx *Tx) error {
+	err := s.Write(context.Background(), func(tx Tx) error {
 		return tx.CreateAgent(context.Background(), Agent{ID: "agt_x", WorkspaceID: "ws_missing", CreatedAt: t0, DraftUpdatedAt: t0})
 	})
 	if err == nil {
@@ -302,7 +302,7 @@ func TestSecondWriterProcess(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range perWriter {
-				err := s.Write(ctx, func(tx *Tx) error {
+				err := s.Write(ctx, func(tx Tx) error {
 					return tx.CreateKey(ctx, Key{
 						ID: fmt.Sprintf("key_%d_%d", w, i), WorkspaceID: ws.ID, Name: "k",
 						Scopes: []string{"agents:read"}, CreatedAt: t0,
@@ -346,7 +346,7 @@ func TestReadsDuringWrite(t *testing.T) {
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Write(ctx, func(tx *Tx) error {
+		done <- s.Write(ctx, func(tx Tx) error {
 			if err := tx.UpdateAgentMeta(ctx, "agt_1", "renamed", ""); err != nil {
 				return err
 			}
@@ -388,7 +388,7 @@ func BenchmarkCommit(b *testing.B) {
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := range b.N {
-				err := s.Write(ctx, func(tx *Tx) error {
+				err := s.Write(ctx, func(tx Tx) error {
 					return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_%d", i), WorkspaceID: ws.ID, CreatedAt: t0},
 						[]byte(fmt.Sprintf("h%d", i)))
 				})
@@ -432,7 +432,7 @@ func TestSecondWriterRealProcess(t *testing.T) {
 			running = false
 		default:
 		}
-		err := s.Write(ctx, func(tx *Tx) error {
+		err := s.Write(ctx, func(tx Tx) error {
 			return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_parent_%d", written), WorkspaceID: ws.ID, CreatedAt: t0},
 				[]byte(fmt.Sprintf("parent-%d", written)))
 		})
@@ -473,7 +473,7 @@ func TestHelperWriterProcess(t *testing.T) {
 	s := mustOpenPath(t, path)
 	ctx := context.Background()
 	for i := range helperWrites {
-		err := s.Write(ctx, func(tx *Tx) error {
+		err := s.Write(ctx, func(tx Tx) error {
 			return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_child_%d", i), WorkspaceID: os.Getenv("STORE_HELPER_WS"), CreatedAt: t0},
 				[]byte(fmt.Sprintf("child-%d", i)))
 		})
@@ -492,11 +492,11 @@ func TestWriteReleasesWriterOnPanic(t *testing.T) {
 				t.Fatal("Write did not propagate the panic")
 			}
 		}()
-		_ = s.Write(context.Background(), func(tx *Tx) error { panic("boom") })
+		_ = s.Write(context.Background(), func(tx Tx) error { panic("boom") })
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.Write(ctx, func(tx *Tx) error { return nil }); err != nil {
+	if err := s.Write(ctx, func(tx Tx) error { return nil }); err != nil {
 		t.Fatalf("Write after a panic: %v (writer connection leaked?)", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 func mustVersions(tb testing.TB, s *Store, agentID string, n int) {
 	tb.Helper()
 	ctx := context.Background()
-	mustWrite(tb, s, func(tx *Tx) error {
+	mustWrite(tb, s, func(tx Tx) error {
 		for i := 1; i <= n; i++ {
 			if err := tx.InsertVersion(ctx, testVersion(agentID, i)); err != nil {
 				return err
@@ -51,11 +51,11 @@ func TestVersions(t *testing.T) {
 	if _, err := s.Version(ctx, "agt_a", 8); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Version(8): err=%v, want ErrNotFound", err)
 	}
-	err = s.Write(ctx, func(tx *Tx) error { return tx.InsertVersion(ctx, testVersion("agt_a", 3)) })
+	err = s.Write(ctx, func(tx Tx) error { return tx.InsertVersion(ctx, testVersion("agt_a", 3)) })
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate version: err=%v, want ErrConflict", err)
 	}
-	mustWrite(t, s, func(tx *Tx) error {
+	mustWrite(t, s, func(tx Tx) error {
 		v, err := tx.Version(ctx, "agt_b", 2)
 		if err != nil || v.Number != 2 {
 			return fmt.Errorf("tx.Version=%+v,%v, want v2", v, err)
@@ -146,7 +146,7 @@ func TestDeployments(t *testing.T) {
 		{AgentID: "agt_a", At: t0.Add(3 * time.Second), By: "system", Kind: DeployRecovered, From: 1, To: 2},
 	}
 	var ids []int64
-	mustWrite(t, s, func(tx *Tx) error {
+	mustWrite(t, s, func(tx Tx) error {
 		for i := range in {
 			id, err := tx.InsertDeployment(ctx, in[i])
 			if err != nil {
@@ -162,7 +162,7 @@ func TestDeployments(t *testing.T) {
 			t.Fatalf("deployment ids %v not increasing", ids)
 		}
 	}
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.Write(ctx, func(tx Tx) error {
 		_, err := tx.InsertDeployment(ctx, Deployment{AgentID: "agt_a", Kind: "teleport", To: 1})
 		return err
 	})
@@ -177,7 +177,7 @@ func TestDeployments(t *testing.T) {
 	if !reflect.DeepEqual(last, in[4]) {
 		t.Fatalf("LastDeployment=%+v, want %+v", last, in[4])
 	}
-	mustWrite(t, s, func(tx *Tx) error {
+	mustWrite(t, s, func(tx Tx) error {
 		d, err := tx.LastDeployment(ctx, "agt_b")
 		if err != nil || d.ID != in[1].ID {
 			return fmt.Errorf("tx.LastDeployment=%+v,%v, want id %d", d, err, in[1].ID)

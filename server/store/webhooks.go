@@ -123,7 +123,7 @@ func scanWebhook(sc scanner) (Webhook, error) {
 // CreateWebhook inserts w. ID, WorkspaceID, URL, Secret and at least one
 // event type are required; a duplicate ID is ErrConflict. The webhook
 // receives events recorded after this transaction, not earlier ones.
-func (tx *Tx) CreateWebhook(ctx context.Context, w Webhook) error {
+func (tx *sqliteTx) CreateWebhook(ctx context.Context, w Webhook) error {
 	if w.ID == "" || w.WorkspaceID == "" || w.URL == "" || w.Secret == "" || len(w.Events) == 0 {
 		return errors.New("create webhook: id, workspace, url, secret and events are required")
 	}
@@ -190,7 +190,7 @@ func (s *Store) ListWebhooks(ctx context.Context, workspaceID string) ([]Webhook
 // DeleteWebhook deletes the workspace's webhook with its queue and delivery
 // log; another workspace's webhook is ErrNotFound.
 func (s *Store) DeleteWebhook(ctx context.Context, workspaceID, id string) error {
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		res, err := tx.q.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ? AND workspace_id = ?`, id, workspaceID)
 		if err != nil {
 			return wrapError(err)
@@ -283,7 +283,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, olderThan time.Time) (int, 
 	} {
 		for {
 			var n int64
-			err := s.Write(ctx, func(tx *Tx) error {
+			err := s.write(ctx, func(tx *sqliteTx) error {
 				res, err := tx.q.ExecContext(ctx, step.query, cut, pruneBatch)
 				if err != nil {
 					return wrapError(err)
@@ -316,7 +316,7 @@ func (s *Store) FanOutWebhookEvents(ctx context.Context, now time.Time, limit in
 		limit = 500
 	}
 	var out WebhookFanOut
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		out = WebhookFanOut{}
 		var after int64
 		if err := tx.q.QueryRowContext(ctx, `SELECT after_seq FROM webhook_fanout WHERE id = 1`).Scan(&after); err != nil {
@@ -492,7 +492,7 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, attempts []WebhookAtt
 	if len(attempts) == 0 {
 		return nil
 	}
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		for i := range attempts {
 			if err := tx.recordWebhookAttempt(ctx, &attempts[i]); err != nil {
 				return err
@@ -506,7 +506,7 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, attempts []WebhookAtt
 	return nil
 }
 
-func (tx *Tx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error {
+func (tx *sqliteTx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error {
 	d := &a.Delivery
 	switch a.MessageStatus {
 	case "pending", "succeeded", "failed":
@@ -573,7 +573,7 @@ func (tx *Tx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
 // webhook. ErrNotFound if the webhook is not the workspace's or the event
 // never targeted it (or its record was pruned).
 func (s *Store) RequeueWebhookMessage(ctx context.Context, workspaceID, webhookID, eventID string, now time.Time) error {
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		var one int
 		if err := tx.q.QueryRowContext(ctx,
 			`SELECT 1 FROM webhooks WHERE id = ? AND workspace_id = ?`, webhookID, workspaceID).Scan(&one); err != nil {

@@ -31,7 +31,7 @@ func openWebhookStore(tb testing.TB, path string) *Store {
 func whWorkspace(tb testing.TB, s *Store, name string) string {
 	tb.Helper()
 	var id string
-	err := s.Write(context.Background(), func(tx *Tx) error {
+	err := s.Write(context.Background(), func(tx Tx) error {
 		w, err := tx.EnsureWorkspace(context.Background(), name, whT0)
 		id = w.ID
 		return err
@@ -49,7 +49,7 @@ func whCreate(tb testing.TB, s *Store, ws, agent string, events ...string) Webho
 		ID: NewID("wh_"), WorkspaceID: ws, URL: "https://hooks.example.com/x", Events: events,
 		AgentID: agent, Description: "d", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", CreatedAt: whT0,
 	}
-	if err := s.Write(context.Background(), func(tx *Tx) error { return tx.CreateWebhook(context.Background(), w) }); err != nil {
+	if err := s.Write(context.Background(), func(tx Tx) error { return tx.CreateWebhook(context.Background(), w) }); err != nil {
 		tb.Fatalf("CreateWebhook: %v", err)
 	}
 	return w
@@ -59,7 +59,7 @@ func whCreate(tb testing.TB, s *Store, ws, agent string, events ...string) Webho
 func whEvent(tb testing.TB, s *Store, ws, agent, typ string) string {
 	tb.Helper()
 	id := NewID("evt_")
-	err := s.Write(context.Background(), func(tx *Tx) error {
+	err := s.Write(context.Background(), func(tx Tx) error {
 		return tx.InsertEvent(context.Background(), Event{
 			ID: id, WorkspaceID: ws, AgentID: agent, Type: typ, Payload: []byte(`{"type":"` + typ + `"}`), CreatedAt: whT0,
 		})
@@ -127,10 +127,10 @@ func TestWebhookCRUD(t *testing.T) {
 	if _, err := s.Webhook(ctx, other, w.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Webhook(other workspace) err = %v, want ErrNotFound", err)
 	}
-	if err := s.Write(ctx, func(tx *Tx) error { return tx.CreateWebhook(ctx, w) }); !errors.Is(err, ErrConflict) {
+	if err := s.Write(ctx, func(tx Tx) error { return tx.CreateWebhook(ctx, w) }); !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate CreateWebhook err = %v, want ErrConflict", err)
 	}
-	if err := s.Write(ctx, func(tx *Tx) error { return tx.CreateWebhook(ctx, Webhook{ID: "wh_x", WorkspaceID: ws}) }); err == nil {
+	if err := s.Write(ctx, func(tx Tx) error { return tx.CreateWebhook(ctx, Webhook{ID: "wh_x", WorkspaceID: ws}) }); err == nil {
 		t.Fatalf("CreateWebhook without url/secret/events: got nil error, want one")
 	}
 	w2 := whCreate(t, s, ws, "", "version.published")
@@ -336,8 +336,8 @@ func TestWebhookDisableCancelsRetries(t *testing.T) {
 		t.Fatalf("due after redeliver = %+v, want e2 manual with its payload", due)
 	}
 	// An event gone from the outbox is reported, not dropped silently.
-	if err := s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.tx.ExecContext(ctx, `DELETE FROM events WHERE id = ?`, e2)
+	if err := s.Write(ctx, func(tx Tx) error {
+		_, err := tx.(*sqliteTx).tx.ExecContext(ctx, `DELETE FROM events WHERE id = ?`, e2)
 		return err
 	}); err != nil {
 		t.Fatalf("delete event: %v", err)

@@ -27,7 +27,7 @@ func benchStore(tb testing.TB, cleanup func(func())) (*store.Store, string) {
 	}
 	cleanup(func() { _ = s.Close() })
 	var ws string
-	if err := s.Write(context.Background(), func(tx *store.Tx) error {
+	if err := s.Write(context.Background(), func(tx store.Tx) error {
 		w, err := tx.EnsureWorkspace(context.Background(), "default", time.Now())
 		ws = w.ID
 		return err
@@ -40,7 +40,7 @@ func benchStore(tb testing.TB, cleanup func(func())) (*store.Store, string) {
 func benchWebhook(tb testing.TB, s *store.Store, ws, url string) {
 	tb.Helper()
 	secret, _ := NewSecret()
-	if err := s.Write(context.Background(), func(tx *store.Tx) error {
+	if err := s.Write(context.Background(), func(tx store.Tx) error {
 		return tx.CreateWebhook(context.Background(), store.Webhook{ID: store.NewID("wh_"), WorkspaceID: ws, URL: url,
 			Events: []string{"version.published"}, Secret: secret, CreatedAt: time.Now()})
 	}); err != nil {
@@ -51,7 +51,7 @@ func benchWebhook(tb testing.TB, s *store.Store, ws, url string) {
 func benchPublish(tb testing.TB, s *store.Store, ws string) string {
 	tb.Helper()
 	id := store.NewID("evt_")
-	if err := s.Write(context.Background(), func(tx *store.Tx) error {
+	if err := s.Write(context.Background(), func(tx store.Tx) error {
 		return tx.InsertEvent(context.Background(), store.Event{ID: id, WorkspaceID: ws, AgentID: "agt_1",
 			Type: "version.published", CreatedAt: time.Now(),
 			Payload: []byte(`{"type":"version.published","data":{"agentId":"agt_1","version":"v1","number":1}}`)})

@@ -75,7 +75,7 @@ func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	f := &fixture{path: filepath.Join(tb.TempDir(), "flowyte.db")}
 	f.open(tb)
-	err := f.store.Write(context.Background(), func(tx *store.Tx) error {
+	err := f.store.Write(context.Background(), func(tx store.Tx) error {
 		w, err := tx.EnsureWorkspace(context.Background(), "default", time.Now())
 		f.ws = w.ID
 		return err
@@ -109,7 +109,7 @@ func (f *fixture) webhook(tb testing.TB, url string, events ...string) store.Web
 	}
 	w := store.Webhook{ID: store.NewID("wh_"), WorkspaceID: f.ws, URL: url, Events: events, Secret: secret,
 		CreatedAt: time.Now()}
-	if err := f.store.Write(context.Background(), func(tx *store.Tx) error {
+	if err := f.store.Write(context.Background(), func(tx store.Tx) error {
 		return tx.CreateWebhook(context.Background(), w)
 	}); err != nil {
 		tb.Fatalf("CreateWebhook: %v", err)
@@ -123,7 +123,7 @@ func (f *fixture) publish(tb testing.TB, d *Dispatcher, typ string) store.Event 
 	id := store.NewID("evt_")
 	e := store.Event{ID: id, WorkspaceID: f.ws, AgentID: "agt_1", Type: typ, CreatedAt: time.Now(),
 		Payload: []byte(`{"type":"` + typ + `","timestamp":"2026-01-01T00:00:00Z","data":{"agentId":"agt_1","id":"` + id + `"}}`)}
-	if err := f.store.Write(context.Background(), func(tx *store.Tx) error {
+	if err := f.store.Write(context.Background(), func(tx store.Tx) error {
 		return tx.InsertEvent(context.Background(), e)
 	}); err != nil {
 		tb.Fatalf("InsertEvent: %v", err)
