@@ -3,11 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -104,7 +101,7 @@ func (s *Store) ListAgents(ctx context.Context, workspaceID, cursor string, limi
 	query := `SELECT ` + agentColumns + ` FROM agents WHERE workspace_id = ? AND deleted_at IS NULL`
 	args := []any{workspaceID}
 	if cursor != "" {
-		at, id, err := decodeAgentCursor(cursor)
+		at, id, err := DecodeAgentCursor(cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -137,31 +134,9 @@ func (s *Store) ListAgents(ctx context.Context, workspaceID, cursor string, limi
 	next := ""
 	if more {
 		last := agents[len(agents)-1]
-		next = encodeAgentCursor(toNanos(last.CreatedAt), last.ID)
+		next = EncodeAgentCursor(toNanos(last.CreatedAt), last.ID)
 	}
 	return agents, next, nil
-}
-
-// encodeAgentCursor makes the opaque page cursor: base64url of
-// "<created_at unix nanos>.<id>".
-func encodeAgentCursor(at int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + "." + id))
-}
-
-func decodeAgentCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	ts, id, ok := strings.Cut(string(b), ".")
-	if !ok || id == "" {
-		return 0, "", ErrBadCursor
-	}
-	at, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	return at, id, nil
 }
 
 // AllAgentIDs returns the ids of every live agent of every workspace, for

@@ -3,12 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -213,17 +210,9 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID string, cursor str
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
-	before := int64(1<<63 - 1)
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil {
-			return nil, "", ErrBadCursor
-		}
-		n, err := strconv.ParseInt(strings.TrimPrefix(string(b), "dlv."), 10, 64)
-		if err != nil || !strings.HasPrefix(string(b), "dlv.") || n <= 0 {
-			return nil, "", ErrBadCursor
-		}
-		before = n
+	before, err := DecodeDeliveryCursor(cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE webhook_id = ? AND seq < ?
@@ -256,7 +245,7 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID string, cursor str
 	}
 	next := ""
 	if more {
-		next = base64.RawURLEncoding.EncodeToString([]byte("dlv." + strconv.FormatInt(lastSeq, 10)))
+		next = EncodeDeliveryCursor(lastSeq)
 	}
 	return ds, next, nil
 }
