@@ -3,11 +3,12 @@ package store
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestAgentCRUD(t *testing.T) {
@@ -18,27 +19,19 @@ func TestAgentCRUD(t *testing.T) {
 	a := mustAgent(t, s, ws.ID, "agt_a", t0)
 
 	got, err := s.Agent(ctx, ws.ID, "agt_a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, a) {
-		t.Fatalf("Agent=%+v, want %+v", got, a)
-	}
-	if _, err := s.Agent(ctx, other.ID, "agt_a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Agent from another workspace: err=%v, want ErrNotFound", err)
-	}
-	if _, err := s.Agent(ctx, ws.ID, "agt_missing"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Agent(unknown): err=%v, want ErrNotFound", err)
-	}
-	if got, err := s.AgentByID(ctx, "agt_a"); err != nil || got.ID != "agt_a" {
-		t.Fatalf("AgentByID=%+v,%v, want agt_a", got, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, a, got, "Agent=%+v, want %+v", got, a)
+	_, err = s.Agent(ctx, other.ID, "agt_a")
+	require.ErrorIs(t, err, ErrNotFound, "Agent from another workspace: err=%v, want ErrNotFound", err)
+	_, err = s.Agent(ctx, ws.ID, "agt_missing")
+	require.ErrorIs(t, err, ErrNotFound, "Agent(unknown): err=%v, want ErrNotFound", err)
+	got, err = s.AgentByID(ctx, "agt_a")
+	require.NoError(t, err, "AgentByID=%+v,%v, want agt_a", got, err)
+	require.Equal(t, "agt_a", got.ID, "AgentByID=%+v,%v, want agt_a", got, err)
 
 	// Duplicate id.
 	err = s.Write(ctx, func(tx Tx) error { return tx.CreateAgent(ctx, a) })
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate agent: err=%v, want ErrConflict", err)
-	}
+	require.ErrorIs(t, err, ErrConflict, "duplicate agent: err=%v, want ErrConflict", err)
 
 	// Draft, publish state and metadata.
 	at := t0.Add(time.Minute)
@@ -63,20 +56,14 @@ func TestAgentCRUD(t *testing.T) {
 		return nil
 	})
 	got, err = s.AgentByID(ctx, "agt_a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := a
 	want.DraftRevision, want.DraftUpdatedAt = "rev1", at
 	want.Published, want.Latest = 2, 3
 	want.Name, want.Description = "renamed", "new desc"
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("after updates=%+v, want %+v", got, want)
-	}
+	require.Equal(t, want, got, "after updates=%+v, want %+v", got, want)
 	err = s.Write(ctx, func(tx Tx) error { return tx.SetPublished(ctx, "agt_a", 4, 3) })
-	if err == nil {
-		t.Fatal("SetPublished(published > latest): got nil error, want one")
-	}
+	require.Error(t, err, "SetPublished(published > latest): got nil error, want one")
 
 	// Updates of an unknown agent are ErrNotFound.
 	for name, fn := range map[string]func(tx Tx) error{
@@ -85,42 +72,28 @@ func TestAgentCRUD(t *testing.T) {
 		"UpdateAgentMeta":  func(tx Tx) error { return tx.UpdateAgentMeta(ctx, "agt_missing", "n", "d") },
 		"MarkAgentDeleted": func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_missing", at) },
 	} {
-		if err := s.Write(ctx, fn); !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s(unknown): err=%v, want ErrNotFound", name, err)
-		}
+		err := s.Write(ctx, fn)
+		assert.ErrorIs(t, err, ErrNotFound, "%s(unknown): err=%v, want ErrNotFound", name, err)
 	}
 
 	// Delete hides the agent everywhere.
 	mustAgent(t, s, ws.ID, "agt_b", t0.Add(time.Second))
 	mustWrite(t, s, func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
-	if _, err := s.Agent(ctx, ws.ID, "agt_a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Agent after delete: err=%v, want ErrNotFound", err)
-	}
-	if _, err := s.AgentByID(ctx, "agt_a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("AgentByID after delete: err=%v, want ErrNotFound", err)
-	}
+	_, err = s.Agent(ctx, ws.ID, "agt_a")
+	require.ErrorIs(t, err, ErrNotFound, "Agent after delete: err=%v, want ErrNotFound", err)
+	_, err = s.AgentByID(ctx, "agt_a")
+	require.ErrorIs(t, err, ErrNotFound, "AgentByID after delete: err=%v, want ErrNotFound", err)
 	err = s.Write(ctx, func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
-	if !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second delete: err=%v, want ErrNotFound", err)
-	}
+	require.ErrorIs(t, err, ErrNotFound, "second delete: err=%v, want ErrNotFound", err)
 	err = s.Write(ctx, func(tx Tx) error { return tx.SetDraft(ctx, "agt_a", "r", at) })
-	if !errors.Is(err, ErrNotFound) {
-		t.Fatalf("SetDraft after delete: err=%v, want ErrNotFound", err)
-	}
+	require.ErrorIs(t, err, ErrNotFound, "SetDraft after delete: err=%v, want ErrNotFound", err)
 	ids, err := s.AllAgentIDs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(ids, []string{"agt_b"}) {
-		t.Fatalf("AllAgentIDs=%v, want [agt_b]", ids)
-	}
+	require.NoError(t, err)
+	require.Equal(t, []string{"agt_b"}, ids, "AllAgentIDs=%v, want [agt_b]", ids)
 	list, _, err := s.ListAgents(ctx, ws.ID, "", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 1 || list[0].ID != "agt_b" {
-		t.Fatalf("ListAgents after delete=%v, want only agt_b", list)
-	}
+	require.NoError(t, err)
+	require.Len(t, list, 1, "ListAgents after delete=%v, want only agt_b", list)
+	require.Equal(t, "agt_b", list[0].ID, "ListAgents after delete=%v, want only agt_b", list)
 }
 
 func TestListAgentsPagination(t *testing.T) {
@@ -155,41 +128,30 @@ func TestListAgentsPagination(t *testing.T) {
 	)
 	for {
 		page, next, err := s.ListAgents(ctx, ws.ID, cursor, 50)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		pages++
-		if len(page) > 50 {
-			t.Fatalf("page %d has %d agents, want <= 50", pages, len(page))
-		}
+		require.LessOrEqual(t, len(page), 50, "page %d has %d agents, want <= 50", pages, len(page))
 		for _, a := range page {
 			got = append(got, a.ID)
 		}
 		if next == "" {
 			break
 		}
-		if pages > 10 {
-			t.Fatal("pagination does not end")
-		}
+		require.LessOrEqual(t, pages, 10, "pagination does not end")
 		cursor = next
 	}
-	if pages != 3 {
-		t.Errorf("pages=%d, want 3", pages)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("paged ids=%v, want %v", got, want)
-	}
+	assert.EqualValues(t, 3, pages, "pages=%d, want 3", pages)
+	require.Equal(t, want, got, "paged ids=%v, want %v", got, want)
 
 	// Exactly one page: no next cursor.
 	page, next, err := s.ListAgents(ctx, other.ID, "", 1)
-	if err != nil || len(page) != 1 || next != "" {
-		t.Fatalf("single page: %d agents, next=%q, err=%v; want 1, \"\", nil", len(page), next, err)
-	}
+	require.NoError(t, err, "single page: %d agents, next=%q, err=%v; want 1, \"\", nil", len(page), next, err)
+	require.Len(t, page, 1, "single page: %d agents, next=%q, err=%v; want 1, \"\", nil", len(page), next, err)
+	require.Equal(t, "", next, "single page: %d agents, next=%q, err=%v; want 1, \"\", nil", len(page), next, err)
 	// Default limit.
 	page, _, err = s.ListAgents(ctx, ws.ID, "", 0)
-	if err != nil || len(page) != DefaultPageSize {
-		t.Fatalf("limit 0: %d agents, err=%v; want %d", len(page), err, DefaultPageSize)
-	}
+	require.NoError(t, err, "limit 0: %d agents, err=%v; want %d", len(page), err, DefaultPageSize)
+	require.Len(t, page, DefaultPageSize, "limit 0: %d agents, err=%v; want %d", len(page), err, DefaultPageSize)
 }
 
 func TestListAgentsBadCursor(t *testing.T) {
@@ -202,8 +164,6 @@ func TestListAgentsBadCursor(t *testing.T) {
 		base64.RawURLEncoding.EncodeToString([]byte("123.")),
 	} {
 		_, _, err := s.ListAgents(context.Background(), ws.ID, c, 10)
-		if !errors.Is(err, ErrBadCursor) {
-			t.Errorf("cursor %q: err=%v, want ErrBadCursor", c, err)
-		}
+		assert.ErrorIs(t, err, ErrBadCursor, "cursor %q: err=%v, want ErrBadCursor", c, err)
 	}
 }

@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestEvents(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
-	if es, last, err := s.EventsAfter(ctx, 0, 10); err != nil || len(es) != 0 || last != 0 {
-		t.Fatalf("EventsAfter on empty=%v,%d,%v, want none, 0", es, last, err)
-	}
+	es, last, err := s.EventsAfter(ctx, 0, 10)
+	require.NoError(t, err, "EventsAfter on empty", es, last)
+	require.Len(t, es, 0, "EventsAfter on empty=%v,%d,%v, want none, 0", es, last, err)
+	require.EqualValues(t, 0, last, "EventsAfter on empty=%v,%d,%v, want none, 0", es, last, err)
 	var in []Event
 	mustWrite(t, s, func(tx Tx) error {
 		for i := range 5 {
@@ -39,61 +41,44 @@ func TestEvents(t *testing.T) {
 		in = append(in, e)
 		return tx.InsertEvent(ctx, e)
 	})
-	err := s.Write(ctx, func(tx Tx) error {
+	err = s.Write(ctx, func(tx Tx) error {
 		return tx.InsertEvent(ctx, Event{ID: NewID("evt_"), Type: "x", Dedupe: in[0].Dedupe})
 	})
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate dedupe: err=%v, want ErrConflict", err)
-	}
+	require.ErrorIs(t, err, ErrConflict, "duplicate dedupe: err=%v, want ErrConflict", err)
 	err = s.Write(ctx, func(tx Tx) error { return tx.InsertEvent(ctx, Event{ID: in[1].ID, Type: "x"}) })
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate id: err=%v, want ErrConflict", err)
-	}
+	require.ErrorIs(t, err, ErrConflict, "duplicate id: err=%v, want ErrConflict", err)
 
 	// All events, in insertion order, with increasing seq.
 	var all []Event
 	var after int64
 	for {
 		page, last, err := s.EventsAfter(ctx, after, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(page) == 0 {
-			if last != after {
-				t.Fatalf("empty page last=%d, want %d", last, after)
-			}
+			require.Equal(t, after, last, "empty page last=%d, want %d", last, after)
 			break
 		}
-		if last != page[len(page)-1].Seq {
-			t.Fatalf("last=%d, want the last event's seq %d", last, page[len(page)-1].Seq)
-		}
+		require.Equal(t, page[len(page)-1].Seq, last, "last=%d, want the last event's seq %d", last, page[len(page)-1].Seq)
 		all = append(all, page...)
 		after = last
 	}
-	if len(all) != len(in) {
-		t.Fatalf("got %d events, want %d", len(all), len(in))
-	}
+	require.Len(t, all, len(in), "got %d events, want %d", len(all), len(in))
 	for i, e := range all {
-		if i > 0 && e.Seq <= all[i-1].Seq {
-			t.Fatalf("seq %d after %d, want increasing", e.Seq, all[i-1].Seq)
+		if i > 0 {
+			require.Greater(t, e.Seq, all[i-1].Seq, "seq not increasing")
 		}
 		want := in[i]
 		want.Seq = e.Seq
-		if !reflect.DeepEqual(e, want) {
-			t.Fatalf("event %d=%+v, want %+v", i, e, want)
-		}
+		require.Equal(t, want, e, "event %d=%+v, want %+v", i, e, want)
 	}
 
 	got, err := s.EventByID(ctx, in[2].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != in[2].ID || string(got.Payload) != string(in[2].Payload) || got.Seq != all[2].Seq {
-		t.Fatalf("EventByID=%+v, want %+v", got, all[2])
-	}
-	if _, err := s.EventByID(ctx, "evt_missing"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("EventByID(unknown): err=%v, want ErrNotFound", err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, in[2].ID, got.ID, "EventByID=%+v, want %+v", got, all[2])
+	require.Equal(t, string(in[2].Payload), string(got.Payload), "EventByID=%+v, want %+v", got, all[2])
+	require.Equal(t, all[2].Seq, got.Seq, "EventByID=%+v, want %+v", got, all[2])
+	_, err = s.EventByID(ctx, "evt_missing")
+	require.ErrorIs(t, err, ErrNotFound, "EventByID(unknown): err=%v, want ErrNotFound", err)
 }
 
 // TestEventsRollback checks the outbox shares the caller's transaction: an
@@ -108,10 +93,8 @@ func TestEventsRollback(t *testing.T) {
 		}
 		return boom
 	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("Write err=%v, want boom", err)
-	}
-	if es, _, err := s.EventsAfter(ctx, 0, 10); err != nil || len(es) != 0 {
-		t.Fatalf("EventsAfter=%v,%v, want no events after rollback", es, err)
-	}
+	require.ErrorIs(t, err, boom, "Write err=%v, want boom", err)
+	es, _, err := s.EventsAfter(ctx, 0, 10)
+	require.NoError(t, err, "EventsAfter", es)
+	require.Len(t, es, 0, "EventsAfter=%v,%v, want no events after rollback", es, err)
 }

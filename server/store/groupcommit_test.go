@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestGroupCommitIsolatesFailures runs many concurrent writes, every third
@@ -38,30 +40,22 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	for i, err := range errs {
 		_, lookErr := s.WorkspaceByName(ctx, fmt.Sprintf("ws-%d", i))
 		if i%3 == 0 {
-			if !errors.Is(err, boom) {
-				t.Fatalf("write %d: err=%v, want boom", i, err)
-			}
-			if !errors.Is(lookErr, ErrNotFound) {
-				t.Fatalf("failed write %d left its workspace behind: %v", i, lookErr)
-			}
+			require.ErrorIs(t, err, boom, "write %d: err=%v, want boom", i, err)
+			require.ErrorIs(t, lookErr, ErrNotFound, "failed write %d left its workspace behind: %v", i, lookErr)
 			continue
 		}
-		if err != nil || lookErr != nil {
-			t.Fatalf("write %d: err=%v lookup=%v, want committed", i, err, lookErr)
-		}
+		require.NoError(t, err, "write %d: err=%v lookup=%v, want committed", i, err, lookErr)
+		require.Nil(t, lookErr, "write %d: err=%v lookup=%v, want committed", i, err, lookErr)
 	}
 }
 
 func TestGroupCommitPanicReachesCaller(t *testing.T) {
 	s := mustOpen(t)
 	defer func() {
-		if r := recover(); r != "kaput" {
-			t.Fatalf("recover()=%v, want kaput", r)
-		}
+		r := recover()
+		require.Equal(t, "kaput", r, "recover()=%v, want kaput", r)
 		// The writer is free again.
-		if err := s.Write(context.Background(), func(tx Tx) error { return nil }); err != nil {
-			t.Fatalf("write after panic: %v", err)
-		}
+		require.NoError(t, s.Write(context.Background(), func(tx Tx) error { return nil }), "write after panic")
 	}()
 	_ = s.Write(context.Background(), func(tx Tx) error { panic("kaput") })
 }
@@ -92,12 +86,9 @@ func TestGroupCommitCancelledCallerSparesOthers(t *testing.T) {
 	wg.Wait()
 	for i := range errs {
 		if i%2 == 1 {
-			if errs[i] != nil {
-				t.Fatalf("write %d failed because another caller was cancelled: %v", i, errs[i])
-			}
-			if _, err := s.WorkspaceByName(ctx, fmt.Sprintf("c-%d", i)); err != nil {
-				t.Fatalf("write %d not committed: %v", i, err)
-			}
+			require.Nil(t, errs[i], "write %d failed because another caller was cancelled: %v", i, errs[i])
+			_, err := s.WorkspaceByName(ctx, fmt.Sprintf("c-%d", i))
+			require.NoError(t, err, "write %d not committed", i)
 		}
 	}
 }

@@ -3,9 +3,10 @@ package store
 import (
 	"context"
 	"errors"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestIdempotency(t *testing.T) {
@@ -15,80 +16,72 @@ func TestIdempotency(t *testing.T) {
 
 	// Begin: absent → claimed.
 	got, err := s.BeginIdempotent(ctx, rec)
-	if err != nil || got != nil {
-		t.Fatalf("first Begin=%+v,%v, want nil,nil", got, err)
-	}
+	require.NoError(t, err, "first Begin=%+v,%v, want nil,nil", got, err)
+	require.Nil(t, got, "first Begin=%+v,%v, want nil,nil", got, err)
 	// Begin again while running: the running record comes back.
 	got, err = s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "ws_1", Key: "k1", Scope: "publish:agt_a", RequestHash: "h2", CreatedAt: t0.Add(time.Second)})
-	if err != nil || got == nil {
-		t.Fatalf("second Begin=%+v,%v, want the running record", got, err)
-	}
-	if got.State != IdemRunning || got.RequestHash != "h1" || got.Scope != "publish:agt_a" || !got.CreatedAt.Equal(t0) {
-		t.Fatalf("running record=%+v, want state running, hash h1, created %v", got, t0)
-	}
+	require.NoError(t, err, "second Begin=%+v,%v, want the running record", got, err)
+	require.NotNil(t, got, "second Begin=%+v,%v, want the running record", got, err)
+	require.Equal(t, IdemRunning, got.State, "running record=%+v, want state running, hash h1, created %v", got, t0)
+	require.Equal(t, "h1", got.RequestHash, "running record=%+v, want state running, hash h1, created %v", got, t0)
+	require.Equal(t, "publish:agt_a", got.Scope, "running record=%+v, want state running, hash h1, created %v", got, t0)
+	require.True(t, got.CreatedAt.Equal(t0), "running record=%+v, want state running, hash h1, created %v", got, t0)
 	// The same key in another workspace is independent.
-	if got, err := s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "ws_2", Key: "k1", RequestHash: "x", CreatedAt: t0}); err != nil || got != nil {
-		t.Fatalf("Begin in another workspace=%+v,%v, want nil,nil", got, err)
-	}
+	got, err = s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "ws_2", Key: "k1", RequestHash: "x", CreatedAt: t0})
+	require.NoError(t, err, "Begin in another workspace=%+v,%v, want nil,nil", got, err)
+	require.Nil(t, got, "Begin in another workspace=%+v,%v, want nil,nil", got, err)
 
 	// Finish, then replay returns the response.
 	headers := map[string]string{"Location": "/agents/agt_a/versions/v1", "Content-Type": "application/json"}
 	body := []byte(`{"id":"v1"}`)
-	if err := s.FinishIdempotent(ctx, "ws_1", "k1", 201, headers, body); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.FinishIdempotent(ctx, "ws_1", "k1", 201, headers, body))
 	got, err = s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "ws_1", Key: "k1", RequestHash: "h1", CreatedAt: t0.Add(23 * time.Hour)})
-	if err != nil || got == nil {
-		t.Fatalf("replay Begin=%+v,%v, want the done record", got, err)
-	}
+	require.NoError(t, err, "replay Begin=%+v,%v, want the done record", got, err)
+	require.NotNil(t, got, "replay Begin=%+v,%v, want the done record", got, err)
 	want := Idempotency{WorkspaceID: "ws_1", Key: "k1", Scope: "publish:agt_a", RequestHash: "h1", State: IdemDone,
 		Status: 201, Body: body, Headers: headers, CreatedAt: t0}
-	if !reflect.DeepEqual(*got, want) {
-		t.Fatalf("replayed=%+v, want %+v", *got, want)
-	}
+	require.Equal(t, want, *got, "replayed=%+v, want %+v", *got, want)
 
 	// After 24 h the record is replaced by a new running claim.
 	got, err = s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "ws_1", Key: "k1", RequestHash: "h9", CreatedAt: t0.Add(IdempotencyTTL)})
-	if err != nil || got != nil {
-		t.Fatalf("Begin after expiry=%+v,%v, want nil,nil", got, err)
-	}
+	require.NoError(t, err, "Begin after expiry=%+v,%v, want nil,nil", got, err)
+	require.Nil(t, got, "Begin after expiry=%+v,%v, want nil,nil", got, err)
 	got, err = s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "ws_1", Key: "k1", RequestHash: "h9", CreatedAt: t0.Add(IdempotencyTTL + time.Second)})
-	if err != nil || got == nil || got.State != IdemRunning || got.RequestHash != "h9" {
-		t.Fatalf("record after expiry=%+v,%v, want the new running claim h9", got, err)
-	}
+	require.NoError(t, err, "record after expiry=%+v,%v, want the new running claim h9", got, err)
+	require.NotNil(t, got, "record after expiry=%+v,%v, want the new running claim h9", got, err)
+	require.Equal(t, IdemRunning, got.State, "record after expiry=%+v,%v, want the new running claim h9", got, err)
+	require.Equal(t, "h9", got.RequestHash, "record after expiry=%+v,%v, want the new running claim h9", got, err)
 
 	// Finishing an unknown key is ErrNotFound.
-	if err := s.FinishIdempotent(ctx, "ws_1", "nope", 200, nil, nil); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Finish(unknown): err=%v, want ErrNotFound", err)
-	}
+	err = s.FinishIdempotent(ctx, "ws_1", "nope", 200, nil, nil)
+	require.ErrorIs(t, err, ErrNotFound, "Finish(unknown): err=%v, want ErrNotFound", err)
 }
 
 func TestIdempotencyFinishInTx(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
-	if _, err := s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "w", Key: "k", RequestHash: "h", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "w", Key: "k", RequestHash: "h", CreatedAt: t0})
+	require.NoError(t, err)
 	// A rolled back transaction leaves the record running.
 	boom := errors.New("boom")
-	err := s.Write(ctx, func(tx Tx) error {
+	err = s.Write(ctx, func(tx Tx) error {
 		if err := tx.FinishIdempotentTx(ctx, "w", "k", 201, nil, []byte("x")); err != nil {
 			return err
 		}
 		return boom
 	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("Write err=%v, want boom", err)
-	}
+	require.ErrorIs(t, err, boom, "Write err=%v, want boom", err)
 	got, _ := s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "w", Key: "k", CreatedAt: t0})
-	if got == nil || got.State != IdemRunning {
-		t.Fatalf("after rollback=%+v, want running", got)
-	}
+	require.NotNil(t, got, "after rollback=%+v, want running", got)
+	require.Equal(t, IdemRunning, got.State, "after rollback=%+v, want running", got)
 	mustWrite(t, s, func(tx Tx) error { return tx.FinishIdempotentTx(ctx, "w", "k", 201, nil, nil) })
 	got, _ = s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "w", Key: "k", CreatedAt: t0})
-	if got == nil || got.State != IdemDone || got.Status != 201 || got.Headers == nil || len(got.Headers) != 0 || len(got.Body) != 0 {
-		t.Fatalf("after commit=%+v, want done 201 with empty headers and body", got)
-	}
+	require.NotNil(t, got, "after commit=%+v, want done 201 with empty headers and body", got)
+	require.Equal(t, IdemDone, got.State, "after commit=%+v, want done 201 with empty headers and body", got)
+	require.EqualValues(t, 201, got.Status, "after commit=%+v, want done 201 with empty headers and body", got)
+	require.NotNil(t, got.Headers, "after commit=%+v, want done 201 with empty headers and body", got)
+	require.Len(t, got.Headers, 0, "after commit=%+v, want done 201 with empty headers and body", got)
+	require.Len(t, got.Body, 0, "after commit=%+v, want done 201 with empty headers and body", got)
 }
 
 func TestIdempotencyAbandonAndPrune(t *testing.T) {
@@ -97,42 +90,26 @@ func TestIdempotencyAbandonAndPrune(t *testing.T) {
 	begin := func(key string, at time.Time) *Idempotency {
 		t.Helper()
 		got, err := s.BeginIdempotent(ctx, Idempotency{WorkspaceID: "w", Key: key, RequestHash: "h", CreatedAt: at})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return got
 	}
 	begin("run", t0)
-	if err := s.AbandonIdempotent(ctx, "w", "run"); err != nil {
-		t.Fatal(err)
-	}
-	if got := begin("run", t0); got != nil {
-		t.Fatalf("Begin after Abandon=%+v, want nil (claim again)", got)
-	}
+	require.NoError(t, s.AbandonIdempotent(ctx, "w", "run"))
+	got := begin("run", t0)
+	require.Nil(t, got, "Begin after Abandon=%+v, want nil (claim again)", got)
 	// Abandon leaves done records alone.
 	begin("done", t0)
-	if err := s.FinishIdempotent(ctx, "w", "done", 200, nil, []byte("ok")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AbandonIdempotent(ctx, "w", "done"); err != nil {
-		t.Fatal(err)
-	}
-	if got := begin("done", t0); got == nil || got.State != IdemDone {
-		t.Fatalf("done record after Abandon=%+v, want it kept", got)
-	}
-	if err := s.AbandonIdempotent(ctx, "w", "missing"); err != nil {
-		t.Fatalf("Abandon(unknown)=%v, want nil", err)
-	}
+	require.NoError(t, s.FinishIdempotent(ctx, "w", "done", 200, nil, []byte("ok")))
+	require.NoError(t, s.AbandonIdempotent(ctx, "w", "done"))
+	got = begin("done", t0)
+	require.NotNil(t, got, "done record after Abandon=%+v, want it kept", got)
+	require.Equal(t, IdemDone, got.State, "done record after Abandon=%+v, want it kept", got)
+	require.NoError(t, s.AbandonIdempotent(ctx, "w", "missing"), "Abandon(unknown)")
 
 	begin("new", t0.Add(48*time.Hour))
 	n, err := s.PruneIdempotency(ctx, t0.Add(24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 2 {
-		t.Fatalf("pruned %d, want 2 (run, done)", n)
-	}
-	if got := begin("new", t0.Add(48*time.Hour)); got == nil {
-		t.Fatal("the recent record was pruned, want it kept")
-	}
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n, "pruned %d, want 2 (run, done)", n)
+	got = begin("new", t0.Add(48*time.Hour))
+	require.NotNil(t, got, "the recent record was pruned, want it kept")
 }

@@ -2,121 +2,90 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestEnsureWorkspace(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
-	if _, err := s.WorkspaceByName(ctx, "default"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("WorkspaceByName before create: err=%v, want ErrNotFound", err)
-	}
+	_, err := s.WorkspaceByName(ctx, "default")
+	require.ErrorIs(t, err, ErrNotFound, "WorkspaceByName before create: err=%v, want ErrNotFound", err)
 	w1 := mustWorkspace(t, s, "default")
-	if len(w1.ID) != len("ws_")+16 || w1.ID[:3] != "ws_" || w1.Name != "default" || !w1.CreatedAt.Equal(t0) {
-		t.Fatalf("workspace=%+v, want ws_<16> named default created %v", w1, t0)
-	}
+	require.Len(t, w1.ID, len("ws_")+16, "workspace=%+v, want ws_<16> named default created %v", w1, t0)
+	require.Equal(t, "ws_", w1.ID[:3], "workspace=%+v, want ws_<16> named default created %v", w1, t0)
+	require.Equal(t, "default", w1.Name, "workspace=%+v, want ws_<16> named default created %v", w1, t0)
+	require.True(t, w1.CreatedAt.Equal(t0), "workspace=%+v, want ws_<16> named default created %v", w1, t0)
 	w2 := mustWorkspace(t, s, "default")
-	if w2 != w1 {
-		t.Fatalf("second EnsureWorkspace=%+v, want the first %+v", w2, w1)
-	}
+	require.Equal(t, w1, w2, "second EnsureWorkspace=%+v, want the first %+v", w2, w1)
 	other := mustWorkspace(t, s, "other")
-	if other.ID == w1.ID {
-		t.Fatalf("two workspaces share id %s", w1.ID)
-	}
+	require.NotEqual(t, w1.ID, other.ID, "two workspaces share id %s", w1.ID)
 	got, err := s.WorkspaceByName(ctx, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != w1 {
-		t.Fatalf("WorkspaceByName=%+v, want %+v", got, w1)
-	}
+	require.NoError(t, err)
+	require.Equal(t, w1, got, "WorkspaceByName=%+v, want %+v", got, w1)
 }
 
 func TestKeys(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
 	ws := mustWorkspace(t, s, "default")
-	if n, err := s.CountKeys(ctx); err != nil || n != 0 {
-		t.Fatalf("CountKeys=%d,%v, want 0", n, err)
-	}
+	n, err := s.CountKeys(ctx)
+	require.NoError(t, err, "CountKeys=%d,%v, want 0", n, err)
+	require.EqualValues(t, 0, n, "CountKeys=%d,%v, want 0", n, err)
 	k := Key{ID: "key_1", WorkspaceID: ws.ID, Name: "ci", Scopes: []string{"agents:write", "keys:write"}, CreatedAt: t0}
 	hash := []byte("0123456789abcdef0123456789abcdef")
 	mustWrite(t, s, func(tx Tx) error { return tx.CreateKey(ctx, k, hash) })
 
 	got, err := s.KeyByHash(ctx, hash)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := k
 	want.WorkspaceName = "default"
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("KeyByHash=%+v, want %+v", got, want)
-	}
-	if _, err := s.KeyByHash(ctx, []byte("nope")); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("KeyByHash(unknown): err=%v, want ErrNotFound", err)
-	}
+	require.Equal(t, want, got, "KeyByHash=%+v, want %+v", got, want)
+	_, err = s.KeyByHash(ctx, []byte("nope"))
+	require.ErrorIs(t, err, ErrNotFound, "KeyByHash(unknown): err=%v, want ErrNotFound", err)
 
 	// Duplicate hash and duplicate id are conflicts.
 	err = s.Write(ctx, func(tx Tx) error {
 		return tx.CreateKey(ctx, Key{ID: "key_2", WorkspaceID: ws.ID, CreatedAt: t0}, hash)
 	})
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate hash: err=%v, want ErrConflict", err)
-	}
+	require.ErrorIs(t, err, ErrConflict, "duplicate hash: err=%v, want ErrConflict", err)
 	err = s.Write(ctx, func(tx Tx) error {
 		return tx.CreateKey(ctx, Key{ID: "key_1", WorkspaceID: ws.ID, CreatedAt: t0}, []byte("other"))
 	})
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate id: err=%v, want ErrConflict", err)
-	}
+	require.ErrorIs(t, err, ErrConflict, "duplicate id: err=%v, want ErrConflict", err)
 	err = s.Write(ctx, func(tx Tx) error {
 		return tx.CreateKey(ctx, Key{ID: "key_3", WorkspaceID: ws.ID, Scopes: []string{"a b"}, CreatedAt: t0}, []byte("x"))
 	})
-	if err == nil {
-		t.Fatal("scope with a space: got nil error, want one")
-	}
+	require.Error(t, err, "scope with a space: got nil error, want one")
 
 	k2 := Key{ID: "key_2", WorkspaceID: ws.ID, Name: "second", CreatedAt: t0.Add(time.Second)}
 	mustWrite(t, s, func(tx Tx) error { return tx.CreateKey(ctx, k2, []byte("hash2")) })
 	keys, err := s.ListKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 2 || keys[0].ID != "key_1" || keys[1].ID != "key_2" {
-		t.Fatalf("ListKeys=%+v, want key_1, key_2", keys)
-	}
-	if keys[1].Scopes != nil {
-		t.Fatalf("no scopes read back as %#v, want nil", keys[1].Scopes)
-	}
-	if n, err := s.CountKeys(ctx); err != nil || n != 2 {
-		t.Fatalf("CountKeys=%d,%v, want 2", n, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, keys, 2, "ListKeys=%+v, want key_1, key_2", keys)
+	require.Equal(t, "key_1", keys[0].ID, "ListKeys=%+v, want key_1, key_2", keys)
+	require.Equal(t, "key_2", keys[1].ID, "ListKeys=%+v, want key_1, key_2", keys)
+	require.Nil(t, keys[1].Scopes, "no scopes read back as %#v, want nil", keys[1].Scopes)
+	n, err = s.CountKeys(ctx)
+	require.NoError(t, err, "CountKeys=%d,%v, want 2", n, err)
+	require.EqualValues(t, 2, n, "CountKeys=%d,%v, want 2", n, err)
 
 	// Revoke: sets revoked_at once; unknown id is ErrNotFound.
 	revokedAt := t0.Add(time.Hour)
-	if err := s.RevokeKey(ctx, "key_1", revokedAt); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RevokeKey(ctx, "key_1", revokedAt.Add(time.Hour)); err != nil {
-		t.Fatalf("second revoke: %v", err)
-	}
+	require.NoError(t, s.RevokeKey(ctx, "key_1", revokedAt))
+	require.NoError(t, s.RevokeKey(ctx, "key_1", revokedAt.Add(time.Hour)), "second revoke")
 	got, err = s.KeyByHash(ctx, hash)
-	if err != nil {
-		t.Fatalf("KeyByHash of a revoked key: %v", err)
-	}
-	if got.RevokedAt == nil || !got.RevokedAt.Equal(revokedAt) {
-		t.Fatalf("RevokedAt=%v, want %v", got.RevokedAt, revokedAt)
-	}
-	if err := s.RevokeKey(ctx, "key_missing", revokedAt); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("RevokeKey(unknown): err=%v, want ErrNotFound", err)
-	}
-	if n, err := s.CountKeys(ctx); err != nil || n != 2 {
-		t.Fatalf("CountKeys after revoke=%d,%v, want 2 (revoked keys count)", n, err)
-	}
+	require.NoError(t, err, "KeyByHash of a revoked key")
+	require.NotNil(t, got.RevokedAt, "RevokedAt=%v, want %v", got.RevokedAt, revokedAt)
+	require.True(t, got.RevokedAt.Equal(revokedAt), "RevokedAt=%v, want %v", got.RevokedAt, revokedAt)
+	err = s.RevokeKey(ctx, "key_missing", revokedAt)
+	require.ErrorIs(t, err, ErrNotFound, "RevokeKey(unknown): err=%v, want ErrNotFound", err)
+	n, err = s.CountKeys(ctx)
+	require.NoError(t, err, "CountKeys after revoke=%d,%v, want 2 (revoked keys count)", n, err)
+	require.EqualValues(t, 2, n, "CountKeys after revoke=%d,%v, want 2 (revoked keys count)", n, err)
 }
 
 func TestTouchKey(t *testing.T) {
@@ -130,14 +99,11 @@ func TestTouchKey(t *testing.T) {
 	lastUsed := func() *time.Time {
 		t.Helper()
 		k, err := s.KeyByHash(ctx, hash)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return k.LastUsedAt
 	}
-	if got := lastUsed(); got != nil {
-		t.Fatalf("LastUsedAt before touch=%v, want nil", got)
-	}
+	got := lastUsed()
+	require.Nil(t, got, "LastUsedAt before touch=%v, want nil", got)
 	steps := []struct {
 		at   time.Time
 		want time.Time
@@ -147,16 +113,12 @@ func TestTouchKey(t *testing.T) {
 		{t0.Add(61 * time.Second), t0.Add(61 * time.Second)}, // later: recorded
 	}
 	for i, st := range steps {
-		if err := s.TouchKey(ctx, "key_1", st.at); err != nil {
-			t.Fatalf("step %d: TouchKey: %v", i, err)
-		}
-		if got := lastUsed(); got == nil || !got.Equal(st.want) {
-			t.Fatalf("step %d: LastUsedAt=%v, want %v", i, got, st.want)
-		}
+		require.NoError(t, s.TouchKey(ctx, "key_1", st.at), "step %d: TouchKey", i)
+		got := lastUsed()
+		require.NotNil(t, got, "step %d: LastUsedAt=%v, want %v", i, got, st.want)
+		require.True(t, got.Equal(st.want), "step %d: LastUsedAt=%v, want %v", i, got, st.want)
 	}
-	if err := s.TouchKey(ctx, "key_missing", t0); err != nil {
-		t.Fatalf("TouchKey(unknown)=%v, want nil (best effort)", err)
-	}
+	require.NoError(t, s.TouchKey(ctx, "key_missing", t0), "TouchKey(unknown)")
 }
 
 func TestKeysStampChangesOnEveryRevocation(t *testing.T) {
@@ -179,9 +141,7 @@ func TestKeysStampChangesOnEveryRevocation(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := s.KeysStamp()
-		if seen[st] {
-			t.Fatalf("revocation %d left the stamp at %q, seen before", i, st)
-		}
+		require.False(t, seen[st], "revocation %d left the stamp at %q, seen before", i, st)
 		seen[st] = true
 	}
 }

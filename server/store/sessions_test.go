@@ -2,14 +2,15 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // sessionT0 is the base time of the session tests.
@@ -69,38 +70,29 @@ func TestSessionCreateGet(t *testing.T) {
 	ws, other := sessionFixture(t, s)
 	ctx := context.Background()
 	id := NewSessionID()
-	if !strings.HasPrefix(id, "ses_") || len(id) != len("ses_")+16 {
-		t.Fatalf("NewSessionID()=%q, want ses_ + 16 characters", id)
-	}
+	require.True(t, strings.HasPrefix(id, "ses_"), "NewSessionID()=%q, want ses_ + 16 characters", id)
+	require.Len(t, id, len("ses_")+16, "NewSessionID()=%q, want ses_ + 16 characters", id)
 	want := Session{
 		ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat",
 		Version: 3, Billable: true, CreatedAt: sessionT0, State: []byte(`{}`),
 	}
 	mustCreateSession(t, s, want)
 	got, err := s.Session(ctx, ws, id)
-	if err != nil {
-		t.Fatalf("Session: %v", err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("Session=%+v, want %+v", got, want)
-	}
+	require.NoError(t, err, "Session")
+	require.Equal(t, want, got, "Session=%+v, want %+v", got, want)
 
 	draft := Session{ID: NewSessionID(), WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", DraftMode: true, DraftRevision: "abc123", CreatedAt: sessionT0}
 	mustCreateSession(t, s, draft)
-	if got, err := s.Session(ctx, ws, draft.ID); err != nil || !reflect.DeepEqual(got, draft) {
-		t.Fatalf("Session(draft)=%+v, %v, want %+v", got, err, draft)
-	}
+	got, err = s.Session(ctx, ws, draft.ID)
+	require.NoError(t, err, "Session(draft)=%+v, %v, want %+v", got, err, draft)
+	require.Equal(t, draft, got, "Session(draft)=%+v, %v, want %+v", got, err, draft)
 
-	if _, err := s.Session(ctx, other, id); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Session from another workspace: err=%v, want ErrNotFound", err)
-	}
-	if _, err := s.Session(ctx, ws, "ses_missing"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Session(unknown): err=%v, want ErrNotFound", err)
-	}
+	_, err = s.Session(ctx, other, id)
+	assert.ErrorIs(t, err, ErrNotFound, "Session from another workspace: err=%v, want ErrNotFound", err)
+	_, err = s.Session(ctx, ws, "ses_missing")
+	assert.ErrorIs(t, err, ErrNotFound, "Session(unknown): err=%v, want ErrNotFound", err)
 	err = s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, want) })
-	if !errors.Is(err, ErrConflict) {
-		t.Errorf("duplicate session: err=%v, want ErrConflict", err)
-	}
+	assert.ErrorIs(t, err, ErrConflict, "duplicate session: err=%v, want ErrConflict", err)
 }
 
 func TestCreateSessionRejectsInconsistentPinning(t *testing.T) {
@@ -119,9 +111,8 @@ func TestCreateSessionRejectsInconsistentPinning(t *testing.T) {
 	for name, mutate := range bad {
 		ses := base
 		mutate(&ses)
-		if err := s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, ses) }); err == nil {
-			t.Errorf("%s: CreateSession err=nil, want an error", name)
-		}
+		err := s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, ses) })
+		assert.Error(t, err, "%s: CreateSession err=nil, want an error", name)
 	}
 }
 
@@ -139,9 +130,7 @@ func TestAppendTurnOrderingAndRestart(t *testing.T) {
 		user := Message{Text: fmt.Sprintf("question %d", i), At: at}
 		agent := Message{Text: fmt.Sprintf("answer %d", i), Trace: []byte(fmt.Sprintf(`{"n":%d}`, i)), At: at.Add(time.Millisecond)}
 		state := []byte(fmt.Sprintf(`{"step":%d}`, i))
-		if err := s.AppendTurn(ctx, id, user, agent, state); err != nil {
-			t.Fatalf("AppendTurn %d: %v", i, err)
-		}
+		require.NoError(t, s.AppendTurn(ctx, id, user, agent, state), "AppendTurn %d", i)
 		want = append(want,
 			Message{Seq: 2*i + 1, Role: RoleUser, Text: user.Text, At: user.At},
 			Message{Seq: 2*i + 2, Role: RoleAgent, Text: agent.Text, Trace: agent.Trace, At: agent.At})
@@ -149,73 +138,53 @@ func TestAppendTurnOrderingAndRestart(t *testing.T) {
 	check := func(s *Store, when string) {
 		t.Helper()
 		got, err := s.Messages(ctx, id)
-		if err != nil {
-			t.Fatalf("%s: Messages: %v", when, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s: Messages=%+v, want %+v", when, got, want)
-		}
+		require.NoError(t, err, "%s: Messages", when)
+		require.Equal(t, want, got, "%s: Messages=%+v, want %+v", when, got, want)
 		ses, err := s.Session(ctx, ws, id)
-		if err != nil {
-			t.Fatalf("%s: Session: %v", when, err)
-		}
-		if string(ses.State) != `{"step":2}` || ses.LastSeq != 6 {
-			t.Fatalf("%s: state=%s lastSeq=%d, want {\"step\":2} and 6", when, ses.State, ses.LastSeq)
-		}
+		require.NoError(t, err, "%s: Session", when)
+		require.Equal(t, `{"step":2}`, string(ses.State), "%s: state=%s lastSeq=%d, want {\"step\":2} and 6", when, ses.State, ses.LastSeq)
+		require.EqualValues(t, 6, ses.LastSeq, "%s: state=%s lastSeq=%d, want {\"step\":2} and 6", when, ses.State, ses.LastSeq)
 	}
 	check(s, "before restart")
 
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	require.NoError(t, s.Close(), "Close")
 	s2 := openSessionStore(t, path)
 	check(s2, "after restart")
 
 	// A nil state clears it.
-	if err := s2.AppendTurn(ctx, id, Message{Text: "bye", At: sessionT0}, Message{Text: "ciao", At: sessionT0}, nil); err != nil {
-		t.Fatalf("AppendTurn: %v", err)
-	}
-	if ses, err := s2.Session(ctx, ws, id); err != nil || ses.State != nil || ses.LastSeq != 8 {
-		t.Fatalf("after nil state: state=%q lastSeq=%d err=%v, want nil, 8, nil", ses.State, ses.LastSeq, err)
-	}
+	require.NoError(t, s2.AppendTurn(ctx, id, Message{Text: "bye", At: sessionT0}, Message{Text: "ciao", At: sessionT0}, nil), "AppendTurn")
+	ses, err := s2.Session(ctx, ws, id)
+	require.NoError(t, err, "after nil state: state=%q lastSeq=%d err", ses.State, ses.LastSeq)
+	require.Nil(t, ses.State, "after nil state: state=%q lastSeq=%d err=%v, want nil, 8, nil", ses.State, ses.LastSeq, err)
+	require.EqualValues(t, 8, ses.LastSeq, "after nil state: state=%q lastSeq=%d err=%v, want nil, 8, nil", ses.State, ses.LastSeq, err)
 }
 
 func TestAppendTurnErrors(t *testing.T) {
 	s := openSessionStore(t, filepath.Join(t.TempDir(), "flowyte.db"))
 	ws, _ := sessionFixture(t, s)
 	ctx := context.Background()
-	if err := s.AppendTurn(ctx, "ses_missing", Message{Text: "a"}, Message{Text: "b"}, nil); !errors.Is(err, ErrNotFound) {
-		t.Errorf("AppendTurn(unknown): err=%v, want ErrNotFound", err)
-	}
-	if _, err := s.Messages(ctx, "ses_missing"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Messages(unknown): err=%v, want ErrNotFound", err)
-	}
+	err := s.AppendTurn(ctx, "ses_missing", Message{Text: "a"}, Message{Text: "b"}, nil)
+	assert.ErrorIs(t, err, ErrNotFound, "AppendTurn(unknown): err=%v, want ErrNotFound", err)
+	_, err = s.Messages(ctx, "ses_missing")
+	assert.ErrorIs(t, err, ErrNotFound, "Messages(unknown): err=%v, want ErrNotFound", err)
 	id := NewSessionID()
 	mustCreateSession(t, s, Session{ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", DraftMode: true, CreatedAt: sessionT0})
-	if msgs, err := s.Messages(ctx, id); err != nil || len(msgs) != 0 {
-		t.Errorf("Messages(new)=%v, %v, want empty", msgs, err)
-	}
-	if err := s.AppendTurn(ctx, id, Message{Role: RoleAgent, Text: "a"}, Message{Text: "b"}, nil); err == nil {
-		t.Errorf("AppendTurn with swapped roles: err=nil, want an error")
-	}
+	msgs, err := s.Messages(ctx, id)
+	assert.NoError(t, err, "Messages(new)", msgs)
+	assert.Len(t, msgs, 0, "Messages(new)=%v, %v, want empty", msgs, err)
+	err = s.AppendTurn(ctx, id, Message{Role: RoleAgent, Text: "a"}, Message{Text: "b"}, nil)
+	assert.Error(t, err, "AppendTurn with swapped roles: err=nil, want an error")
 
 	// Optimistic check: a stale lastSeq writes nothing.
-	if err := s.AppendTurnAfter(ctx, id, 0, Message{Text: "a"}, Message{Text: "b"}, []byte(`1`)); err != nil {
-		t.Fatalf("AppendTurnAfter(0): %v", err)
-	}
-	if err := s.AppendTurnAfter(ctx, id, 0, Message{Text: "c"}, Message{Text: "d"}, []byte(`2`)); !errors.Is(err, ErrConflict) {
-		t.Fatalf("AppendTurnAfter(stale): err=%v, want ErrConflict", err)
-	}
+	require.NoError(t, s.AppendTurnAfter(ctx, id, 0, Message{Text: "a"}, Message{Text: "b"}, []byte(`1`)), "AppendTurnAfter(0)")
+	err = s.AppendTurnAfter(ctx, id, 0, Message{Text: "c"}, Message{Text: "d"}, []byte(`2`))
+	require.ErrorIs(t, err, ErrConflict, "AppendTurnAfter(stale): err=%v, want ErrConflict", err)
 	ses, err := s.Session(ctx, ws, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(ses.State) != "1" || ses.LastSeq != 2 {
-		t.Fatalf("after stale append: state=%s lastSeq=%d, want 1 and 2", ses.State, ses.LastSeq)
-	}
-	if msgs, _ := s.Messages(ctx, id); len(msgs) != 2 {
-		t.Fatalf("messages=%d, want 2", len(msgs))
-	}
+	require.NoError(t, err)
+	require.Equal(t, "1", string(ses.State), "after stale append: state=%s lastSeq=%d, want 1 and 2", ses.State, ses.LastSeq)
+	require.EqualValues(t, 2, ses.LastSeq, "after stale append: state=%s lastSeq=%d, want 1 and 2", ses.State, ses.LastSeq)
+	msgs, _ = s.Messages(ctx, id)
+	require.Len(t, msgs, 2, "messages=%d, want 2", len(msgs))
 }
 
 func TestAppendTurnConcurrent(t *testing.T) {
@@ -238,30 +207,23 @@ func TestAppendTurnConcurrent(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		if err != nil {
-			t.Fatalf("AppendTurn: %v", err)
-		}
+		require.NoError(t, err, "AppendTurn")
 	}
 	msgs, err := s.Messages(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) != 2*n {
-		t.Fatalf("messages=%d, want %d", len(msgs), 2*n)
-	}
+	require.NoError(t, err)
+	require.Len(t, msgs, 2*n, "messages=%d, want %d", len(msgs), 2*n)
 	for i := 0; i < len(msgs); i += 2 {
 		u, a := msgs[i], msgs[i+1]
-		if u.Seq != i+1 || a.Seq != i+2 || u.Role != RoleUser || a.Role != RoleAgent || u.Text[1:] != a.Text[1:] {
-			t.Fatalf("pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
-		}
+		require.Equal(t, i+1, u.Seq, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
+		require.Equal(t, i+2, a.Seq, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
+		require.Equal(t, RoleUser, u.Role, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
+		require.Equal(t, RoleAgent, a.Role, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
+		require.Equal(t, a.Text[1:], u.Text[1:], "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
 	}
 	ses, err := s.Session(ctx, ws, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last := msgs[len(msgs)-1].Text[1:]; string(ses.State) != last {
-		t.Fatalf("state=%s, want the last turn's %s", ses.State, last)
-	}
+	require.NoError(t, err)
+	last := msgs[len(msgs)-1].Text[1:]
+	require.Equal(t, last, string(ses.State), "state=%s, want the last turn's %s", ses.State, last)
 }
 
 func TestUsage(t *testing.T) {
@@ -298,18 +260,11 @@ func TestUsage(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, err := s.Usage(ctx, c.ws, c.agent, c.from, c.to)
-		if err != nil {
-			t.Fatalf("%s: Usage: %v", c.name, err)
-		}
-		if !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%s: Usage=%+v, want %+v", c.name, got, c.want)
-		}
+		require.NoError(t, err, "%s: Usage", c.name)
+		assert.Equal(t, c.want, got, "%s: Usage=%+v, want %+v", c.name, got, c.want)
 	}
 	counts, err := s.CountSessionsByAgent(ctx, ws)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := map[string]int{"agt_a": 4, "agt_b": 2}; !reflect.DeepEqual(counts, want) {
-		t.Errorf("CountSessionsByAgent=%v, want %v", counts, want)
-	}
+	require.NoError(t, err)
+	want := map[string]int{"agt_a": 4, "agt_b": 2}
+	assert.Equal(t, want, counts, "CountSessionsByAgent=%v, want %v", counts, want)
 }

@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // mustVersions inserts versions 1..n of agent id in one transaction.
@@ -42,19 +44,13 @@ func TestVersions(t *testing.T) {
 	mustVersions(t, s, "agt_b", 2)
 
 	got, err := s.Version(ctx, "agt_a", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := testVersion("agt_a", 3); !reflect.DeepEqual(got, want) {
-		t.Fatalf("Version=%+v, want %+v", got, want)
-	}
-	if _, err := s.Version(ctx, "agt_a", 8); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Version(8): err=%v, want ErrNotFound", err)
-	}
+	require.NoError(t, err)
+	want := testVersion("agt_a", 3)
+	require.Equal(t, want, got, "Version=%+v, want %+v", got, want)
+	_, err = s.Version(ctx, "agt_a", 8)
+	require.ErrorIs(t, err, ErrNotFound, "Version(8): err=%v, want ErrNotFound", err)
 	err = s.Write(ctx, func(tx Tx) error { return tx.InsertVersion(ctx, testVersion("agt_a", 3)) })
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate version: err=%v, want ErrConflict", err)
-	}
+	require.ErrorIs(t, err, ErrConflict, "duplicate version: err=%v, want ErrConflict", err)
 	mustWrite(t, s, func(tx Tx) error {
 		v, err := tx.Version(ctx, "agt_b", 2)
 		if err != nil || v.Number != 2 {
@@ -86,23 +82,16 @@ func TestVersions(t *testing.T) {
 	}
 	for _, p := range pages {
 		vs, err := s.ListVersions(ctx, "agt_a", p.before, p.limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := numbers(vs); !reflect.DeepEqual(got, p.want) {
-			t.Errorf("ListVersions(before=%d, limit=%d)=%v, want %v", p.before, p.limit, got, p.want)
-		}
+		require.NoError(t, err)
+		got := numbers(vs)
+		assert.Equal(t, p.want, got, "ListVersions(before=%d, limit=%d)=%v, want %v", p.before, p.limit, got, p.want)
 	}
 	ns, err := s.VersionNumbers(ctx, "agt_a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(ns, []int{1, 2, 3, 4, 5, 6, 7}) {
-		t.Fatalf("VersionNumbers=%v, want 1..7", ns)
-	}
-	if ns, err := s.VersionNumbers(ctx, "agt_none"); err != nil || len(ns) != 0 {
-		t.Fatalf("VersionNumbers(no versions)=%v,%v, want empty", ns, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2, 3, 4, 5, 6, 7}, ns, "VersionNumbers=%v, want 1..7", ns)
+	ns, err = s.VersionNumbers(ctx, "agt_none")
+	require.NoError(t, err, "VersionNumbers(no versions)", ns)
+	require.Len(t, ns, 0, "VersionNumbers(no versions)=%v,%v, want empty", ns, err)
 }
 
 func TestListVersionsUsesPrimaryKey(t *testing.T) {
@@ -110,23 +99,18 @@ func TestListVersionsUsesPrimaryKey(t *testing.T) {
 	rows, err := s.db.QueryContext(context.Background(),
 		`EXPLAIN QUERY PLAN SELECT `+versionColumns+` FROM versions WHERE agent_id = ? AND number < ? ORDER BY number DESC LIMIT ?`,
 		"agt_a", 10, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer rows.Close()
 	var plan []string
 	for rows.Next() {
 		var id, parent, notused int
 		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
 		plan = append(plan, detail)
 	}
 	joined := strings.Join(plan, "; ")
-	if !strings.Contains(joined, "SEARCH versions USING PRIMARY KEY") || strings.Contains(joined, "TEMP B-TREE") {
-		t.Fatalf("plan=%q, want a primary key range search without a sort", joined)
-	}
+	require.True(t, strings.Contains(joined, "SEARCH versions USING PRIMARY KEY"), "plan=%q, want a primary key range search without a sort", joined)
+	require.NotContains(t, joined, "TEMP B-TREE", "plan=%q, want a primary key range search without a sort", joined)
 }
 
 func TestDeployments(t *testing.T) {
@@ -135,9 +119,8 @@ func TestDeployments(t *testing.T) {
 	ws := mustWorkspace(t, s, "default")
 	mustAgent(t, s, ws.ID, "agt_a", t0)
 	mustAgent(t, s, ws.ID, "agt_b", t0)
-	if _, err := s.LastDeployment(ctx, "agt_a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("LastDeployment with none: err=%v, want ErrNotFound", err)
-	}
+	_, err := s.LastDeployment(ctx, "agt_a")
+	require.ErrorIs(t, err, ErrNotFound, "LastDeployment with none: err=%v, want ErrNotFound", err)
 	in := []Deployment{
 		{AgentID: "agt_a", At: t0, By: "key_1", Kind: DeployPublish, From: 0, To: 1},
 		{AgentID: "agt_b", At: t0, By: "key_1", Kind: DeployPublish, From: 0, To: 1},
@@ -158,25 +141,17 @@ func TestDeployments(t *testing.T) {
 		return nil
 	})
 	for i := 1; i < len(ids); i++ {
-		if ids[i] <= ids[i-1] {
-			t.Fatalf("deployment ids %v not increasing", ids)
-		}
+		require.Greater(t, ids[i], ids[i-1], "deployment ids %v not increasing", ids)
 	}
-	err := s.Write(ctx, func(tx Tx) error {
+	err = s.Write(ctx, func(tx Tx) error {
 		_, err := tx.InsertDeployment(ctx, Deployment{AgentID: "agt_a", Kind: "teleport", To: 1})
 		return err
 	})
-	if err == nil {
-		t.Fatal("bad kind: got nil error, want one")
-	}
+	require.Error(t, err, "bad kind: got nil error, want one")
 
 	last, err := s.LastDeployment(ctx, "agt_a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(last, in[4]) {
-		t.Fatalf("LastDeployment=%+v, want %+v", last, in[4])
-	}
+	require.NoError(t, err)
+	require.Equal(t, in[4], last, "LastDeployment=%+v, want %+v", last, in[4])
 	mustWrite(t, s, func(tx Tx) error {
 		d, err := tx.LastDeployment(ctx, "agt_b")
 		if err != nil || d.ID != in[1].ID {
@@ -186,23 +161,14 @@ func TestDeployments(t *testing.T) {
 	})
 
 	page1, err := s.ListDeployments(ctx, "agt_a", 0, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(page1, []Deployment{in[4], in[3]}) {
-		t.Fatalf("page 1=%+v, want the two newest", page1)
-	}
+	require.NoError(t, err)
+	require.Equal(t, []Deployment{in[4], in[3]}, page1, "page 1=%+v, want the two newest", page1)
 	page2, err := s.ListDeployments(ctx, "agt_a", page1[1].ID, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(page2, []Deployment{in[2], in[0]}) {
-		t.Fatalf("page 2=%+v, want the two oldest of agt_a", page2)
-	}
+	require.NoError(t, err)
+	require.Equal(t, []Deployment{in[2], in[0]}, page2, "page 2=%+v, want the two oldest of agt_a", page2)
 	page3, err := s.ListDeployments(ctx, "agt_a", page2[1].ID, 2)
-	if err != nil || len(page3) != 0 {
-		t.Fatalf("page 3=%+v,%v, want empty", page3, err)
-	}
+	require.NoError(t, err, "page 3=%+v,%v, want empty", page3, err)
+	require.Len(t, page3, 0, "page 3=%+v,%v, want empty", page3, err)
 }
 
 // benchmarkListVersions measures one newest-first page of 10 versions of an

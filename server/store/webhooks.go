@@ -384,14 +384,22 @@ func scanMessage(sc scanner) (WebhookMessage, error) {
 // due at now, earliest first (then in event order), with their event
 // payloads.
 func (s *Store) DueWebhookMessages(ctx context.Context, webhookID string, now time.Time, limit int) ([]WebhookMessage, error) {
-	rows, err := s.rdb.QueryContext(ctx,
+	ms, err := dueWebhookMessages(ctx, s.rdb, webhookID, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due webhook messages: %w", err)
+	}
+	return ms, nil
+}
+
+func dueWebhookMessages(ctx context.Context, q querier, webhookID string, now time.Time, limit int) ([]WebhookMessage, error) {
+	rows, err := q.QueryContext(ctx,
 		`SELECT m.webhook_id, m.event_id, m.event_seq, m.event_type, m.attempts, m.step, m.manual, m.rev, m.next_at,
 		        e.payload, e.id IS NULL
 		 FROM webhook_messages m LEFT JOIN events e ON e.id = m.event_id
 		 WHERE m.webhook_id = ? AND m.status = 'pending' AND m.next_at <= ?
 		 ORDER BY m.next_at, m.event_seq LIMIT ?`, webhookID, toNanos(now), limit)
 	if err != nil {
-		return nil, fmt.Errorf("due webhook messages: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var ms []WebhookMessage
@@ -404,7 +412,7 @@ func (s *Store) DueWebhookMessages(ctx context.Context, webhookID string, now ti
 		)
 		if err := rows.Scan(&m.WebhookID, &m.EventID, &m.EventSeq, &m.EventType, &m.Attempts, &m.Step, &manual,
 			&m.Rev, &next, &payload, &m.EventMissing); err != nil {
-			return nil, fmt.Errorf("due webhook messages: %w", err)
+			return nil, err
 		}
 		m.Manual = manual != 0
 		m.NextAt = fromNanos(next)
@@ -412,7 +420,40 @@ func (s *Store) DueWebhookMessages(ctx context.Context, webhookID string, now ti
 		ms = append(ms, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("due webhook messages: %w", err)
+		return nil, err
+	}
+	return ms, nil
+}
+
+// ClaimWebhookMessages returns up to limit due messages of the webhook, as
+// DueWebhookMessages does, and in the same transaction pushes their next_at
+// to now+lease, so no other dispatcher (another daemon, on PostgreSQL) sees
+// them due while this one attempts them. RecordWebhookAttempts then sets
+// their real next state; if the process dies first, they fall due again
+// when the lease ends (at-least-once). The returned messages carry the
+// NextAt they were due at.
+func (s *Store) ClaimWebhookMessages(ctx context.Context, webhookID string, now time.Time, lease time.Duration, limit int) ([]WebhookMessage, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	var ms []WebhookMessage
+	err := s.write(ctx, func(tx *sqliteTx) error {
+		var err error
+		ms, err = dueWebhookMessages(ctx, tx.q, webhookID, now, limit)
+		if err != nil {
+			return wrapError(err)
+		}
+		for _, m := range ms {
+			if _, err := tx.q.ExecContext(ctx,
+				`UPDATE webhook_messages SET next_at = ? WHERE webhook_id = ? AND event_id = ?`,
+				toNanos(now.Add(lease)), webhookID, m.EventID); err != nil {
+				return wrapError(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim webhook messages: %w", err)
 	}
 	return ms, nil
 }

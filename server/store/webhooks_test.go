@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var whT0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -117,45 +119,30 @@ func TestWebhookCRUD(t *testing.T) {
 	w := whCreate(t, s, ws, "agt_1", "version.published", "draft.updated")
 
 	got, err := s.Webhook(ctx, ws, w.ID)
-	if err != nil {
-		t.Fatalf("Webhook: %v", err)
-	}
+	require.NoError(t, err, "Webhook")
 	if got.URL != w.URL || !slices.Equal(got.Events, w.Events) || got.AgentID != "agt_1" || got.Secret != w.Secret ||
 		!got.CreatedAt.Equal(whT0) || got.DisabledAt != nil || got.Description != "d" {
 		t.Fatalf("Webhook = %+v, want %+v", got, w)
 	}
-	if _, err := s.Webhook(ctx, other, w.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Webhook(other workspace) err = %v, want ErrNotFound", err)
-	}
-	if err := s.Write(ctx, func(tx Tx) error { return tx.CreateWebhook(ctx, w) }); !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate CreateWebhook err = %v, want ErrConflict", err)
-	}
-	if err := s.Write(ctx, func(tx Tx) error { return tx.CreateWebhook(ctx, Webhook{ID: "wh_x", WorkspaceID: ws}) }); err == nil {
-		t.Fatalf("CreateWebhook without url/secret/events: got nil error, want one")
-	}
+	_, err = s.Webhook(ctx, other, w.ID)
+	require.ErrorIs(t, err, ErrNotFound, "Webhook(other workspace) err = %v, want ErrNotFound", err)
+	err = s.Write(ctx, func(tx Tx) error { return tx.CreateWebhook(ctx, w) })
+	require.ErrorIs(t, err, ErrConflict, "duplicate CreateWebhook err = %v, want ErrConflict", err)
+	err = s.Write(ctx, func(tx Tx) error { return tx.CreateWebhook(ctx, Webhook{ID: "wh_x", WorkspaceID: ws}) })
+	require.Error(t, err, "CreateWebhook without url/secret/events: got nil error, want one")
 	w2 := whCreate(t, s, ws, "", "version.published")
 	list, err := s.ListWebhooks(ctx, ws)
-	if err != nil {
-		t.Fatalf("ListWebhooks: %v", err)
-	}
-	if len(list) != 2 {
-		t.Fatalf("ListWebhooks = %d webhooks, want 2", len(list))
-	}
-	if list, _ := s.ListWebhooks(ctx, other); len(list) != 0 {
-		t.Fatalf("ListWebhooks(other) = %d webhooks, want 0", len(list))
-	}
-	if err := s.DeleteWebhook(ctx, other, w.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("DeleteWebhook(other workspace) err = %v, want ErrNotFound", err)
-	}
-	if err := s.DeleteWebhook(ctx, ws, w.ID); err != nil {
-		t.Fatalf("DeleteWebhook: %v", err)
-	}
-	if _, err := s.Webhook(ctx, ws, w.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Webhook after delete err = %v, want ErrNotFound", err)
-	}
-	if _, err := s.WebhookByID(ctx, w2.ID); err != nil {
-		t.Fatalf("WebhookByID: %v", err)
-	}
+	require.NoError(t, err, "ListWebhooks")
+	require.Len(t, list, 2, "ListWebhooks = %d webhooks, want 2", len(list))
+	list, _ = s.ListWebhooks(ctx, other)
+	require.Len(t, list, 0, "ListWebhooks(other) = %d webhooks, want 0", len(list))
+	err = s.DeleteWebhook(ctx, other, w.ID)
+	require.ErrorIs(t, err, ErrNotFound, "DeleteWebhook(other workspace) err = %v, want ErrNotFound", err)
+	require.NoError(t, s.DeleteWebhook(ctx, ws, w.ID), "DeleteWebhook")
+	_, err = s.Webhook(ctx, ws, w.ID)
+	require.ErrorIs(t, err, ErrNotFound, "Webhook after delete err = %v, want ErrNotFound", err)
+	_, err = s.WebhookByID(ctx, w2.ID)
+	require.NoError(t, err, "WebhookByID")
 }
 
 func TestWebhookFanOutMatching(t *testing.T) {
@@ -176,12 +163,8 @@ func TestWebhookFanOutMatching(t *testing.T) {
 	e5 := whEvent(t, s, other, "agt_z", "version.published")
 
 	n, hooks := whFanOutAll(t, s, 2) // several batches
-	if n != 6 {
-		t.Fatalf("fan-out consumed %d events, want 6", n)
-	}
-	if len(hooks) != 4 {
-		t.Fatalf("fan-out touched %d webhooks, want 4", len(hooks))
-	}
+	require.EqualValues(t, 6, n, "fan-out consumed %d events, want 6", n)
+	require.Len(t, hooks, 4, "fan-out touched %d webhooks, want 4", len(hooks))
 	for _, c := range []struct {
 		hook Webhook
 		want []string
@@ -191,29 +174,22 @@ func TestWebhookFanOutMatching(t *testing.T) {
 		{drafts, []string{e4}},
 		{foreign, []string{e5}},
 	} {
-		if got := eventIDs(whDue(t, s, c.hook.ID)); !slices.Equal(got, c.want) {
-			t.Errorf("messages of %s = %v, want %v", c.hook.Events, got, c.want)
-		}
+		got := eventIDs(whDue(t, s, c.hook.ID))
+		assert.Equal(t, c.want, got, "messages of %s = %v, want %v", c.hook.Events, got, c.want)
 	}
-	if _, err := s.WebhookMessage(context.Background(), all.ID, before); !errors.Is(err, ErrNotFound) {
-		t.Errorf("event before the webhook existed: err = %v, want ErrNotFound", err)
-	}
+	_, err := s.WebhookMessage(context.Background(), all.ID, before)
+	assert.ErrorIs(t, err, ErrNotFound, "event before the webhook existed: err = %v, want ErrNotFound", err)
 
 	// The cursor is durable: after a reopen nothing is fanned out twice.
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	require.NoError(t, s.Close(), "Close")
 	s = openWebhookStore(t, path)
-	if n, _ := whFanOutAll(t, s, 10); n != 0 {
-		t.Fatalf("fan-out after reopen consumed %d events, want 0", n)
-	}
+	n, _ = whFanOutAll(t, s, 10)
+	require.EqualValues(t, 0, n, "fan-out after reopen consumed %d events, want 0", n)
 	e6 := whEvent(t, s, ws, "agt_a", "version.published")
-	if n, _ := whFanOutAll(t, s, 10); n != 1 {
-		t.Fatalf("fan-out of one new event consumed %d, want 1", n)
-	}
-	if got, want := eventIDs(whDue(t, s, all.ID)), []string{e1, e2, e3, e6}; !slices.Equal(got, want) {
-		t.Fatalf("messages after reopen = %v, want %v", got, want)
-	}
+	n, _ = whFanOutAll(t, s, 10)
+	require.EqualValues(t, 1, n, "fan-out of one new event consumed %d, want 1", n)
+	got, want := eventIDs(whDue(t, s, all.ID)), []string{e1, e2, e3, e6}
+	require.Equal(t, want, got, "messages after reopen = %v, want %v", got, want)
 }
 
 func TestWebhookAttemptsAndDeliveryLog(t *testing.T) {
@@ -226,9 +202,7 @@ func TestWebhookAttemptsAndDeliveryLog(t *testing.T) {
 	whFanOutAll(t, s, 10)
 
 	m, err := s.WebhookMessage(ctx, w.ID, e1)
-	if err != nil {
-		t.Fatalf("WebhookMessage: %v", err)
-	}
+	require.NoError(t, err, "WebhookMessage")
 	retryAt := whT0.Add(5 * time.Second)
 	err = s.RecordWebhookAttempts(ctx, []WebhookAttempt{
 		{Delivery: Delivery{WebhookID: w.ID, EventID: e1, Type: "version.published", Attempt: 1, Status: DeliveryPending,
@@ -236,56 +210,44 @@ func TestWebhookAttemptsAndDeliveryLog(t *testing.T) {
 		{Delivery: Delivery{WebhookID: w.ID, EventID: e2, Type: "version.published", Attempt: 1, Status: DeliverySucceeded,
 			ResponseCode: 204, At: whT0.Add(time.Millisecond), DurationMs: 2}, MessageStatus: "succeeded"},
 	})
-	if err != nil {
-		t.Fatalf("RecordWebhookAttempts: %v", err)
-	}
-	if due, _ := s.DueWebhookMessages(ctx, w.ID, whT0.Add(time.Second), 10); len(due) != 0 {
-		t.Fatalf("due before retry time = %v, want none", eventIDs(due))
-	}
+	require.NoError(t, err, "RecordWebhookAttempts")
+	due, _ := s.DueWebhookMessages(ctx, w.ID, whT0.Add(time.Second), 10)
+	require.Len(t, due, 0, "due before retry time = %v, want none", eventIDs(due))
 	next, ok, err := s.NextWebhookMessageAt(ctx, w.ID, time.Time{})
-	if err != nil || !ok || !next.Equal(retryAt) {
-		t.Fatalf("NextWebhookMessageAt = %v, %v, %v; want %v, true, nil", next, ok, err, retryAt)
-	}
+	require.NoError(t, err, "NextWebhookMessageAt = %v, %v, %v; want %v, true, nil", next, ok, err, retryAt)
+	require.True(t, ok, "NextWebhookMessageAt = %v, %v, %v; want %v, true, nil", next, ok, err, retryAt)
+	require.True(t, next.Equal(retryAt), "NextWebhookMessageAt = %v, %v, %v; want %v, true, nil", next, ok, err, retryAt)
 	pending, err := s.PendingWebhooks(ctx)
-	if err != nil || len(pending) != 1 || !pending[w.ID].Equal(retryAt) {
-		t.Fatalf("PendingWebhooks = %v, %v; want {%s: %v}", pending, err, w.ID, retryAt)
-	}
+	require.NoError(t, err, "PendingWebhooks = %v, %v; want {%s: %v}", pending, err, w.ID, retryAt)
+	require.Len(t, pending, 1, "PendingWebhooks = %v, %v; want {%s: %v}", pending, err, w.ID, retryAt)
+	require.True(t, pending[w.ID].Equal(retryAt), "PendingWebhooks = %v, %v; want {%s: %v}", pending, err, w.ID, retryAt)
 	m, _ = s.WebhookMessage(ctx, w.ID, e1)
-	if m.Attempts != 1 || m.Step != 1 {
-		t.Fatalf("message after one failure: attempts=%d step=%d, want 1 and 1", m.Attempts, m.Step)
-	}
+	require.EqualValues(t, 1, m.Attempts, "message after one failure: attempts=%d step=%d, want 1 and 1", m.Attempts, m.Step)
+	require.EqualValues(t, 1, m.Step, "message after one failure: attempts=%d step=%d, want 1 and 1", m.Attempts, m.Step)
 
 	// Third row, then page through newest first.
 	err = s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e1,
 		Type: "version.published", Attempt: 2, Status: DeliverySucceeded, ResponseCode: 200, At: retryAt},
 		Rev: m.Rev, MessageStatus: "succeeded", Step: 1}})
-	if err != nil {
-		t.Fatalf("RecordWebhookAttempts: %v", err)
-	}
+	require.NoError(t, err, "RecordWebhookAttempts")
 	page1, cursor, err := s.ListDeliveries(ctx, w.ID, "", 2)
-	if err != nil {
-		t.Fatalf("ListDeliveries: %v", err)
-	}
-	if len(page1) != 2 || cursor == "" {
-		t.Fatalf("page 1: %d rows, cursor %q; want 2 rows and a cursor", len(page1), cursor)
-	}
-	if page1[0].EventID != e1 || page1[0].Attempt != 2 || page1[0].Status != DeliverySucceeded || page1[1].EventID != e2 {
-		t.Fatalf("page 1 = %+v, want e1 attempt 2 then e2", page1)
-	}
-	if !page1[0].At.Equal(retryAt) || !strings.HasPrefix(page1[0].ID, "dlv_") {
-		t.Fatalf("row = %+v, want at %v and a dlv_ id", page1[0], retryAt)
-	}
+	require.NoError(t, err, "ListDeliveries")
+	require.Len(t, page1, 2, "page 1: %d rows, cursor %q; want 2 rows and a cursor", len(page1), cursor)
+	require.NotEqual(t, "", cursor, "page 1: %d rows, cursor %q; want 2 rows and a cursor", len(page1), cursor)
+	require.Equal(t, e1, page1[0].EventID, "page 1 = %+v, want e1 attempt 2 then e2", page1)
+	require.EqualValues(t, 2, page1[0].Attempt, "page 1 = %+v, want e1 attempt 2 then e2", page1)
+	require.Equal(t, DeliverySucceeded, page1[0].Status, "page 1 = %+v, want e1 attempt 2 then e2", page1)
+	require.Equal(t, e2, page1[1].EventID, "page 1 = %+v, want e1 attempt 2 then e2", page1)
+	require.True(t, page1[0].At.Equal(retryAt), "row = %+v, want at %v and a dlv_ id", page1[0], retryAt)
+	require.True(t, strings.HasPrefix(page1[0].ID, "dlv_"), "row = %+v, want at %v and a dlv_ id", page1[0], retryAt)
 	page2, cursor2, err := s.ListDeliveries(ctx, w.ID, cursor, 2)
-	if err != nil {
-		t.Fatalf("ListDeliveries page 2: %v", err)
-	}
+	require.NoError(t, err, "ListDeliveries page 2")
 	if len(page2) != 1 || cursor2 != "" || page2[0].ResponseCode != 500 || page2[0].Error != "status 500" ||
 		page2[0].Status != DeliveryPending || page2[0].DurationMs != 3 {
 		t.Fatalf("page 2 = %+v, cursor %q; want the first failed attempt and no cursor", page2, cursor2)
 	}
-	if _, _, err := s.ListDeliveries(ctx, w.ID, "!!", 2); !errors.Is(err, ErrBadCursor) {
-		t.Fatalf("bad cursor err = %v, want ErrBadCursor", err)
-	}
+	_, _, err = s.ListDeliveries(ctx, w.ID, "!!", 2)
+	require.ErrorIs(t, err, ErrBadCursor, "bad cursor err = %v, want ErrBadCursor", err)
 }
 
 func TestWebhookDisableCancelsRetries(t *testing.T) {
@@ -300,37 +262,27 @@ func TestWebhookDisableCancelsRetries(t *testing.T) {
 	err := s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e1,
 		Type: "version.published", Attempt: 1, Status: DeliveryFailed, ResponseCode: 410, At: whT0},
 		MessageStatus: "failed", Disable: "endpoint answered 410 Gone"}})
-	if err != nil {
-		t.Fatalf("RecordWebhookAttempts: %v", err)
-	}
+	require.NoError(t, err, "RecordWebhookAttempts")
 	got, _ := s.Webhook(ctx, ws, w.ID)
-	if got.DisabledAt == nil || got.DisabledReason != "endpoint answered 410 Gone" {
-		t.Fatalf("webhook after 410: disabledAt=%v reason=%q, want set", got.DisabledAt, got.DisabledReason)
-	}
-	if due := whDue(t, s, w.ID); len(due) != 0 {
-		t.Fatalf("due after disable = %v, want none (e2 canceled)", eventIDs(due))
-	}
+	require.NotNil(t, got.DisabledAt, "webhook after 410: disabledAt=%v reason=%q, want set", got.DisabledAt, got.DisabledReason)
+	require.Equal(t, "endpoint answered 410 Gone", got.DisabledReason, "webhook after 410: disabledAt=%v reason=%q, want set", got.DisabledAt, got.DisabledReason)
+	due := whDue(t, s, w.ID)
+	require.Len(t, due, 0, "due after disable = %v, want none (e2 canceled)", eventIDs(due))
 	whEvent(t, s, ws, "a", "version.published")
 	whFanOutAll(t, s, 10)
-	if due := whDue(t, s, w.ID); len(due) != 0 {
-		t.Fatalf("disabled webhook got new messages %v, want none", eventIDs(due))
-	}
+	due = whDue(t, s, w.ID)
+	require.Len(t, due, 0, "disabled webhook got new messages %v, want none", eventIDs(due))
 	// An attempt that was in flight when the 410 arrived cannot revive a
 	// canceled message.
 	err = s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e2,
 		Type: "version.published", Attempt: 1, Status: DeliveryPending, ResponseCode: 500, At: whT0},
 		MessageStatus: "pending", Step: 1, NextAt: whT0}})
-	if err != nil {
-		t.Fatalf("RecordWebhookAttempts: %v", err)
-	}
-	if due := whDue(t, s, w.ID); len(due) != 0 {
-		t.Fatalf("due after a late in-flight result = %v, want none (stays canceled)", eventIDs(due))
-	}
+	require.NoError(t, err, "RecordWebhookAttempts")
+	due = whDue(t, s, w.ID)
+	require.Len(t, due, 0, "due after a late in-flight result = %v, want none (stays canceled)", eventIDs(due))
 	// A redelivery still works on a disabled webhook, as a one-off.
-	if err := s.RequeueWebhookMessage(ctx, ws, w.ID, e2, whT0); err != nil {
-		t.Fatalf("RequeueWebhookMessage: %v", err)
-	}
-	due := whDue(t, s, w.ID)
+	require.NoError(t, s.RequeueWebhookMessage(ctx, ws, w.ID, e2, whT0), "RequeueWebhookMessage")
+	due = whDue(t, s, w.ID)
 	if len(due) != 1 || due[0].EventID != e2 || !due[0].Manual || due[0].EventMissing ||
 		string(due[0].Payload) != `{"type":"version.published"}` {
 		t.Fatalf("due after redeliver = %+v, want e2 manual with its payload", due)
@@ -342,9 +294,10 @@ func TestWebhookDisableCancelsRetries(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("delete event: %v", err)
 	}
-	if due := whDue(t, s, w.ID); len(due) != 1 || !due[0].EventMissing || due[0].Payload != nil {
-		t.Fatalf("due with its event deleted = %+v, want EventMissing", due)
-	}
+	due = whDue(t, s, w.ID)
+	require.Len(t, due, 1, "due with its event deleted = %+v, want EventMissing", due)
+	require.True(t, due[0].EventMissing, "due with its event deleted = %+v, want EventMissing", due)
+	require.Nil(t, due[0].Payload, "due with its event deleted = %+v, want EventMissing", due)
 }
 
 func TestWebhookRequeue(t *testing.T) {
@@ -362,9 +315,8 @@ func TestWebhookRequeue(t *testing.T) {
 		{"other workspace", other, w.ID, e1},
 		{"unknown webhook", ws, "wh_nope", e1},
 	} {
-		if err := s.RequeueWebhookMessage(ctx, c.ws, c.hook, c.event, whT0); !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s: err = %v, want ErrNotFound", c.name, err)
-		}
+		err := s.RequeueWebhookMessage(ctx, c.ws, c.hook, c.event, whT0)
+		assert.ErrorIs(t, err, ErrNotFound, "%s: err = %v, want ErrNotFound", c.name, err)
 	}
 
 	m, _ := s.WebhookMessage(ctx, w.ID, e1)
@@ -375,22 +327,21 @@ func TestWebhookRequeue(t *testing.T) {
 		t.Fatalf("RecordWebhookAttempts: %v", err)
 	}
 	later := whT0.Add(time.Minute)
-	if err := s.RequeueWebhookMessage(ctx, ws, w.ID, e1, later); err != nil {
-		t.Fatalf("RequeueWebhookMessage: %v", err)
-	}
+	require.NoError(t, s.RequeueWebhookMessage(ctx, ws, w.ID, e1, later), "RequeueWebhookMessage")
 	m2, _ := s.WebhookMessage(ctx, w.ID, e1)
-	if !m2.Manual || m2.Rev != m.Rev+1 || !m2.NextAt.Equal(later) || m2.Attempts != 1 {
-		t.Fatalf("requeued message = %+v, want manual, rev+1, next %v, attempts 1", m2, later)
-	}
+	require.True(t, m2.Manual, "requeued message = %+v, want manual, rev+1, next %v, attempts 1", m2, later)
+	require.Equal(t, m.Rev+1, m2.Rev, "requeued message = %+v, want manual, rev+1, next %v, attempts 1", m2, later)
+	require.True(t, m2.NextAt.Equal(later), "requeued message = %+v, want manual, rev+1, next %v, attempts 1", m2, later)
+	require.EqualValues(t, 1, m2.Attempts, "requeued message = %+v, want manual, rev+1, next %v, attempts 1", m2, later)
 	// An attempt made for the old revision cannot finish the redelivery.
 	if err := s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: e1,
 		Type: "version.published", Attempt: 2, Status: DeliverySucceeded, ResponseCode: 200, At: later},
 		Rev: m.Rev, MessageStatus: "succeeded"}}); err != nil {
 		t.Fatalf("RecordWebhookAttempts: %v", err)
 	}
-	if due := whDue(t, s, w.ID); len(due) != 1 || due[0].Attempts != 2 {
-		t.Fatalf("due after stale result = %+v, want e1 still pending with attempts 2", due)
-	}
+	due := whDue(t, s, w.ID)
+	require.Len(t, due, 1, "due after stale result = %+v, want e1 still pending with attempts 2", due)
+	require.EqualValues(t, 2, due[0].Attempts, "due after stale result = %+v, want e1 still pending with attempts 2", due)
 }
 
 func TestWebhookPruneDeliveries(t *testing.T) {
@@ -407,33 +358,23 @@ func TestWebhookPruneDeliveries(t *testing.T) {
 		{Delivery: Delivery{WebhookID: w.ID, EventID: fresh, Type: "t", Attempt: 1, Status: DeliveryPending,
 			At: whT0.Add(40 * 24 * time.Hour)}, MessageStatus: "pending", NextAt: whT0.Add(41 * 24 * time.Hour)},
 	})
-	if err != nil {
-		t.Fatalf("RecordWebhookAttempts: %v", err)
-	}
+	require.NoError(t, err, "RecordWebhookAttempts")
 	n, err := s.PruneDeliveries(ctx, whT0.Add(10*24*time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("PruneDeliveries = %d, %v; want 1, nil", n, err)
-	}
+	require.NoError(t, err, "PruneDeliveries = %d, %v; want 1, nil", n, err)
+	require.EqualValues(t, 1, n, "PruneDeliveries = %d, %v; want 1, nil", n, err)
 	rows, _, _ := s.ListDeliveries(ctx, w.ID, "", 10)
-	if len(rows) != 1 || rows[0].EventID != fresh {
-		t.Fatalf("deliveries after prune = %+v, want only the fresh one", rows)
-	}
-	if _, err := s.WebhookMessage(ctx, w.ID, old); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("finished old message after prune: err = %v, want ErrNotFound", err)
-	}
-	if _, err := s.WebhookMessage(ctx, w.ID, fresh); err != nil {
-		t.Fatalf("pending message after prune: %v, want kept", err)
-	}
+	require.Len(t, rows, 1, "deliveries after prune = %+v, want only the fresh one", rows)
+	require.Equal(t, fresh, rows[0].EventID, "deliveries after prune = %+v, want only the fresh one", rows)
+	_, err = s.WebhookMessage(ctx, w.ID, old)
+	require.ErrorIs(t, err, ErrNotFound, "finished old message after prune: err = %v, want ErrNotFound", err)
+	_, err = s.WebhookMessage(ctx, w.ID, fresh)
+	require.NoError(t, err, "pending message after prune: %v, want kept", err)
 	// Deleting the webhook takes its log and queue with it.
-	if err := s.DeleteWebhook(ctx, ws, w.ID); err != nil {
-		t.Fatalf("DeleteWebhook: %v", err)
-	}
-	if rows, _, _ := s.ListDeliveries(ctx, w.ID, "", 10); len(rows) != 0 {
-		t.Fatalf("deliveries after delete = %d, want 0", len(rows))
-	}
-	if p, _ := s.PendingWebhooks(ctx); len(p) != 0 {
-		t.Fatalf("pending after delete = %v, want none", p)
-	}
+	require.NoError(t, s.DeleteWebhook(ctx, ws, w.ID), "DeleteWebhook")
+	rows, _, _ = s.ListDeliveries(ctx, w.ID, "", 10)
+	require.Len(t, rows, 0, "deliveries after delete = %d, want 0", len(rows))
+	p, _ := s.PendingWebhooks(ctx)
+	require.Len(t, p, 0, "pending after delete = %v, want none", p)
 	// Recording an attempt for a deleted webhook is a no-op, not an error.
 	if err := s.RecordWebhookAttempts(ctx, []WebhookAttempt{{Delivery: Delivery{WebhookID: w.ID, EventID: fresh,
 		Type: "t", Attempt: 2, Status: DeliverySucceeded, At: whT0}, MessageStatus: "succeeded"}}); err != nil {
