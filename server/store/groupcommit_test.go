@@ -135,7 +135,7 @@ func TestGroupCommitLeaderReturns(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			close(stop)
-			t.Fatalf("%d writers stuck below 3 writes while others kept writing", lagging)
+			require.Failf(t, "writers starved", "%d writers stuck below 3 writes while others kept writing", lagging)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

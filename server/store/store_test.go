@@ -31,13 +31,9 @@ func mustOpen(tb testing.TB, opts ...Option) *Store {
 func mustOpenPath(tb testing.TB, path string, opts ...Option) *Store {
 	tb.Helper()
 	s, err := Open(path, opts...)
-	if err != nil {
-		tb.Fatalf("Open(%q): %v", path, err)
-	}
+	require.NoError(tb, err, "Open(%q)", path)
 	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Errorf("Close: %v", err)
-		}
+		assert.NoError(tb, s.Close(), "Close")
 	})
 	return s
 }
@@ -86,9 +82,7 @@ var t0 = time.Date(2026, 11, 28, 9, 30, 0, 123456789, time.UTC)
 // mustWrite runs fn in a write transaction and fails the test on error.
 func mustWrite(tb testing.TB, s *Store, fn func(tx Tx) error) {
 	tb.Helper()
-	if err := s.Write(context.Background(), fn); err != nil {
-		tb.Fatalf("Write: %v", err)
-	}
+	require.NoError(tb, s.Write(context.Background(), fn), "Write")
 }
 
 // mustWorkspace creates (or finds) the workspace called name.
@@ -261,7 +255,7 @@ func TestSecondWriterProcess(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Errorf("concurrent write: %v", err)
+		assert.NoError(t, err, "concurrent write")
 	}
 	for _, s := range []*Store{a, b} {
 		n, err := s.CountKeys(ctx)
@@ -423,7 +417,7 @@ func TestImports(t *testing.T) {
 			strings.HasPrefix(dep, "github.com/flowyte/flowyte/repo"),
 			strings.HasPrefix(dep, "github.com/gin-gonic/"),
 			strings.HasPrefix(dep, "github.com/go-git/"):
-			t.Errorf("server/store imports %s, want no server, repo, gin or go-git", dep)
+			assert.Failf(t, "forbidden import", "server/store imports %s, want no server, repo, gin or go-git", dep)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package storetest
 
 import (
 	"context"
@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowyte/flowyte/server/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestAgentCRUD(t *testing.T) {
-	s := mustOpen(t)
+func testAgentCRUD(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	ws := mustWorkspace(t, s, "default")
 	other := mustWorkspace(t, s, "other")
@@ -22,20 +23,20 @@ func TestAgentCRUD(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a, got, "Agent=%+v, want %+v", got, a)
 	_, err = s.Agent(ctx, other.ID, "agt_a")
-	require.ErrorIs(t, err, ErrNotFound, "Agent from another workspace: err=%v, want ErrNotFound", err)
+	require.ErrorIs(t, err, store.ErrNotFound, "Agent from another workspace: err=%v, want ErrNotFound", err)
 	_, err = s.Agent(ctx, ws.ID, "agt_missing")
-	require.ErrorIs(t, err, ErrNotFound, "Agent(unknown): err=%v, want ErrNotFound", err)
+	require.ErrorIs(t, err, store.ErrNotFound, "Agent(unknown): err=%v, want ErrNotFound", err)
 	got, err = s.AgentByID(ctx, "agt_a")
 	require.NoError(t, err, "AgentByID=%+v,%v, want agt_a", got, err)
 	require.Equal(t, "agt_a", got.ID, "AgentByID=%+v,%v, want agt_a", got, err)
 
 	// Duplicate id.
-	err = s.Write(ctx, func(tx Tx) error { return tx.CreateAgent(ctx, a) })
-	require.ErrorIs(t, err, ErrConflict, "duplicate agent: err=%v, want ErrConflict", err)
+	err = s.Write(ctx, func(tx store.Tx) error { return tx.CreateAgent(ctx, a) })
+	require.ErrorIs(t, err, store.ErrConflict, "duplicate agent: err=%v, want ErrConflict", err)
 
 	// Draft, publish state and metadata.
 	at := t0.Add(time.Minute)
-	mustWrite(t, s, func(tx Tx) error {
+	mustWrite(t, s, func(tx store.Tx) error {
 		if err := tx.SetDraft(ctx, "agt_a", "rev1", at); err != nil {
 			return err
 		}
@@ -62,31 +63,31 @@ func TestAgentCRUD(t *testing.T) {
 	want.Published, want.Latest = 2, 3
 	want.Name, want.Description = "renamed", "new desc"
 	require.Equal(t, want, got, "after updates=%+v, want %+v", got, want)
-	err = s.Write(ctx, func(tx Tx) error { return tx.SetPublished(ctx, "agt_a", 4, 3) })
+	err = s.Write(ctx, func(tx store.Tx) error { return tx.SetPublished(ctx, "agt_a", 4, 3) })
 	require.Error(t, err, "SetPublished(published > latest): got nil error, want one")
 
 	// Updates of an unknown agent are ErrNotFound.
-	for name, fn := range map[string]func(tx Tx) error{
-		"SetDraft":         func(tx Tx) error { return tx.SetDraft(ctx, "agt_missing", "r", at) },
-		"SetPublished":     func(tx Tx) error { return tx.SetPublished(ctx, "agt_missing", 1, 1) },
-		"UpdateAgentMeta":  func(tx Tx) error { return tx.UpdateAgentMeta(ctx, "agt_missing", "n", "d") },
-		"MarkAgentDeleted": func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_missing", at) },
+	for name, fn := range map[string]func(tx store.Tx) error{
+		"SetDraft":         func(tx store.Tx) error { return tx.SetDraft(ctx, "agt_missing", "r", at) },
+		"SetPublished":     func(tx store.Tx) error { return tx.SetPublished(ctx, "agt_missing", 1, 1) },
+		"UpdateAgentMeta":  func(tx store.Tx) error { return tx.UpdateAgentMeta(ctx, "agt_missing", "n", "d") },
+		"MarkAgentDeleted": func(tx store.Tx) error { return tx.MarkAgentDeleted(ctx, "agt_missing", at) },
 	} {
 		err := s.Write(ctx, fn)
-		assert.ErrorIs(t, err, ErrNotFound, "%s(unknown): err=%v, want ErrNotFound", name, err)
+		assert.ErrorIs(t, err, store.ErrNotFound, "%s(unknown): err=%v, want ErrNotFound", name, err)
 	}
 
 	// Delete hides the agent everywhere.
 	mustAgent(t, s, ws.ID, "agt_b", t0.Add(time.Second))
-	mustWrite(t, s, func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
+	mustWrite(t, s, func(tx store.Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
 	_, err = s.Agent(ctx, ws.ID, "agt_a")
-	require.ErrorIs(t, err, ErrNotFound, "Agent after delete: err=%v, want ErrNotFound", err)
+	require.ErrorIs(t, err, store.ErrNotFound, "Agent after delete: err=%v, want ErrNotFound", err)
 	_, err = s.AgentByID(ctx, "agt_a")
-	require.ErrorIs(t, err, ErrNotFound, "AgentByID after delete: err=%v, want ErrNotFound", err)
-	err = s.Write(ctx, func(tx Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
-	require.ErrorIs(t, err, ErrNotFound, "second delete: err=%v, want ErrNotFound", err)
-	err = s.Write(ctx, func(tx Tx) error { return tx.SetDraft(ctx, "agt_a", "r", at) })
-	require.ErrorIs(t, err, ErrNotFound, "SetDraft after delete: err=%v, want ErrNotFound", err)
+	require.ErrorIs(t, err, store.ErrNotFound, "AgentByID after delete: err=%v, want ErrNotFound", err)
+	err = s.Write(ctx, func(tx store.Tx) error { return tx.MarkAgentDeleted(ctx, "agt_a", at) })
+	require.ErrorIs(t, err, store.ErrNotFound, "second delete: err=%v, want ErrNotFound", err)
+	err = s.Write(ctx, func(tx store.Tx) error { return tx.SetDraft(ctx, "agt_a", "r", at) })
+	require.ErrorIs(t, err, store.ErrNotFound, "SetDraft after delete: err=%v, want ErrNotFound", err)
 	ids, err := s.AllAgentIDs(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"agt_b"}, ids, "AllAgentIDs=%v, want [agt_b]", ids)
@@ -96,8 +97,8 @@ func TestAgentCRUD(t *testing.T) {
 	require.Equal(t, "agt_b", list[0].ID, "ListAgents after delete=%v, want only agt_b", list)
 }
 
-func TestListAgentsPagination(t *testing.T) {
-	s := mustOpen(t)
+func testListAgentsPagination(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	ws := mustWorkspace(t, s, "default")
 	other := mustWorkspace(t, s, "other")
@@ -105,11 +106,11 @@ func TestListAgentsPagination(t *testing.T) {
 
 	// 120 agents; every third pair shares a created_at, so the id breaks ties.
 	want := make([]string, 0, 120)
-	mustWrite(t, s, func(tx Tx) error {
+	mustWrite(t, s, func(tx store.Tx) error {
 		for i := range 120 {
 			id := fmt.Sprintf("agt_%03d", 119-i) // ids run against time order
 			at := t0.Add(time.Duration(i/3) * time.Millisecond)
-			if err := tx.CreateAgent(ctx, Agent{ID: id, WorkspaceID: ws.ID, CreatedAt: at, DraftUpdatedAt: at}); err != nil {
+			if err := tx.CreateAgent(ctx, store.Agent{ID: id, WorkspaceID: ws.ID, CreatedAt: at, DraftUpdatedAt: at}); err != nil {
 				return err
 			}
 		}
@@ -150,12 +151,12 @@ func TestListAgentsPagination(t *testing.T) {
 	require.Equal(t, "", next, "single page: %d agents, next=%q, err=%v; want 1, \"\", nil", len(page), next, err)
 	// Default limit.
 	page, _, err = s.ListAgents(ctx, ws.ID, "", 0)
-	require.NoError(t, err, "limit 0: %d agents, err=%v; want %d", len(page), err, DefaultPageSize)
-	require.Len(t, page, DefaultPageSize, "limit 0: %d agents, err=%v; want %d", len(page), err, DefaultPageSize)
+	require.NoError(t, err, "limit 0: %d agents, err=%v; want %d", len(page), err, store.DefaultPageSize)
+	require.Len(t, page, store.DefaultPageSize, "limit 0: %d agents, err=%v; want %d", len(page), err, store.DefaultPageSize)
 }
 
-func TestListAgentsBadCursor(t *testing.T) {
-	s := mustOpen(t)
+func testListAgentsBadCursor(t *testing.T, open Opener) {
+	s := open(t)
 	ws := mustWorkspace(t, s, "default")
 	for _, c := range []string{
 		"!!!",
@@ -164,6 +165,6 @@ func TestListAgentsBadCursor(t *testing.T) {
 		base64.RawURLEncoding.EncodeToString([]byte("123.")),
 	} {
 		_, _, err := s.ListAgents(context.Background(), ws.ID, c, 10)
-		assert.ErrorIs(t, err, ErrBadCursor, "cursor %q: err=%v, want ErrBadCursor", c, err)
+		assert.ErrorIs(t, err, store.ErrBadCursor, "cursor %q: err=%v, want ErrBadCursor", c, err)
 	}
 }

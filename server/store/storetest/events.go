@@ -1,4 +1,4 @@
-package store
+package storetest
 
 import (
 	"context"
@@ -7,21 +7,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowyte/flowyte/server/store"
 	"github.com/stretchr/testify/require"
 )
 
-func TestEvents(t *testing.T) {
-	s := mustOpen(t)
+func testEvents(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	es, last, err := s.EventsAfter(ctx, 0, 10)
 	require.NoError(t, err, "EventsAfter on empty", es, last)
 	require.Len(t, es, 0, "EventsAfter on empty=%v,%d,%v, want none, 0", es, last, err)
 	require.EqualValues(t, 0, last, "EventsAfter on empty=%v,%d,%v, want none, 0", es, last, err)
-	var in []Event
-	mustWrite(t, s, func(tx Tx) error {
+	var in []store.Event
+	mustWrite(t, s, func(tx store.Tx) error {
 		for i := range 5 {
-			e := Event{
-				ID: NewID("evt_"), WorkspaceID: "ws_1", AgentID: "agt_a", Type: "version.published",
+			e := store.Event{
+				ID: store.NewID("evt_"), WorkspaceID: "ws_1", AgentID: "agt_a", Type: "version.published",
 				Payload: []byte(fmt.Sprintf(`{"n":%d}`, i)), CreatedAt: t0.Add(time.Duration(i) * time.Second),
 				Dedupe: fmt.Sprintf("version.published:agt_a:v%d", i+1),
 			}
@@ -36,20 +37,20 @@ func TestEvents(t *testing.T) {
 		return nil
 	})
 	// A second event without dedupe is fine; a duplicate dedupe or id is not.
-	mustWrite(t, s, func(tx Tx) error {
-		e := Event{ID: NewID("evt_"), WorkspaceID: "ws_1", Type: "draft.updated", Payload: []byte(`{}`), CreatedAt: t0}
+	mustWrite(t, s, func(tx store.Tx) error {
+		e := store.Event{ID: store.NewID("evt_"), WorkspaceID: "ws_1", Type: "draft.updated", Payload: []byte(`{}`), CreatedAt: t0}
 		in = append(in, e)
 		return tx.InsertEvent(ctx, e)
 	})
-	err = s.Write(ctx, func(tx Tx) error {
-		return tx.InsertEvent(ctx, Event{ID: NewID("evt_"), Type: "x", Dedupe: in[0].Dedupe})
+	err = s.Write(ctx, func(tx store.Tx) error {
+		return tx.InsertEvent(ctx, store.Event{ID: store.NewID("evt_"), Type: "x", Dedupe: in[0].Dedupe})
 	})
-	require.ErrorIs(t, err, ErrConflict, "duplicate dedupe: err=%v, want ErrConflict", err)
-	err = s.Write(ctx, func(tx Tx) error { return tx.InsertEvent(ctx, Event{ID: in[1].ID, Type: "x"}) })
-	require.ErrorIs(t, err, ErrConflict, "duplicate id: err=%v, want ErrConflict", err)
+	require.ErrorIs(t, err, store.ErrConflict, "duplicate dedupe: err=%v, want ErrConflict", err)
+	err = s.Write(ctx, func(tx store.Tx) error { return tx.InsertEvent(ctx, store.Event{ID: in[1].ID, Type: "x"}) })
+	require.ErrorIs(t, err, store.ErrConflict, "duplicate id: err=%v, want ErrConflict", err)
 
 	// All events, in insertion order, with increasing seq.
-	var all []Event
+	var all []store.Event
 	var after int64
 	for {
 		page, last, err := s.EventsAfter(ctx, after, 4)
@@ -78,17 +79,17 @@ func TestEvents(t *testing.T) {
 	require.Equal(t, string(in[2].Payload), string(got.Payload), "EventByID=%+v, want %+v", got, all[2])
 	require.Equal(t, all[2].Seq, got.Seq, "EventByID=%+v, want %+v", got, all[2])
 	_, err = s.EventByID(ctx, "evt_missing")
-	require.ErrorIs(t, err, ErrNotFound, "EventByID(unknown): err=%v, want ErrNotFound", err)
+	require.ErrorIs(t, err, store.ErrNotFound, "EventByID(unknown): err=%v, want ErrNotFound", err)
 }
 
 // TestEventsRollback checks the outbox shares the caller's transaction: an
 // event written in a failed write is never seen.
-func TestEventsRollback(t *testing.T) {
-	s := mustOpen(t)
+func testEventsRollback(t *testing.T, open Opener) {
+	s := open(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
-	err := s.Write(ctx, func(tx Tx) error {
-		if err := tx.InsertEvent(ctx, Event{ID: "evt_1", Type: "version.published", Payload: []byte("{}")}); err != nil {
+	err := s.Write(ctx, func(tx store.Tx) error {
+		if err := tx.InsertEvent(ctx, store.Event{ID: "evt_1", Type: "version.published", Payload: []byte("{}")}); err != nil {
 			return err
 		}
 		return boom

@@ -1,14 +1,14 @@
-package store
+package storetest
 
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowyte/flowyte/server/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,24 +16,12 @@ import (
 // sessionT0 is the base time of the session tests.
 var sessionT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// openSessionStore opens the store at path and closes it at the end of the
-// test unless the test closes it first.
-func openSessionStore(tb testing.TB, path string) *Store {
-	tb.Helper()
-	s, err := Open(path)
-	if err != nil {
-		tb.Fatalf("Open(%q): %v", path, err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // sessionFixture creates workspaces "default" and "other" and agents
 // agt_a, agt_b in default, returning the workspace ids.
-func sessionFixture(tb testing.TB, s *Store) (ws, other string) {
+func sessionFixture(tb testing.TB, s Engine) (ws, other string) {
 	tb.Helper()
 	ctx := context.Background()
-	err := s.Write(ctx, func(tx Tx) error {
+	err := s.Write(ctx, func(tx store.Tx) error {
 		w, err := tx.EnsureWorkspace(ctx, "default", sessionT0)
 		if err != nil {
 			return err
@@ -44,35 +32,31 @@ func sessionFixture(tb testing.TB, s *Store) (ws, other string) {
 		}
 		ws, other = w.ID, o.ID
 		for _, id := range []string{"agt_a", "agt_b"} {
-			if err := tx.CreateAgent(ctx, Agent{ID: id, WorkspaceID: ws, Name: id, CreatedAt: sessionT0, DraftUpdatedAt: sessionT0}); err != nil {
+			if err := tx.CreateAgent(ctx, store.Agent{ID: id, WorkspaceID: ws, Name: id, CreatedAt: sessionT0, DraftUpdatedAt: sessionT0}); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		tb.Fatalf("fixture: %v", err)
-	}
+	require.NoError(tb, err, "fixture")
 	return ws, other
 }
 
 // mustCreateSession inserts ses and fails the test on error.
-func mustCreateSession(tb testing.TB, s *Store, ses Session) {
+func mustCreateSession(tb testing.TB, s Engine, ses store.Session) {
 	tb.Helper()
 	ctx := context.Background()
-	if err := s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, ses) }); err != nil {
-		tb.Fatalf("CreateSession(%s): %v", ses.ID, err)
-	}
+	require.NoError(tb, s.Write(ctx, func(tx store.Tx) error { return tx.CreateSession(ctx, ses) }), "CreateSession(%s)", ses.ID)
 }
 
-func TestSessionCreateGet(t *testing.T) {
-	s := openSessionStore(t, filepath.Join(t.TempDir(), "flowyte.db"))
+func testSessionCreateGet(t *testing.T, open Opener) {
+	s := open(t)
 	ws, other := sessionFixture(t, s)
 	ctx := context.Background()
-	id := NewSessionID()
+	id := store.NewSessionID()
 	require.True(t, strings.HasPrefix(id, "ses_"), "NewSessionID()=%q, want ses_ + 16 characters", id)
 	require.Len(t, id, len("ses_")+16, "NewSessionID()=%q, want ses_ + 16 characters", id)
-	want := Session{
+	want := store.Session{
 		ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat",
 		Version: 3, Billable: true, CreatedAt: sessionT0, State: []byte(`{}`),
 	}
@@ -81,61 +65,60 @@ func TestSessionCreateGet(t *testing.T) {
 	require.NoError(t, err, "Session")
 	require.Equal(t, want, got, "Session=%+v, want %+v", got, want)
 
-	draft := Session{ID: NewSessionID(), WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", DraftMode: true, DraftRevision: "abc123", CreatedAt: sessionT0}
+	draft := store.Session{ID: store.NewSessionID(), WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", DraftMode: true, DraftRevision: "abc123", CreatedAt: sessionT0}
 	mustCreateSession(t, s, draft)
 	got, err = s.Session(ctx, ws, draft.ID)
 	require.NoError(t, err, "Session(draft)=%+v, %v, want %+v", got, err, draft)
 	require.Equal(t, draft, got, "Session(draft)=%+v, %v, want %+v", got, err, draft)
 
 	_, err = s.Session(ctx, other, id)
-	assert.ErrorIs(t, err, ErrNotFound, "Session from another workspace: err=%v, want ErrNotFound", err)
+	assert.ErrorIs(t, err, store.ErrNotFound, "Session from another workspace: err=%v, want ErrNotFound", err)
 	_, err = s.Session(ctx, ws, "ses_missing")
-	assert.ErrorIs(t, err, ErrNotFound, "Session(unknown): err=%v, want ErrNotFound", err)
-	err = s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, want) })
-	assert.ErrorIs(t, err, ErrConflict, "duplicate session: err=%v, want ErrConflict", err)
+	assert.ErrorIs(t, err, store.ErrNotFound, "Session(unknown): err=%v, want ErrNotFound", err)
+	err = s.Write(ctx, func(tx store.Tx) error { return tx.CreateSession(ctx, want) })
+	assert.ErrorIs(t, err, store.ErrConflict, "duplicate session: err=%v, want ErrConflict", err)
 }
 
-func TestCreateSessionRejectsInconsistentPinning(t *testing.T) {
-	s := openSessionStore(t, filepath.Join(t.TempDir(), "flowyte.db"))
+func testCreateSessionRejectsInconsistentPinning(t *testing.T, open Opener) {
+	s := open(t)
 	ws, _ := sessionFixture(t, s)
 	ctx := context.Background()
-	base := Session{ID: "ses_x", WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", CreatedAt: sessionT0}
-	bad := map[string]func(*Session){
-		"draft with version":        func(s *Session) { s.DraftMode, s.Version = true, 2 },
-		"published without version": func(s *Session) { s.Version = 0 },
-		"published with draft rev":  func(s *Session) { s.Version, s.DraftRevision = 1, "abc" },
-		"no created at":             func(s *Session) { s.Version, s.CreatedAt = 1, time.Time{} },
-		"no agent":                  func(s *Session) { s.Version, s.AgentID = 1, "" },
-		"unknown agent":             func(s *Session) { s.Version, s.AgentID = 1, "agt_nope" },
+	base := store.Session{ID: "ses_x", WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", CreatedAt: sessionT0}
+	bad := map[string]func(*store.Session){
+		"draft with version":        func(s *store.Session) { s.DraftMode, s.Version = true, 2 },
+		"published without version": func(s *store.Session) { s.Version = 0 },
+		"published with draft rev":  func(s *store.Session) { s.Version, s.DraftRevision = 1, "abc" },
+		"no created at":             func(s *store.Session) { s.Version, s.CreatedAt = 1, time.Time{} },
+		"no agent":                  func(s *store.Session) { s.Version, s.AgentID = 1, "" },
+		"unknown agent":             func(s *store.Session) { s.Version, s.AgentID = 1, "agt_nope" },
 	}
 	for name, mutate := range bad {
 		ses := base
 		mutate(&ses)
-		err := s.Write(ctx, func(tx Tx) error { return tx.CreateSession(ctx, ses) })
+		err := s.Write(ctx, func(tx store.Tx) error { return tx.CreateSession(ctx, ses) })
 		assert.Error(t, err, "%s: CreateSession err=nil, want an error", name)
 	}
 }
 
-func TestAppendTurnOrderingAndRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flowyte.db")
-	s := openSessionStore(t, path)
+func testAppendTurnOrderingAndRestart(t *testing.T, open Opener) {
+	s := open(t)
 	ws, _ := sessionFixture(t, s)
 	ctx := context.Background()
-	id := NewSessionID()
-	mustCreateSession(t, s, Session{ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", Version: 1, Billable: true, CreatedAt: sessionT0})
+	id := store.NewSessionID()
+	mustCreateSession(t, s, store.Session{ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", Version: 1, Billable: true, CreatedAt: sessionT0})
 
-	var want []Message
+	var want []store.Message
 	for i := 0; i < 3; i++ {
 		at := sessionT0.Add(time.Duration(i) * time.Minute)
-		user := Message{Text: fmt.Sprintf("question %d", i), At: at}
-		agent := Message{Text: fmt.Sprintf("answer %d", i), Trace: []byte(fmt.Sprintf(`{"n":%d}`, i)), At: at.Add(time.Millisecond)}
+		user := store.Message{Text: fmt.Sprintf("question %d", i), At: at}
+		agent := store.Message{Text: fmt.Sprintf("answer %d", i), Trace: []byte(fmt.Sprintf(`{"n":%d}`, i)), At: at.Add(time.Millisecond)}
 		state := []byte(fmt.Sprintf(`{"step":%d}`, i))
 		require.NoError(t, s.AppendTurn(ctx, id, user, agent, state), "AppendTurn %d", i)
 		want = append(want,
-			Message{Seq: 2*i + 1, Role: RoleUser, Text: user.Text, At: user.At},
-			Message{Seq: 2*i + 2, Role: RoleAgent, Text: agent.Text, Trace: agent.Trace, At: agent.At})
+			store.Message{Seq: 2*i + 1, Role: store.RoleUser, Text: user.Text, At: user.At},
+			store.Message{Seq: 2*i + 2, Role: store.RoleAgent, Text: agent.Text, Trace: agent.Trace, At: agent.At})
 	}
-	check := func(s *Store, when string) {
+	check := func(s Engine, when string) {
 		t.Helper()
 		got, err := s.Messages(ctx, id)
 		require.NoError(t, err, "%s: Messages", when)
@@ -147,38 +130,37 @@ func TestAppendTurnOrderingAndRestart(t *testing.T) {
 	}
 	check(s, "before restart")
 
-	require.NoError(t, s.Close(), "Close")
-	s2 := openSessionStore(t, path)
+	s2 := reopen(t, s)
 	check(s2, "after restart")
 
 	// A nil state clears it.
-	require.NoError(t, s2.AppendTurn(ctx, id, Message{Text: "bye", At: sessionT0}, Message{Text: "ciao", At: sessionT0}, nil), "AppendTurn")
+	require.NoError(t, s2.AppendTurn(ctx, id, store.Message{Text: "bye", At: sessionT0}, store.Message{Text: "ciao", At: sessionT0}, nil), "AppendTurn")
 	ses, err := s2.Session(ctx, ws, id)
 	require.NoError(t, err, "after nil state: state=%q lastSeq=%d err", ses.State, ses.LastSeq)
 	require.Nil(t, ses.State, "after nil state: state=%q lastSeq=%d err=%v, want nil, 8, nil", ses.State, ses.LastSeq, err)
 	require.EqualValues(t, 8, ses.LastSeq, "after nil state: state=%q lastSeq=%d err=%v, want nil, 8, nil", ses.State, ses.LastSeq, err)
 }
 
-func TestAppendTurnErrors(t *testing.T) {
-	s := openSessionStore(t, filepath.Join(t.TempDir(), "flowyte.db"))
+func testAppendTurnErrors(t *testing.T, open Opener) {
+	s := open(t)
 	ws, _ := sessionFixture(t, s)
 	ctx := context.Background()
-	err := s.AppendTurn(ctx, "ses_missing", Message{Text: "a"}, Message{Text: "b"}, nil)
-	assert.ErrorIs(t, err, ErrNotFound, "AppendTurn(unknown): err=%v, want ErrNotFound", err)
+	err := s.AppendTurn(ctx, "ses_missing", store.Message{Text: "a"}, store.Message{Text: "b"}, nil)
+	assert.ErrorIs(t, err, store.ErrNotFound, "AppendTurn(unknown): err=%v, want ErrNotFound", err)
 	_, err = s.Messages(ctx, "ses_missing")
-	assert.ErrorIs(t, err, ErrNotFound, "Messages(unknown): err=%v, want ErrNotFound", err)
-	id := NewSessionID()
-	mustCreateSession(t, s, Session{ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", DraftMode: true, CreatedAt: sessionT0})
+	assert.ErrorIs(t, err, store.ErrNotFound, "Messages(unknown): err=%v, want ErrNotFound", err)
+	id := store.NewSessionID()
+	mustCreateSession(t, s, store.Session{ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", DraftMode: true, CreatedAt: sessionT0})
 	msgs, err := s.Messages(ctx, id)
 	assert.NoError(t, err, "Messages(new)", msgs)
 	assert.Len(t, msgs, 0, "Messages(new)=%v, %v, want empty", msgs, err)
-	err = s.AppendTurn(ctx, id, Message{Role: RoleAgent, Text: "a"}, Message{Text: "b"}, nil)
+	err = s.AppendTurn(ctx, id, store.Message{Role: store.RoleAgent, Text: "a"}, store.Message{Text: "b"}, nil)
 	assert.Error(t, err, "AppendTurn with swapped roles: err=nil, want an error")
 
 	// Optimistic check: a stale lastSeq writes nothing.
-	require.NoError(t, s.AppendTurnAfter(ctx, id, 0, Message{Text: "a"}, Message{Text: "b"}, []byte(`1`)), "AppendTurnAfter(0)")
-	err = s.AppendTurnAfter(ctx, id, 0, Message{Text: "c"}, Message{Text: "d"}, []byte(`2`))
-	require.ErrorIs(t, err, ErrConflict, "AppendTurnAfter(stale): err=%v, want ErrConflict", err)
+	require.NoError(t, s.AppendTurnAfter(ctx, id, 0, store.Message{Text: "a"}, store.Message{Text: "b"}, []byte(`1`)), "AppendTurnAfter(0)")
+	err = s.AppendTurnAfter(ctx, id, 0, store.Message{Text: "c"}, store.Message{Text: "d"}, []byte(`2`))
+	require.ErrorIs(t, err, store.ErrConflict, "AppendTurnAfter(stale): err=%v, want ErrConflict", err)
 	ses, err := s.Session(ctx, ws, id)
 	require.NoError(t, err)
 	require.Equal(t, "1", string(ses.State), "after stale append: state=%s lastSeq=%d, want 1 and 2", ses.State, ses.LastSeq)
@@ -187,12 +169,12 @@ func TestAppendTurnErrors(t *testing.T) {
 	require.Len(t, msgs, 2, "messages=%d, want 2", len(msgs))
 }
 
-func TestAppendTurnConcurrent(t *testing.T) {
-	s := openSessionStore(t, filepath.Join(t.TempDir(), "flowyte.db"))
+func testAppendTurnConcurrent(t *testing.T, open Opener) {
+	s := open(t)
 	ws, _ := sessionFixture(t, s)
 	ctx := context.Background()
-	id := NewSessionID()
-	mustCreateSession(t, s, Session{ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", Version: 1, CreatedAt: sessionT0})
+	id := store.NewSessionID()
+	mustCreateSession(t, s, store.Session{ID: id, WorkspaceID: ws, AgentID: "agt_a", Channel: "chat", Version: 1, CreatedAt: sessionT0})
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -201,7 +183,7 @@ func TestAppendTurnConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			text := fmt.Sprintf("%02d", i)
-			errs <- s.AppendTurn(ctx, id, Message{Text: "q" + text, At: sessionT0}, Message{Text: "a" + text, At: sessionT0}, []byte(text))
+			errs <- s.AppendTurn(ctx, id, store.Message{Text: "q" + text, At: sessionT0}, store.Message{Text: "a" + text, At: sessionT0}, []byte(text))
 		}()
 	}
 	wg.Wait()
@@ -216,8 +198,8 @@ func TestAppendTurnConcurrent(t *testing.T) {
 		u, a := msgs[i], msgs[i+1]
 		require.Equal(t, i+1, u.Seq, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
 		require.Equal(t, i+2, a.Seq, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
-		require.Equal(t, RoleUser, u.Role, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
-		require.Equal(t, RoleAgent, a.Role, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
+		require.Equal(t, store.RoleUser, u.Role, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
+		require.Equal(t, store.RoleAgent, a.Role, "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
 		require.Equal(t, a.Text[1:], u.Text[1:], "pair at %d = %+v / %+v, want seq %d,%d user/agent of one turn", i, u, a, i+1, i+2)
 	}
 	ses, err := s.Session(ctx, ws, id)
@@ -226,12 +208,12 @@ func TestAppendTurnConcurrent(t *testing.T) {
 	require.Equal(t, last, string(ses.State), "state=%s, want the last turn's %s", ses.State, last)
 }
 
-func TestUsage(t *testing.T) {
-	s := openSessionStore(t, filepath.Join(t.TempDir(), "flowyte.db"))
+func testUsage(t *testing.T, open Opener) {
+	s := open(t)
 	ws, other := sessionFixture(t, s)
 	ctx := context.Background()
 	day := 24 * time.Hour
-	sessions := []Session{
+	sessions := []store.Session{
 		{AgentID: "agt_a", Version: 1, Billable: true, CreatedAt: sessionT0},
 		{AgentID: "agt_a", Version: 2, Billable: true, CreatedAt: sessionT0.Add(day)},
 		{AgentID: "agt_a", Version: 2, Billable: true, CreatedAt: sessionT0.Add(2 * day)},
@@ -240,7 +222,7 @@ func TestUsage(t *testing.T) {
 		{AgentID: "agt_b", DraftMode: true, DraftRevision: "r2", CreatedAt: sessionT0.Add(3 * day)},
 	}
 	for _, ses := range sessions {
-		ses.ID, ses.WorkspaceID, ses.Channel = NewSessionID(), ws, "chat"
+		ses.ID, ses.WorkspaceID, ses.Channel = store.NewSessionID(), ws, "chat"
 		mustCreateSession(t, s, ses)
 	}
 	cases := []struct {
@@ -248,15 +230,15 @@ func TestUsage(t *testing.T) {
 		ws       string
 		agent    string
 		from, to time.Time
-		want     Usage
+		want     store.Usage
 	}{
-		{"all", ws, "", time.Time{}, time.Time{}, Usage{4, 2, map[int]int{1: 2, 2: 2}}},
-		{"agent a", ws, "agt_a", time.Time{}, time.Time{}, Usage{3, 1, map[int]int{1: 1, 2: 2}}},
-		{"from inclusive", ws, "agt_a", sessionT0.Add(day), time.Time{}, Usage{2, 1, map[int]int{2: 2}}},
-		{"to exclusive", ws, "", time.Time{}, sessionT0.Add(day), Usage{1, 0, map[int]int{1: 1}}},
-		{"window", ws, "", sessionT0.Add(day), sessionT0.Add(2 * day), Usage{2, 1, map[int]int{1: 1, 2: 1}}},
-		{"other workspace", other, "", time.Time{}, time.Time{}, Usage{0, 0, map[int]int{}}},
-		{"unknown agent", ws, "agt_nope", time.Time{}, time.Time{}, Usage{0, 0, map[int]int{}}},
+		{"all", ws, "", time.Time{}, time.Time{}, store.Usage{BillableSessions: 4, DraftSessions: 2, ByVersion: map[int]int{1: 2, 2: 2}}},
+		{"agent a", ws, "agt_a", time.Time{}, time.Time{}, store.Usage{BillableSessions: 3, DraftSessions: 1, ByVersion: map[int]int{1: 1, 2: 2}}},
+		{"from inclusive", ws, "agt_a", sessionT0.Add(day), time.Time{}, store.Usage{BillableSessions: 2, DraftSessions: 1, ByVersion: map[int]int{2: 2}}},
+		{"to exclusive", ws, "", time.Time{}, sessionT0.Add(day), store.Usage{BillableSessions: 1, DraftSessions: 0, ByVersion: map[int]int{1: 1}}},
+		{"window", ws, "", sessionT0.Add(day), sessionT0.Add(2 * day), store.Usage{BillableSessions: 2, DraftSessions: 1, ByVersion: map[int]int{1: 1, 2: 1}}},
+		{"other workspace", other, "", time.Time{}, time.Time{}, store.Usage{BillableSessions: 0, DraftSessions: 0, ByVersion: map[int]int{}}},
+		{"unknown agent", ws, "agt_nope", time.Time{}, time.Time{}, store.Usage{BillableSessions: 0, DraftSessions: 0, ByVersion: map[int]int{}}},
 	}
 	for _, c := range cases {
 		got, err := s.Usage(ctx, c.ws, c.agent, c.from, c.to)
