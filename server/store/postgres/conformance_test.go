@@ -7,9 +7,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/flowyte/flowyte/server/store"
 	"github.com/flowyte/flowyte/server/store/pgtest"
 	"github.com/flowyte/flowyte/server/store/postgres"
 	"github.com/flowyte/flowyte/server/store/storetest"
+)
+
+// Both engines implement the whole method set.
+var (
+	_ storetest.Engine = (*postgres.Store)(nil)
+	_ storetest.Engine = (*store.Store)(nil)
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
