@@ -61,7 +61,7 @@ func fillSQLite(t *testing.T, s *store.Store) string {
 	_, err = s.FanOutWebhookEvents(ctx, t0, 10)
 	require.NoError(t, err)
 	require.NoError(t, s.RecordWebhookAttempts(ctx, []store.WebhookAttempt{{
-		Delivery: store.Delivery{WebhookID: "wh_1", EventID: "evt_1", Type: "version.published", Attempt: 1, Status: store.DeliveryPending, ResponseCode: 500, Error: "status 500", At: t0, DurationMs: 3},
+		Delivery:      store.Delivery{WebhookID: "wh_1", EventID: "evt_1", Type: "version.published", Attempt: 1, Status: store.DeliveryPending, ResponseCode: 500, Error: "status 500", At: t0, DurationMs: 3},
 		MessageStatus: "pending", Step: 1, NextAt: t0.Add(time.Minute),
 	}}))
 	require.NoError(t, s.RevokeKey(ctx, "key_1", t0))
