@@ -41,3 +41,12 @@ func TestConformance(t *testing.T) {
 		return openSQLite(t, filepath.Join(t.TempDir(), "flowyte.db"))
 	})
 }
+
+func BenchmarkEngine(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) storetest.Engine {
+		s, err := store.Open(filepath.Join(b.TempDir(), "flowyte.db"))
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

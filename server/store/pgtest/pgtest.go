@@ -38,6 +38,10 @@ import (
 // existing server instead of a private cluster.
 const EnvDatabase = "FLOWYTE_TEST_DATABASE"
 
+// EnvDurable, when set, keeps fsync and synchronous commits on in private
+// clusters (for benchmarks that compare engines fairly).
+const EnvDurable = "FLOWYTE_PGTEST_DURABLE"
+
 // shared is the cluster of the test binary, started by the first Start
 // after Main and stopped by Main.
 var shared struct {
@@ -225,9 +229,12 @@ func startCluster() (*Cluster, error) {
 // until it accepts connections.
 func (c *Cluster) Start() error {
 	// Durability off: a test cluster is thrown away, and fsync would make
-	// every commit wait for the disk the other tests share.
-	opts := fmt.Sprintf("-p %d -h 127.0.0.1 -k %s -c fsync=off -c synchronous_commit=off "+
-		"-c full_page_writes=off -c max_connections=300", c.port, c.dir)
+	// every commit wait for the disk the other tests share. Benchmarks
+	// comparing engines set EnvDurable=1 to keep PostgreSQL's defaults.
+	opts := fmt.Sprintf("-p %d -h 127.0.0.1 -k %s -c max_connections=300", c.port, c.dir)
+	if os.Getenv(EnvDurable) == "" {
+		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
 	if out, err := c.run("pg_ctl", "-D", c.data(), "-o", opts, "-l", filepath.Join(c.dir, "log"),
 		"-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))

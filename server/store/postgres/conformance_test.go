@@ -50,3 +50,12 @@ func (e *pgEngine) DeleteEvent(ctx context.Context, id string) error {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Engine { return openPG(t, pgtest.Start(t)) })
 }
+
+func BenchmarkEngine(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) storetest.Engine {
+		s, err := postgres.Open(context.Background(), pgtest.Start(b))
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
