@@ -162,3 +162,16 @@ func (s *Store) AbandonRunningIdempotency(ctx context.Context) error {
 	}
 	return nil
 }
+
+// AbandonStaleIdempotency deletes the idempotency records still marked
+// running that were created before olderThan, and returns how many: what a
+// daemon sharing the database may safely abandon (a request running on
+// another daemon is younger than any request can take).
+func (s *Store) AbandonStaleIdempotency(ctx context.Context, olderThan time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx,
+		`DELETE FROM idempotency WHERE state = 'running' AND created_at < $1`, toNanos(olderThan))
+	if err != nil {
+		return 0, fmt.Errorf("abandon stale idempotency records: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -53,6 +53,7 @@ type Engine interface {
 	AbandonIdempotent(ctx context.Context, workspaceID, key string) error
 	PruneIdempotency(ctx context.Context, olderThan time.Time) (int, error)
 	AbandonRunningIdempotency(ctx context.Context) error
+	AbandonStaleIdempotency(ctx context.Context, olderThan time.Time) (int, error)
 
 	// Sessions.
 	Session(ctx context.Context, workspaceID, id string) (store.Session, error)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowyte/flowyte/server/store"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -113,4 +114,34 @@ func testIdempotencyAbandonAndPrune(t *testing.T, open Opener) {
 	require.EqualValues(t, 2, n, "pruned %d, want 2 (run, done)", n)
 	got = begin("new", t0.Add(48*time.Hour))
 	require.NotNil(t, got, "the recent record was pruned, want it kept")
+}
+
+func testIdempotencyAbandonStale(t *testing.T, open Opener) {
+	s := open(t)
+	ctx := context.Background()
+	begin := func(key string, at time.Time) *store.Idempotency {
+		t.Helper()
+		got, err := s.BeginIdempotent(ctx, store.Idempotency{WorkspaceID: "w", Key: key, RequestHash: "h", CreatedAt: at})
+		require.NoError(t, err)
+		return got
+	}
+	begin("old-running", t0)
+	begin("young-running", t0.Add(time.Hour))
+	begin("old-done", t0)
+	require.NoError(t, s.FinishIdempotent(ctx, "w", "old-done", 201, nil, []byte("ok")))
+
+	n, err := s.AbandonStaleIdempotency(ctx, t0.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "abandoned records")
+	now := t0.Add(time.Hour)
+	assert.Nil(t, begin("old-running", now), "a stale running record blocks its key")
+	if young := begin("young-running", now); assert.NotNil(t, young, "a young running record was abandoned") {
+		assert.Equal(t, store.IdemRunning, young.State)
+	}
+	if done := begin("old-done", now); assert.NotNil(t, done, "a done record was abandoned") {
+		assert.Equal(t, store.IdemDone, done.State)
+	}
+
+	require.NoError(t, s.AbandonRunningIdempotency(ctx))
+	assert.Nil(t, begin("young-running", now), "AbandonRunningIdempotency kept a running record")
 }

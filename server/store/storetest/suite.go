@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 		{"IdempotencyFinishInTx", testIdempotencyFinishInTx},
 		{"IdempotencyAbandonAndPrune", testIdempotencyAbandonAndPrune},
 		{"IdempotencyRace", testIdempotencyRace},
+		{"IdempotencyAbandonStale", testIdempotencyAbandonStale},
 		{"SessionCreateGet", testSessionCreateGet},
 		{"CreateSessionRejectsInconsistentPinning", testCreateSessionRejectsInconsistentPinning},
 		{"AppendTurnOrderingAndRestart", testAppendTurnOrderingAndRestart},
