@@ -13,9 +13,23 @@
 // errors map to the store sentinels by SQLSTATE code (pgconn.PgError.Code),
 // never by message.
 //
+// Cross-daemon coordination the backend builds on:
+//   - [Store.LockAgent]: a per-agent advisory lock, released when its
+//     connection dies (a SIGKILLed daemon never leaves an agent locked);
+//   - [Store.KeysStamp]: a revision row bumped by every key revocation;
+//   - [Store.Notify], the Tx's Notify and [Store.Listen]: LISTEN/NOTIFY for
+//     cache invalidation, delivered at commit, with a reset after every
+//     reconnection;
+//   - [Store.ClaimWebhookMessages]: FOR UPDATE SKIP LOCKED plus a lease, so
+//     one daemon attempts each delivery and another takes over if it dies.
+//
 // The schema is plain SQL (embedded, versioned migrations under
 // migrations/). Times are BIGINT unix nanoseconds, as in SQLite, so rows copy
-// between engines unchanged ([ImportSQLite]). Advisory locks
-// ([Store.LockAgent]) are PostgreSQL-only; CockroachDB would need a lock
-// table instead, and its SERIALIZABLE transactions a retry loop in Write.
+// between engines unchanged ([ImportSQLite]).
+//
+// On CockroachDB the schema and the row-lock paths run as they are; what
+// would need work: advisory locks (a lock table held by an open
+// transaction instead), LISTEN/NOTIFY (absent: per-request version stamps
+// or changefeeds), SERIALIZABLE retries (Write would need a retry loop, so
+// its functions must be safe to run twice), and ImportSQLite's setval.
 package postgres
