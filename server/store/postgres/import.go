@@ -108,7 +108,7 @@ func ImportSQLite(ctx context.Context, src *store.Store, dst *Store) (map[string
 
 // copyTable streams table t from SQLite into PostgreSQL with COPY, taking
 // the column list from the PostgreSQL schema.
-func copyTable(ctx context.Context, src *sql.DB, dst pgx.Tx, t string) (int64, error) {
+func copyTable(ctx context.Context, src *sql.DB, dst detached, t string) (int64, error) {
 	rows, err := dst.Query(ctx,
 		`SELECT column_name FROM information_schema.columns
 		 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, t)

@@ -229,6 +229,8 @@ func TestPoolSettingsFromURL(t *testing.T) {
 	s2 := open(t, dsn, postgres.WithMaxConns(7), postgres.WithConnLifetime(time.Minute))
 	assert.EqualValues(t, 7, s2.Pool().Config().MaxConns)
 	assert.Equal(t, time.Minute, s2.Pool().Config().MaxConnLifetime)
+	s3 := open(t, dsn)
+	assert.GreaterOrEqual(t, s3.Pool().Config().MaxConns, int32(16), "default pool size")
 	_, err := postgres.Open(context.Background(), dsn+"&pool_max_conns=zero")
 	assert.Error(t, err, "a bad pool setting is refused")
 }

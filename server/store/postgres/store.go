@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,7 +35,7 @@ type config struct {
 }
 
 // WithMaxConns sets the pool size (default: the URL's pool_max_conns, else
-// max(4, CPUs)). The URL also takes pool_min_conns,
+// max(16, 4×CPUs)). The URL also takes pool_min_conns,
 // pool_max_conn_lifetime, pool_max_conn_idle_time and
 // pool_health_check_period.
 func WithMaxConns(n int32) Option {
@@ -59,6 +61,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default (max(4, CPUs)) starves a daemon whose
+		// requests each hold a connection for a round trip or two.
+		pcfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
 	}
 	cfg := config{pool: pcfg, lockConns: 16}
 	for _, o := range opts {
@@ -107,10 +114,10 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Write runs fn in one transaction; fn's writes commit if it returns nil and
 // are rolled back otherwise (a panic in fn rolls back too and is re-raised).
-// A ctx already done fails before anything runs; after that the transaction
-// ignores ctx's cancellation, so a caller going away (a client hanging up)
-// never rolls back a write that git already made, as on SQLite. fn may call
-// Store methods, but not ones that wait for rows fn has locked.
+// ctx bounds the wait for a connection; once the transaction has begun, its
+// statements ignore cancellation (as on SQLite), so a caller going away (a
+// client hanging up) never rolls back a write that git already made. fn may
+// call Store methods, but not ones that wait for rows fn has locked.
 func (s *Store) Write(ctx context.Context, fn func(tx store.Tx) error) error {
 	return s.write(ctx, func(tx *pgTx) error { return fn(tx) })
 }
@@ -119,22 +126,22 @@ func (s *Store) write(ctx context.Context, fn func(tx *pgTx) error) (err error) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ctx = context.WithoutCancel(ctx)
 	ptx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", wrapError(err))
 	}
+	bg := context.WithoutCancel(ctx)
 	defer func() {
 		if p := recover(); p != nil {
-			_ = ptx.Rollback(ctx)
+			_ = ptx.Rollback(bg)
 			panic(p)
 		}
 	}()
-	if err := fn(&pgTx{tx: ptx}); err != nil {
-		_ = ptx.Rollback(ctx)
+	if err := fn(&pgTx{tx: detached{ptx}}); err != nil {
+		_ = ptx.Rollback(bg)
 		return err
 	}
-	if err := ptx.Commit(ctx); err != nil {
+	if err := ptx.Commit(bg); err != nil {
 		return fmt.Errorf("commit: %w", wrapError(err))
 	}
 	return nil
@@ -142,10 +149,32 @@ func (s *Store) write(ctx context.Context, fn func(tx *pgTx) error) (err error) 
 
 // pgTx is the PostgreSQL [store.Tx].
 type pgTx struct {
-	tx pgx.Tx
+	tx detached
 }
 
 var _ store.Tx = (*pgTx)(nil)
+
+// detached runs a transaction's statements without their context's
+// cancellation: a cancelled statement would abort the whole transaction.
+type detached struct {
+	tx pgx.Tx
+}
+
+func (d detached) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return d.tx.Exec(context.WithoutCancel(ctx), sql, args...)
+}
+
+func (d detached) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return d.tx.Query(context.WithoutCancel(ctx), sql, args...)
+}
+
+func (d detached) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return d.tx.QueryRow(context.WithoutCancel(ctx), sql, args...)
+}
+
+func (d detached) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	return d.tx.CopyFrom(context.WithoutCancel(ctx), t, cols, src)
+}
 
 // querier is what both the pool and a transaction offer.
 type querier interface {

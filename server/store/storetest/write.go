@@ -53,6 +53,23 @@ func testWrite(t *testing.T, open Opener) {
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.False(t, ran, "fn ran under a cancelled context")
 
+	// A caller going away mid-write (a client hanging up after git moved)
+	// does not roll the write back.
+	gone, leave := context.WithCancel(ctx)
+	err = s.Write(gone, func(tx store.Tx) error {
+		if _, err := tx.EnsureWorkspace(gone, "first", t0); err != nil {
+			return err
+		}
+		leave()
+		_, err := tx.EnsureWorkspace(gone, "second", t0)
+		return err
+	})
+	require.NoError(t, err, "Write whose caller went away")
+	for _, name := range []string{"first", "second"} {
+		_, err := s.WorkspaceByName(ctx, name)
+		assert.NoError(t, err, "workspace %s written by a departed caller", name)
+	}
+
 	// Times come back in UTC with their nanoseconds.
 	ws := mustWorkspace(t, s, "w")
 	loc := time.FixedZone("UTC+5:30", 5*3600+1800)
