@@ -3,7 +3,9 @@
 // every test of one test binary, and a fresh database per test.
 //
 // With FLOWYTE_TEST_DATABASE=postgres://... set, tests use that server
-// instead (each still gets its own database). Without either, tests that
+// instead (each still gets its own database); any other value (such as
+// "postgres", which storetest.Open reads as "use PostgreSQL") keeps the
+// private cluster. Without either, tests that
 // need PostgreSQL skip with a message saying how to run them.
 //
 // Use it from TestMain so the cluster stops when the binary ends:
@@ -26,6 +28,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"sort"
+	"strings"
 	"strconv"
 	"sync"
 	"testing"
@@ -75,7 +78,8 @@ func Main(m *testing.M) int {
 func Start(tb testing.TB) (dsn string) {
 	tb.Helper()
 	base := os.Getenv(EnvDatabase)
-	if base == "" {
+	if !strings.Contains(base, "://") && !strings.Contains(base, "=") {
+		// Unset, or a bare engine name ("postgres"): a private cluster.
 		c := sharedCluster(tb)
 		base = c.URL("postgres")
 	}
