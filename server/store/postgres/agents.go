@@ -135,6 +135,9 @@ func (s *Store) AllAgentIDs(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("all agent ids: %w", err)
 	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	return ids, nil
 }
 

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		fn   func(*testing.T, Opener)
 	}{
 		{"Write", testWrite},
+		{"EmptyResults", testEmptyResults},
 		{"Migrations", testMigrations},
 		{"EnsureWorkspace", testEnsureWorkspace},
 		{"Keys", testKeys},
