@@ -15,4 +15,9 @@
 // [ErrNotFound] and [ErrConflict] by SQLite result code, never by message.
 //
 // Times are stored as INTEGER unix nanoseconds and come back in UTC.
+//
+// The PostgreSQL engine (server/store/postgres) implements the same method
+// set with the same row types and sentinels; server/store/storetest is the
+// conformance suite both pass, and server/store/pgtest starts throwaway
+// PostgreSQL clusters for tests.
 package store

@@ -47,3 +47,13 @@ func TestClusterRestart(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT 1`).Scan(&one))
 	assert.Equal(t, 1, one)
 }
+
+func TestNotInstalledSkips(t *testing.T) {
+	var skipped bool
+	t.Run("inner", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		skipOrFail(t, errNotInstalled)
+	})
+	assert.True(t, skipped, "a missing PostgreSQL must skip, not fail")
+	assert.Contains(t, errNotInstalled.Error(), EnvDatabase, "the skip message says how to run the tests")
+}
