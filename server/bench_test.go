@@ -135,7 +135,7 @@ func BenchmarkVersionsPage(b *testing.B) {
 			e := newEnv(b)
 			id := e.createAgent("many")
 			ctx := context.Background()
-			err := e.store.Write(ctx, func(tx *store.Tx) error {
+			err := e.store.Write(ctx, func(tx store.Tx) error {
 				for n := 1; n <= total; n++ {
 					if err := tx.InsertVersion(ctx, store.Version{AgentID: id, Number: n, Commit: strings.Repeat("a", 40), DraftRevision: strings.Repeat("b", 40), Digest: "sha256:x", CreatedAt: time.Now()}); err != nil {
 						return err

@@ -164,7 +164,7 @@ func (b *Backend) CreateAgent(ctx context.Context, p Principal, base, name, desc
 		ID: id, WorkspaceID: p.Key.WorkspaceID, Name: name, Description: description,
 		CreatedAt: now, DraftRevision: commit.Revision, DraftUpdatedAt: now,
 	}
-	if err := b.store.Write(ctx, func(tx *store.Tx) error { return tx.CreateAgent(ctx, a) }); err != nil {
+	if err := b.store.Write(ctx, func(tx store.Tx) error { return tx.CreateAgent(ctx, a) }); err != nil {
 		return Agent{}, err
 	}
 	return agentView(base, a), nil
@@ -207,7 +207,7 @@ func (b *Backend) DeleteAgent(ctx context.Context, p Principal, id string) error
 	}
 	// The row goes first: a crash before the repository moves leaves a
 	// repository whose row says deleted, which recovery moves aside.
-	if err := b.writeAgent(ctx, a.ID, func(tx *store.Tx) error { return tx.MarkAgentDeleted(ctx, a.ID, b.now()) }); err != nil {
+	if err := b.writeAgent(ctx, a.ID, func(tx store.Tx) error { return tx.MarkAgentDeleted(ctx, a.ID, b.now()) }); err != nil {
 		return err
 	}
 	if err := b.repos.Remove(ctx, a.ID); err != nil && !errors.Is(err, repo.ErrNotFound) {
@@ -270,7 +270,7 @@ func (ac *agentCache) forget(id string) {
 
 // writeAgent runs a database write that changes agent id's row and drops
 // the cached row afterwards, whatever the outcome.
-func (b *Backend) writeAgent(ctx context.Context, id string, fn func(tx *store.Tx) error) error {
+func (b *Backend) writeAgent(ctx context.Context, id string, fn func(tx store.Tx) error) error {
 	defer b.agents.forget(id)
 	return b.store.Write(ctx, fn)
 }

@@ -141,7 +141,7 @@ func (b *Backend) commit(ctx context.Context, p Principal, a store.Agent, in Com
 		}
 		wrote = true
 		ctx := bg // git moved: the rows follow even if the client left
-		return b.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
+		return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
 			if err := tx.SetDraft(ctx, a.ID, cm.Revision, now); err != nil {
 				return err
 			}

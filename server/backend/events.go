@@ -80,7 +80,7 @@ func (b *Backend) eventCloneURL(id string) string {
 
 // insertVersionEvent writes a version event in tx. dedupe makes recovery's
 // re-insert a no-op.
-func (b *Backend) insertVersionEvent(ctx context.Context, tx *store.Tx, typ string, a store.Agent, v store.Version, previous int, by string, now time.Time, dedupe string) error {
+func (b *Backend) insertVersionEvent(ctx context.Context, tx store.Tx, typ string, a store.Agent, v store.Version, previous int, by string, now time.Time, dedupe string) error {
 	ev, err := newEvent(a.WorkspaceID, a.ID, typ, dedupe, now, versionEventData{
 		AgentID: a.ID, Version: VersionID(v.Number), Number: v.Number, PreviousVersion: nullableVersion(previous),
 		Tag: "refs/tags/" + VersionID(v.Number), Commit: v.Commit, CompiledDigest: v.Digest, By: by,
@@ -93,7 +93,7 @@ func (b *Backend) insertVersionEvent(ctx context.Context, tx *store.Tx, typ stri
 }
 
 // insertDraftEvent writes a draft.updated event in tx.
-func (b *Backend) insertDraftEvent(ctx context.Context, tx *store.Tx, a store.Agent, cm repo.Commit, p Principal, now time.Time) error {
+func (b *Backend) insertDraftEvent(ctx context.Context, tx store.Tx, a store.Agent, cm repo.Commit, p Principal, now time.Time) error {
 	paths := cm.Paths
 	if paths == nil {
 		paths = []string{}

@@ -113,7 +113,7 @@ func ValidScopes(scopes []string) error {
 // KeyWriter is the part of a Store that creates keys (the CLI uses it
 // without a running daemon).
 type KeyWriter interface {
-	Write(ctx context.Context, fn func(tx *store.Tx) error) error
+	Write(ctx context.Context, fn func(tx store.Tx) error) error
 }
 
 // CreateKey makes a key (and the workspace if new) and returns its secret,
@@ -136,7 +136,7 @@ func CreateJournaledKey(ctx context.Context, st KeyWriter, j *KeyJournal, worksp
 		return "", store.Key{}, err
 	}
 	var key store.Key
-	err = st.Write(ctx, func(tx *store.Tx) error {
+	err = st.Write(ctx, func(tx store.Tx) error {
 		ws, err := tx.EnsureWorkspace(ctx, workspace, now)
 		if err != nil {
 			return err
@@ -169,7 +169,7 @@ func RestoreKey(ctx context.Context, st KeyWriter, j *KeyJournal, secret, worksp
 		return store.Key{}, err
 	}
 	var key store.Key
-	err := st.Write(ctx, func(tx *store.Tx) error {
+	err := st.Write(ctx, func(tx store.Tx) error {
 		ws, err := tx.EnsureWorkspace(ctx, workspace, now)
 		if err != nil {
 			return err

@@ -310,7 +310,7 @@ func (b *Backend) recoverAgent(ctx context.Context, id string, rep *RecoveryRepo
 		_ = from
 	}
 	now := b.now()
-	return b.writeAgent(ctx, id, func(tx *store.Tx) error {
+	return b.writeAgent(ctx, id, func(tx store.Tx) error {
 		if head.Revision != a.DraftRevision {
 			if err := tx.SetDraft(ctx, id, head.Revision, head.Author.When); err != nil {
 				return err
@@ -382,7 +382,7 @@ func (b *Backend) adopt(ctx context.Context, id string, owner repo.Owner) error 
 		}
 	}
 	now := b.now()
-	return b.writeAgent(ctx, id, func(tx *store.Tx) error {
+	return b.writeAgent(ctx, id, func(tx store.Tx) error {
 		ws, err := tx.EnsureWorkspace(ctx, owner.WorkspaceName, now)
 		if err != nil {
 			return err
@@ -410,7 +410,7 @@ func (b *Backend) recoverKeys(ctx context.Context) (int, error) {
 		k, err := b.store.KeyByHash(ctx, hash)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			err = b.store.Write(ctx, func(tx *store.Tx) error {
+			err = b.store.Write(ctx, func(tx store.Tx) error {
 				ws, err := tx.EnsureWorkspace(ctx, e.WorkspaceName, e.CreatedAt)
 				if err != nil {
 					return err

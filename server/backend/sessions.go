@@ -97,7 +97,7 @@ func (b *Backend) CreateSession(ctx context.Context, p Principal, in SessionInpu
 		ss.Version = a.Published
 		ss.Billable = true
 	}
-	if err := b.store.Write(ctx, func(tx *store.Tx) error { return tx.CreateSession(ctx, ss) }); err != nil {
+	if err := b.store.Write(ctx, func(tx store.Tx) error { return tx.CreateSession(ctx, ss) }); err != nil {
 		return Session{}, err
 	}
 	mode := "published"

@@ -14,7 +14,7 @@ import (
 // back when fn fails).
 type Store interface {
 	Ping(ctx context.Context) error
-	Write(ctx context.Context, fn func(tx *store.Tx) error) error
+	Write(ctx context.Context, fn func(tx store.Tx) error) error
 
 	// Keys.
 	KeysStamp() string

@@ -160,7 +160,7 @@ func (b *Backend) Publish(ctx context.Context, p Principal, agentID string, in P
 		if err != nil {
 			return err
 		}
-		return b.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
+		return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
 			return b.recordPublish(ctx, tx, cur, sv, p.Key.Name, now, rec, body)
 		})
 	})
@@ -210,7 +210,7 @@ func replay(existing, rec *store.Idempotency) (Published, error) {
 }
 
 // recordPublish writes the database side of a publish in one transaction.
-func (b *Backend) recordPublish(ctx context.Context, tx *store.Tx, a store.Agent, v store.Version, by string, now time.Time, rec *store.Idempotency, body []byte) error {
+func (b *Backend) recordPublish(ctx context.Context, tx store.Tx, a store.Agent, v store.Version, by string, now time.Time, rec *store.Idempotency, body []byte) error {
 	if err := tx.InsertVersion(ctx, v); err != nil {
 		return err
 	}
@@ -299,7 +299,7 @@ func (b *Backend) Rollback(ctx context.Context, p Principal, agentID string, in 
 		if err != nil {
 			return err
 		}
-		return b.writeAgent(ctx, a.ID, func(tx *store.Tx) error {
+		return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
 			did, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: a.ID, At: now, By: p.Key.Name, Kind: "rollback", From: from, To: to})
 			if err != nil {
 				return err

@@ -87,7 +87,7 @@ func (b *Backend) CreateWebhook(ctx context.Context, p Principal, in WebhookInpu
 	}
 	w := store.Webhook{ID: store.NewID("wh_"), WorkspaceID: p.Key.WorkspaceID, URL: in.URL, Events: events,
 		AgentID: in.AgentID, Description: in.Description, Secret: secret, CreatedAt: b.now()}
-	if err := b.store.Write(ctx, func(tx *store.Tx) error { return tx.CreateWebhook(ctx, w) }); err != nil {
+	if err := b.store.Write(ctx, func(tx store.Tx) error { return tx.CreateWebhook(ctx, w) }); err != nil {
 		return Webhook{}, err
 	}
 	return webhookView(w, true), nil

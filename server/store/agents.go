@@ -3,11 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -47,7 +44,7 @@ func scanAgent(sc scanner) (Agent, error) {
 }
 
 // CreateAgent inserts a. A duplicate id is ErrConflict.
-func (tx *Tx) CreateAgent(ctx context.Context, a Agent) error {
+func (tx *sqliteTx) CreateAgent(ctx context.Context, a Agent) error {
 	if a.ID == "" || a.WorkspaceID == "" {
 		return errors.New("create agent: id and workspace are required")
 	}
@@ -80,7 +77,7 @@ func (s *Store) AgentByID(ctx context.Context, id string) (Agent, error) {
 
 // AgentByID returns the live agent id of any workspace, or ErrNotFound, as
 // seen inside the transaction.
-func (tx *Tx) AgentByID(ctx context.Context, id string) (Agent, error) {
+func (tx *sqliteTx) AgentByID(ctx context.Context, id string) (Agent, error) {
 	return agentByID(ctx, tx.q, id)
 }
 
@@ -104,7 +101,7 @@ func (s *Store) ListAgents(ctx context.Context, workspaceID, cursor string, limi
 	query := `SELECT ` + agentColumns + ` FROM agents WHERE workspace_id = ? AND deleted_at IS NULL`
 	args := []any{workspaceID}
 	if cursor != "" {
-		at, id, err := decodeAgentCursor(cursor)
+		at, id, err := DecodeAgentCursor(cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -137,31 +134,9 @@ func (s *Store) ListAgents(ctx context.Context, workspaceID, cursor string, limi
 	next := ""
 	if more {
 		last := agents[len(agents)-1]
-		next = encodeAgentCursor(toNanos(last.CreatedAt), last.ID)
+		next = EncodeAgentCursor(toNanos(last.CreatedAt), last.ID)
 	}
 	return agents, next, nil
-}
-
-// encodeAgentCursor makes the opaque page cursor: base64url of
-// "<created_at unix nanos>.<id>".
-func encodeAgentCursor(at int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + "." + id))
-}
-
-func decodeAgentCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	ts, id, ok := strings.Cut(string(b), ".")
-	if !ok || id == "" {
-		return 0, "", ErrBadCursor
-	}
-	at, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	return at, id, nil
 }
 
 // AllAgentIDs returns the ids of every live agent of every workspace, for
@@ -187,7 +162,7 @@ func (s *Store) AllAgentIDs(ctx context.Context) ([]string, error) {
 }
 
 // updateLiveAgent runs an UPDATE on a live agent; no row is ErrNotFound.
-func (tx *Tx) updateLiveAgent(ctx context.Context, what, id, set string, args ...any) error {
+func (tx *sqliteTx) updateLiveAgent(ctx context.Context, what, id, set string, args ...any) error {
 	res, err := tx.q.ExecContext(ctx,
 		`UPDATE agents SET `+set+` WHERE id = ? AND deleted_at IS NULL`, append(args, id)...)
 	if err == nil {
@@ -201,20 +176,20 @@ func (tx *Tx) updateLiveAgent(ctx context.Context, what, id, set string, args ..
 
 // MarkAgentDeleted soft-deletes the agent at time at. Its versions and
 // deployments stay. An unknown or already deleted agent is ErrNotFound.
-func (tx *Tx) MarkAgentDeleted(ctx context.Context, id string, at time.Time) error {
+func (tx *sqliteTx) MarkAgentDeleted(ctx context.Context, id string, at time.Time) error {
 	return tx.updateLiveAgent(ctx, "delete agent", id, `deleted_at = ?`, toNanos(at))
 }
 
 // SetDraft records the draft revision (commit id of refs/heads/draft) and
 // when it changed.
-func (tx *Tx) SetDraft(ctx context.Context, id, revision string, at time.Time) error {
+func (tx *sqliteTx) SetDraft(ctx context.Context, id, revision string, at time.Time) error {
 	return tx.updateLiveAgent(ctx, "set draft", id,
 		`draft_revision = ?, draft_updated_at = ?`, revision, toNanos(at))
 }
 
 // SetPublished records the published and the latest version numbers
 // (0 = none).
-func (tx *Tx) SetPublished(ctx context.Context, id string, published, latest int) error {
+func (tx *sqliteTx) SetPublished(ctx context.Context, id string, published, latest int) error {
 	if published < 0 || latest < 0 || published > latest {
 		return fmt.Errorf("set published %s: bad numbers published=%d latest=%d", id, published, latest)
 	}
@@ -222,6 +197,6 @@ func (tx *Tx) SetPublished(ctx context.Context, id string, published, latest int
 }
 
 // UpdateAgentMeta sets the agent's name and description.
-func (tx *Tx) UpdateAgentMeta(ctx context.Context, id, name, description string) error {
+func (tx *sqliteTx) UpdateAgentMeta(ctx context.Context, id, name, description string) error {
 	return tx.updateLiveAgent(ctx, "update agent", id, `name = ?, description = ?`, name, description)
 }

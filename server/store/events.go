@@ -41,7 +41,7 @@ func scanEvent(sc scanner) (Event, error) {
 
 // InsertEvent appends e to the outbox (e.Seq is ignored). A duplicate ID or
 // Dedupe is ErrConflict.
-func (tx *Tx) InsertEvent(ctx context.Context, e Event) error {
+func (tx *sqliteTx) InsertEvent(ctx context.Context, e Event) error {
 	if e.ID == "" || e.Type == "" {
 		return errors.New("insert event: id and type are required")
 	}

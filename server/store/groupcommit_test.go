@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestGroupCommitIsolatesFailures runs many concurrent writes, every third
@@ -23,7 +25,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Write(ctx, func(tx *Tx) error {
+			errs[i] = s.Write(ctx, func(tx Tx) error {
 				if _, err := tx.EnsureWorkspace(ctx, fmt.Sprintf("ws-%d", i), time.Now()); err != nil {
 					return err
 				}
@@ -38,32 +40,24 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	for i, err := range errs {
 		_, lookErr := s.WorkspaceByName(ctx, fmt.Sprintf("ws-%d", i))
 		if i%3 == 0 {
-			if !errors.Is(err, boom) {
-				t.Fatalf("write %d: err=%v, want boom", i, err)
-			}
-			if !errors.Is(lookErr, ErrNotFound) {
-				t.Fatalf("failed write %d left its workspace behind: %v", i, lookErr)
-			}
+			require.ErrorIs(t, err, boom, "write %d: err=%v, want boom", i, err)
+			require.ErrorIs(t, lookErr, ErrNotFound, "failed write %d left its workspace behind: %v", i, lookErr)
 			continue
 		}
-		if err != nil || lookErr != nil {
-			t.Fatalf("write %d: err=%v lookup=%v, want committed", i, err, lookErr)
-		}
+		require.NoError(t, err, "write %d: err=%v lookup=%v, want committed", i, err, lookErr)
+		require.Nil(t, lookErr, "write %d: err=%v lookup=%v, want committed", i, err, lookErr)
 	}
 }
 
 func TestGroupCommitPanicReachesCaller(t *testing.T) {
 	s := mustOpen(t)
 	defer func() {
-		if r := recover(); r != "kaput" {
-			t.Fatalf("recover()=%v, want kaput", r)
-		}
+		r := recover()
+		require.Equal(t, "kaput", r, "recover()=%v, want kaput", r)
 		// The writer is free again.
-		if err := s.Write(context.Background(), func(tx *Tx) error { return nil }); err != nil {
-			t.Fatalf("write after panic: %v", err)
-		}
+		require.NoError(t, s.Write(context.Background(), func(tx Tx) error { return nil }), "write after panic")
 	}()
-	_ = s.Write(context.Background(), func(tx *Tx) error { panic("kaput") })
+	_ = s.Write(context.Background(), func(tx Tx) error { panic("kaput") })
 }
 
 // TestGroupCommitCancelledCallerSparesOthers: a caller whose context is
@@ -80,7 +74,7 @@ func TestGroupCommitCancelledCallerSparesOthers(t *testing.T) {
 			defer wg.Done()
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			errs[i] = s.Write(cctx, func(tx *Tx) error {
+			errs[i] = s.Write(cctx, func(tx Tx) error {
 				if i%2 == 0 {
 					cancel() // this caller goes away mid-write
 				}
@@ -92,12 +86,9 @@ func TestGroupCommitCancelledCallerSparesOthers(t *testing.T) {
 	wg.Wait()
 	for i := range errs {
 		if i%2 == 1 {
-			if errs[i] != nil {
-				t.Fatalf("write %d failed because another caller was cancelled: %v", i, errs[i])
-			}
-			if _, err := s.WorkspaceByName(ctx, fmt.Sprintf("c-%d", i)); err != nil {
-				t.Fatalf("write %d not committed: %v", i, err)
-			}
+			require.Nil(t, errs[i], "write %d failed because another caller was cancelled: %v", i, errs[i])
+			_, err := s.WorkspaceByName(ctx, fmt.Sprintf("c-%d", i))
+			require.NoError(t, err, "write %d not committed", i)
 		}
 	}
 }
@@ -122,7 +113,7 @@ func TestGroupCommitLeaderReturns(t *testing.T) {
 					return
 				default:
 				}
-				if err := s.Write(ctx, func(tx *Tx) error {
+				if err := s.Write(ctx, func(tx Tx) error {
 					_, err := tx.EnsureWorkspace(ctx, fmt.Sprintf("l-%d-%d", w, i%3), time.Now())
 					return err
 				}); err == nil {
@@ -144,7 +135,7 @@ func TestGroupCommitLeaderReturns(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			close(stop)
-			t.Fatalf("%d writers stuck below 3 writes while others kept writing", lagging)
+			require.Failf(t, "writers starved", "%d writers stuck below 3 writes while others kept writing", lagging)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -44,7 +44,7 @@ func (s *Store) BeginIdempotent(ctx context.Context, rec Idempotency) (*Idempote
 		rec.CreatedAt = time.Now()
 	}
 	var existing *Idempotency
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		old, err := idempotency(ctx, tx, rec.WorkspaceID, rec.Key)
 		switch {
 		case err == nil && old.CreatedAt.After(rec.CreatedAt.Add(-IdempotencyTTL)):
@@ -70,7 +70,7 @@ func (s *Store) BeginIdempotent(ctx context.Context, rec Idempotency) (*Idempote
 	return existing, nil
 }
 
-func idempotency(ctx context.Context, tx *Tx, workspaceID, key string) (Idempotency, error) {
+func idempotency(ctx context.Context, tx *sqliteTx, workspaceID, key string) (Idempotency, error) {
 	var (
 		r       Idempotency
 		headers string
@@ -93,14 +93,14 @@ func idempotency(ctx context.Context, tx *Tx, workspaceID, key string) (Idempote
 // FinishIdempotent records the response of the first request and marks the
 // record done. No record is ErrNotFound.
 func (s *Store) FinishIdempotent(ctx context.Context, workspaceID, key string, status int, headers map[string]string, body []byte) error {
-	return s.Write(ctx, func(tx *Tx) error {
+	return s.write(ctx, func(tx *sqliteTx) error {
 		return tx.FinishIdempotentTx(ctx, workspaceID, key, status, headers, body)
 	})
 }
 
 // FinishIdempotentTx is FinishIdempotent inside a write transaction, so a
 // publish records its response atomically with its rows.
-func (tx *Tx) FinishIdempotentTx(ctx context.Context, workspaceID, key string, status int, headers map[string]string, body []byte) error {
+func (tx *sqliteTx) FinishIdempotentTx(ctx context.Context, workspaceID, key string, status int, headers map[string]string, body []byte) error {
 	if headers == nil {
 		headers = map[string]string{}
 	}

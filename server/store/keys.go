@@ -23,7 +23,7 @@ type Workspace struct {
 
 // EnsureWorkspace returns the workspace called name, creating it (with id
 // "ws_" + random) if it does not exist yet.
-func (tx *Tx) EnsureWorkspace(ctx context.Context, name string, now time.Time) (Workspace, error) {
+func (tx *sqliteTx) EnsureWorkspace(ctx context.Context, name string, now time.Time) (Workspace, error) {
 	if name == "" {
 		return Workspace{}, errors.New("ensure workspace: empty name")
 	}
@@ -80,7 +80,7 @@ const keyTouchInterval = time.Minute
 
 // CreateKey inserts k with the secret's hash (sha256, unique). k.ID and
 // k.WorkspaceID are required; a duplicate id or hash is ErrConflict.
-func (tx *Tx) CreateKey(ctx context.Context, k Key, hash []byte) error {
+func (tx *sqliteTx) CreateKey(ctx context.Context, k Key, hash []byte) error {
 	if k.ID == "" || k.WorkspaceID == "" || len(hash) == 0 {
 		return errors.New("create key: id, workspace and hash are required")
 	}
@@ -157,7 +157,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]Key, error) {
 // RevokeKey marks the key revoked at now. Revoking a revoked key keeps the
 // first revocation time; an unknown id is ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		res, err := tx.q.ExecContext(ctx,
 			`UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, toNanos(now), id)
 		if err != nil {

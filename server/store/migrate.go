@@ -52,7 +52,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range ms {
-		err := s.Write(ctx, func(tx *Tx) error {
+		err := s.write(ctx, func(tx *sqliteTx) error {
 			var n int
 			if err := tx.tx.QueryRowContext(ctx,
 				`SELECT count(*) FROM schema_migrations WHERE name = ?`, m.name).Scan(&n); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // AbandonRunningIdempotency deletes every idempotency record still marked
@@ -13,4 +14,22 @@ func (s *Store) AbandonRunningIdempotency(ctx context.Context) error {
 		return fmt.Errorf("abandon running idempotency records: %w", err)
 	}
 	return nil
+}
+
+// AbandonStaleIdempotency deletes the idempotency records still marked
+// running that were created before olderThan, and returns how many. With
+// several daemons on one database a daemon cannot tell a crashed request
+// from one running elsewhere, so it abandons only records older than any
+// request can run; a retry with such a key then runs afresh.
+func (s *Store) AbandonStaleIdempotency(ctx context.Context, olderThan time.Time) (int, error) {
+	res, err := s.wdb.ExecContext(ctx,
+		`DELETE FROM idempotency WHERE state = 'running' AND created_at < ?`, toNanos(olderThan))
+	if err != nil {
+		return 0, fmt.Errorf("abandon stale idempotency records: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("abandon stale idempotency records: %w", err)
+	}
+	return int(n), nil
 }

@@ -94,7 +94,7 @@ func boolInt(b bool) int {
 // CreateSession inserts s (s.LastSeq is ignored; a new session has no
 // messages). A draft session must have Version 0; a published one a
 // Version > 0 and no DraftRevision. A duplicate id is ErrConflict.
-func (tx *Tx) CreateSession(ctx context.Context, s Session) error {
+func (tx *sqliteTx) CreateSession(ctx context.Context, s Session) error {
 	switch {
 	case s.ID == "" || s.WorkspaceID == "" || s.AgentID == "" || s.Channel == "":
 		return errors.New("create session: id, workspace, agent and channel are required")
@@ -176,7 +176,7 @@ func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, u
 			m.At = now
 		}
 	}
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		var cur int
 		if err := tx.q.QueryRowContext(ctx,
 			`SELECT last_seq FROM sessions WHERE id = ?`, sessionID).Scan(&cur); err != nil {

@@ -50,8 +50,9 @@ type Store struct {
 	leading bool
 }
 
-// Tx is one write transaction, handed to the function given to [Store.Write].
-type Tx struct {
+// sqliteTx is the SQLite [Tx]: one write transaction (or one savepoint of a
+// group commit), handed to the function given to [Store.Write].
+type sqliteTx struct {
 	tx *sql.Tx
 	q  *stmtCache
 }
@@ -190,7 +191,13 @@ func (s *Store) Ping(ctx context.Context) error {
 // commits, the writes that arrive queue up and then run together in one
 // transaction, each inside its own SAVEPOINT so one failing fn undoes only
 // its own writes. With synchronous=FULL that turns N fsyncs into one.
-func (s *Store) Write(ctx context.Context, fn func(tx *Tx) error) error {
+func (s *Store) Write(ctx context.Context, fn func(tx Tx) error) error {
+	return s.write(ctx, func(tx *sqliteTx) error { return fn(tx) })
+}
+
+// write is Write for this package's own methods, which use the concrete
+// transaction.
+func (s *Store) write(ctx context.Context, fn func(tx *sqliteTx) error) error {
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1), lead: make(chan struct{}, 1)}
 	s.wmu.Lock()
 	s.pending = append(s.pending, req)
@@ -250,7 +257,7 @@ const maxBatch = 64
 
 type writeReq struct {
 	ctx  context.Context
-	fn   func(tx *Tx) error
+	fn   func(tx *sqliteTx) error
 	done chan writeResult
 	// lead receives when this writer must commit the queue (see lead).
 	lead chan struct{}
@@ -263,7 +270,7 @@ type writeResult struct {
 }
 
 // runFn runs one fn, turning a panic into a result.
-func runFn(fn func(tx *Tx) error, tx *Tx) (res writeResult) {
+func runFn(fn func(tx *sqliteTx) error, tx *sqliteTx) (res writeResult) {
 	defer func() {
 		if p := recover(); p != nil {
 			res = writeResult{err: fmt.Errorf("write panicked: %v", p), panicked: true, panicValue: p}
@@ -291,7 +298,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		return
 	}
-	tx := &Tx{tx: sqlTx, q: newTxQuerier(sqlTx)}
+	tx := &sqliteTx{tx: sqlTx, q: newTxQuerier(sqlTx)}
 	single := len(batch) == 1
 	ok := 0
 	for i, r := range batch {

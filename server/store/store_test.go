@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"modernc.org/sqlite"
 )
 
@@ -29,13 +31,9 @@ func mustOpen(tb testing.TB, opts ...Option) *Store {
 func mustOpenPath(tb testing.TB, path string, opts ...Option) *Store {
 	tb.Helper()
 	s, err := Open(path, opts...)
-	if err != nil {
-		tb.Fatalf("Open(%q): %v", path, err)
-	}
+	require.NoError(tb, err, "Open(%q)", path)
 	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Errorf("Close: %v", err)
-		}
+		assert.NoError(tb, s.Close(), "Close")
 	})
 	return s
 }
@@ -43,9 +41,7 @@ func mustOpenPath(tb testing.TB, path string, opts ...Option) *Store {
 func TestOpenPragmas(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
-	if err := s.Ping(ctx); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
+	require.NoError(t, s.Ping(ctx), "Ping")
 	checks := []struct {
 		pragma string
 		want   string
@@ -57,18 +53,10 @@ func TestOpenPragmas(t *testing.T) {
 	}
 	for _, c := range checks {
 		var got string
-		if err := s.db.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
-			t.Fatalf("PRAGMA %s (reader): %v", c.pragma, err)
-		}
-		if got != c.want {
-			t.Errorf("reader PRAGMA %s=%s, want %s", c.pragma, got, c.want)
-		}
-		if err := s.wdb.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
-			t.Fatalf("PRAGMA %s (writer): %v", c.pragma, err)
-		}
-		if got != c.want {
-			t.Errorf("writer PRAGMA %s=%s, want %s", c.pragma, got, c.want)
-		}
+		require.NoError(t, s.db.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got), "PRAGMA %s (reader)", c.pragma)
+		assert.Equal(t, c.want, got, "reader PRAGMA %s=%s, want %s", c.pragma, got, c.want)
+		require.NoError(t, s.wdb.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got), "PRAGMA %s (writer)", c.pragma)
+		assert.Equal(t, c.want, got, "writer PRAGMA %s=%s, want %s", c.pragma, got, c.want)
 	}
 }
 
@@ -76,40 +64,32 @@ func TestWriteRollsBackOnError(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
-	err := s.Write(ctx, func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_x', 'x', 1)`); err != nil {
+	err := s.Write(ctx, func(tx Tx) error {
+		if _, err := tx.(*sqliteTx).tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_x', 'x', 1)`); err != nil {
 			return err
 		}
 		return boom
 	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("Write err=%v, want %v", err, boom)
-	}
+	require.ErrorIs(t, err, boom, "Write err=%v, want %v", err, boom)
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM workspaces`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Fatalf("workspaces=%d after rollback, want 0", n)
-	}
+	require.NoError(t, s.db.QueryRowContext(ctx, `SELECT count(*) FROM workspaces`).Scan(&n))
+	require.EqualValues(t, 0, n, "workspaces=%d after rollback, want 0", n)
 }
 
 // t0 is a fixed clock reading with nanoseconds, for deterministic rows.
 var t0 = time.Date(2026, 11, 28, 9, 30, 0, 123456789, time.UTC)
 
 // mustWrite runs fn in a write transaction and fails the test on error.
-func mustWrite(tb testing.TB, s *Store, fn func(tx *Tx) error) {
+func mustWrite(tb testing.TB, s *Store, fn func(tx Tx) error) {
 	tb.Helper()
-	if err := s.Write(context.Background(), fn); err != nil {
-		tb.Fatalf("Write: %v", err)
-	}
+	require.NoError(tb, s.Write(context.Background(), fn), "Write")
 }
 
 // mustWorkspace creates (or finds) the workspace called name.
 func mustWorkspace(tb testing.TB, s *Store, name string) Workspace {
 	tb.Helper()
 	var w Workspace
-	mustWrite(tb, s, func(tx *Tx) error {
+	mustWrite(tb, s, func(tx Tx) error {
 		var err error
 		w, err = tx.EnsureWorkspace(context.Background(), name, t0)
 		return err
@@ -124,7 +104,7 @@ func mustAgent(tb testing.TB, s *Store, ws, id string, created time.Time) Agent 
 		ID: id, WorkspaceID: ws, Name: "name-" + id, Description: "desc",
 		CreatedAt: created, DraftRevision: "rev0", DraftUpdatedAt: created,
 	}
-	mustWrite(tb, s, func(tx *Tx) error { return tx.CreateAgent(context.Background(), a) })
+	mustWrite(tb, s, func(tx Tx) error { return tx.CreateAgent(context.Background(), a) })
 	return a
 }
 
@@ -132,121 +112,81 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flowyte.db")
 	ctx := context.Background()
 	s1, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ws := mustWorkspace(t, s1, "default")
 	first, err := s1.AppliedMigrations(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(first) == 0 || first[0] != "0001_core.sql" {
-		t.Fatalf("applied=%v, want 0001_core.sql first", first)
-	}
+	require.NoError(t, err)
+	require.NotEqual(t, 0, len(first), "applied=%v, want 0001_core.sql first", first)
+	require.Equal(t, "0001_core.sql", first[0], "applied=%v, want 0001_core.sql first", first)
 	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(first) != len(ms) {
-		t.Fatalf("applied %d migrations, want %d", len(first), len(ms))
-	}
-	if err := s1.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.Len(t, first, len(ms), "applied %d migrations, want %d", len(first), len(ms))
+	require.NoError(t, s1.Close())
 	s2 := mustOpenPath(t, path) // would fail on "table already exists" if re-applied
 	again, err := s2.AppliedMigrations(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(again) != fmt.Sprint(first) {
-		t.Fatalf("applied after reopen=%v, want %v", again, first)
-	}
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprint(first), fmt.Sprint(again), "applied after reopen=%v, want %v", again, first)
 	got, err := s2.WorkspaceByName(ctx, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != ws.ID {
-		t.Fatalf("workspace id after reopen=%s, want %s", got.ID, ws.ID)
-	}
+	require.NoError(t, err)
+	require.Equal(t, ws.ID, got.ID, "workspace id after reopen=%s, want %s", got.ID, ws.ID)
 }
 
 func TestMigrationsOrdered(t *testing.T) {
 	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sort.SliceIsSorted(ms, func(i, j int) bool { return ms[i].name < ms[j].name }) {
-		t.Fatalf("migrations not in name order: %v", ms)
-	}
+	require.NoError(t, err)
+	require.True(t, sort.SliceIsSorted(ms, func(i, j int) bool { return ms[i].name < ms[j].name }), "migrations not in name order: %v", ms)
 }
 
 func TestOpenCreatesParentDir(t *testing.T) {
 	// Characters that mean something in a file: URI must be escaped.
 	path := filepath.Join(t.TempDir(), "a b#c?d%20", "b", "flowyte.db")
 	mustOpenPath(t, path)
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("stat %s: %v", path, err)
-	}
+	_, err := os.Stat(path)
+	require.NoError(t, err, "stat %s", path)
 }
 
 func TestOpenRejectsBadSynchronous(t *testing.T) {
 	_, err := Open(filepath.Join(t.TempDir(), "x.db"), WithSynchronous("sometimes"))
-	if err == nil {
-		t.Fatal("Open with bad synchronous: got nil error, want one")
-	}
+	require.Error(t, err, "Open with bad synchronous: got nil error, want one")
 }
 
 func TestWrapError(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
-	if !errors.Is(wrapError(sql.ErrNoRows), ErrNotFound) {
-		t.Error("wrapError(sql.ErrNoRows) is not ErrNotFound")
-	}
-	if wrapError(nil) != nil {
-		t.Error("wrapError(nil) != nil")
-	}
+	assert.ErrorIs(t, wrapError(sql.ErrNoRows), ErrNotFound, "wrapError(sql.ErrNoRows) is not ErrNotFound")
+	assert.Nil(t, wrapError(nil), "wrapError(nil) != nil")
 	other := errors.New("other")
-	if got := wrapError(other); got != other {
-		t.Errorf("wrapError(other)=%v, want it unchanged", got)
-	}
+	got := wrapError(other)
+	assert.Equal(t, other, got, "wrapError(other)=%v, want it unchanged", got)
 	// Primary key and unique violations, straight from the driver.
 	mustWorkspace(t, s, "a")
-	err := s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'a', 0)`)
+	err := s.Write(ctx, func(tx Tx) error {
+		_, err := tx.(*sqliteTx).tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'a', 0)`)
 		return wrapError(err)
 	})
-	if !errors.Is(err, ErrConflict) {
-		t.Errorf("unique violation: err=%v, want ErrConflict", err)
-	}
+	assert.ErrorIs(t, err, ErrConflict, "unique violation: err=%v, want ErrConflict", err)
 	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		t.Errorf("unique violation: driver error not kept in chain: %v", err)
-	}
-	err = s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('0001_core.sql', 0)`)
+	assert.True(t, errors.As(err, &se), "unique violation: driver error not kept in chain: %v", err)
+	err = s.Write(ctx, func(tx Tx) error {
+		_, err := tx.(*sqliteTx).tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('0001_core.sql', 0)`)
 		return wrapError(err)
 	})
-	if !errors.Is(err, ErrConflict) {
-		t.Errorf("primary key violation: err=%v, want ErrConflict", err)
-	}
+	assert.ErrorIs(t, err, ErrConflict, "primary key violation: err=%v, want ErrConflict", err)
 	// A CHECK violation is a constraint error but not a conflict.
-	err = s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO idempotency (workspace_id, key, scope, request_hash, state, created_at) VALUES ('w','k','s','h','weird',0)`)
+	err = s.Write(ctx, func(tx Tx) error {
+		_, err := tx.(*sqliteTx).tx.ExecContext(ctx, `INSERT INTO idempotency (workspace_id, key, scope, request_hash, state, created_at) VALUES ('w','k','s','h','weird',0)`)
 		return wrapError(err)
 	})
-	if err == nil || errors.Is(err, ErrConflict) {
-		t.Errorf("check violation: err=%v, want a non-conflict error", err)
-	}
+	assert.Error(t, err, "check violation: err=%v, want a non-conflict error", err)
+	assert.NotErrorIs(t, err, ErrConflict, "check violation: err=%v, want a non-conflict error", err)
 }
 
 func TestForeignKeysEnforced(t *testing.T) {
 	s := mustOpen(t)
-	err := s.Write(context.Background(), func(tx *Tx) error {
+	err := s.Write(context.Background(), func(tx Tx) error {
 		return tx.CreateAgent(context.Background(), Agent{ID: "agt_x", WorkspaceID: "ws_missing", CreatedAt: t0, DraftUpdatedAt: t0})
 	})
-	if err == nil {
-		t.Fatal("CreateAgent in a missing workspace: got nil error, want a foreign key error")
-	}
+	require.Error(t, err, "CreateAgent in a missing workspace: got nil error, want a foreign key error")
 }
 
 func TestNewID(t *testing.T) {
@@ -255,16 +195,11 @@ func TestNewID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
 		id := NewID("evt_")
-		if !re.MatchString(id) {
-			t.Fatalf("NewID=%q, want %s", id, re)
-		}
+		require.True(t, re.MatchString(id), "NewID=%q, want %s", id, re)
 		a := NewAgentID()
-		if !are.MatchString(a) {
-			t.Fatalf("NewAgentID=%q, want %s", a, are)
-		}
-		if seen[id] || seen[a] {
-			t.Fatalf("duplicate id %q or %q", id, a)
-		}
+		require.True(t, are.MatchString(a), "NewAgentID=%q, want %s", a, are)
+		require.False(t, seen[id], "duplicate id %q or %q", id, a)
+		require.False(t, seen[a], "duplicate id %q or %q", id, a)
 		seen[id], seen[a] = true, true
 	}
 }
@@ -277,12 +212,10 @@ func TestTimeRoundTrip(t *testing.T) {
 	local := time.Date(2026, 3, 1, 12, 0, 0, 987654321, loc)
 	mustAgent(t, s, ws.ID, "agt_t", local)
 	a, err := s.AgentByID(ctx, "agt_t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !a.CreatedAt.Equal(local) || a.CreatedAt.Location() != time.UTC || a.CreatedAt.Nanosecond() != 987654321 {
-		t.Fatalf("CreatedAt=%v, want %v in UTC with nanoseconds", a.CreatedAt, local.UTC())
-	}
+	require.NoError(t, err)
+	require.True(t, a.CreatedAt.Equal(local), "CreatedAt=%v, want %v in UTC with nanoseconds", a.CreatedAt, local.UTC())
+	require.Equal(t, time.UTC, a.CreatedAt.Location(), "CreatedAt=%v, want %v in UTC with nanoseconds", a.CreatedAt, local.UTC())
+	require.EqualValues(t, 987654321, a.CreatedAt.Nanosecond(), "CreatedAt=%v, want %v in UTC with nanoseconds", a.CreatedAt, local.UTC())
 }
 
 // TestSecondWriterProcess opens two Stores on one file (as the daemon and
@@ -302,7 +235,7 @@ func TestSecondWriterProcess(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range perWriter {
-				err := s.Write(ctx, func(tx *Tx) error {
+				err := s.Write(ctx, func(tx Tx) error {
 					return tx.CreateKey(ctx, Key{
 						ID: fmt.Sprintf("key_%d_%d", w, i), WorkspaceID: ws.ID, Name: "k",
 						Scopes: []string{"agents:read"}, CreatedAt: t0,
@@ -322,16 +255,12 @@ func TestSecondWriterProcess(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Errorf("concurrent write: %v", err)
+		assert.NoError(t, err, "concurrent write")
 	}
 	for _, s := range []*Store{a, b} {
 		n, err := s.CountKeys(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != 2*perWriter {
-			t.Fatalf("CountKeys=%d, want %d", n, 2*perWriter)
-		}
+		require.NoError(t, err)
+		require.Equal(t, 2*perWriter, n, "CountKeys=%d, want %d", n, 2*perWriter)
 	}
 }
 
@@ -346,7 +275,7 @@ func TestReadsDuringWrite(t *testing.T) {
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Write(ctx, func(tx *Tx) error {
+		done <- s.Write(ctx, func(tx Tx) error {
 			if err := tx.UpdateAgentMeta(ctx, "agt_1", "renamed", ""); err != nil {
 				return err
 			}
@@ -360,22 +289,12 @@ func TestReadsDuringWrite(t *testing.T) {
 	a, err := s.AgentByID(rctx, "agt_1")
 	cancel()
 	close(release)
-	if err != nil {
-		t.Fatalf("read during write: %v", err)
-	}
-	if a.Name != "name-agt_1" {
-		t.Fatalf("name during write=%q, want the committed %q", a.Name, "name-agt_1")
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "read during write")
+	require.Equal(t, "name-agt_1", a.Name, "name during write=%q, want the committed %q", a.Name, "name-agt_1")
+	require.NoError(t, <-done)
 	a, err = s.AgentByID(ctx, "agt_1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Name != "renamed" {
-		t.Fatalf("name after commit=%q, want %q", a.Name, "renamed")
-	}
+	require.NoError(t, err)
+	require.Equal(t, "renamed", a.Name, "name after commit=%q, want %q", a.Name, "renamed")
 }
 
 // BenchmarkCommit measures one small write transaction (one fsync'd commit)
@@ -388,7 +307,7 @@ func BenchmarkCommit(b *testing.B) {
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := range b.N {
-				err := s.Write(ctx, func(tx *Tx) error {
+				err := s.Write(ctx, func(tx Tx) error {
 					return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_%d", i), WorkspaceID: ws.ID, CreatedAt: t0},
 						[]byte(fmt.Sprintf("h%d", i)))
 				})
@@ -416,9 +335,7 @@ func TestSecondWriterRealProcess(t *testing.T) {
 	cmd.Env = append(os.Environ(), "STORE_HELPER_DB="+path, "STORE_HELPER_WS="+ws.ID)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Start())
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
 	// Keep writing until the child is done, so the two really overlap.
@@ -432,31 +349,21 @@ func TestSecondWriterRealProcess(t *testing.T) {
 			running = false
 		default:
 		}
-		err := s.Write(ctx, func(tx *Tx) error {
+		err := s.Write(ctx, func(tx Tx) error {
 			return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_parent_%d", written), WorkspaceID: ws.ID, CreatedAt: t0},
 				[]byte(fmt.Sprintf("parent-%d", written)))
 		})
-		if err != nil {
-			t.Fatalf("parent write %d: %v", written, err)
-		}
+		require.NoError(t, err, "parent write %d", written)
 		// SQLite's busy handler polls (sleeps up to 100 ms) and is not
 		// fair: a writer committing back to back could starve the other
 		// process. Leave the lock free briefly, as a daemon always does.
 		time.Sleep(2 * time.Millisecond)
 	}
-	if childErr != nil {
-		t.Fatalf("child: %v\n%s", childErr, out.String())
-	}
-	if !strings.Contains(out.String(), "PASS") {
-		t.Fatalf("child did not run the helper:\n%s", out.String())
-	}
+	require.Nil(t, childErr, "child: %v\n%s", childErr, out.String())
+	require.True(t, strings.Contains(out.String(), "PASS"), "child did not run the helper:\n%s", out.String())
 	n, err := s.CountKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != written+helperWrites {
-		t.Fatalf("CountKeys=%d, want %d (parent) + %d (child)", n, written, helperWrites)
-	}
+	require.NoError(t, err)
+	require.Equal(t, written+helperWrites, n, "CountKeys=%d, want %d (parent) + %d (child)", n, written, helperWrites)
 	t.Logf("parent wrote %d keys while the child wrote %d", written, helperWrites)
 }
 
@@ -473,13 +380,11 @@ func TestHelperWriterProcess(t *testing.T) {
 	s := mustOpenPath(t, path)
 	ctx := context.Background()
 	for i := range helperWrites {
-		err := s.Write(ctx, func(tx *Tx) error {
+		err := s.Write(ctx, func(tx Tx) error {
 			return tx.CreateKey(ctx, Key{ID: fmt.Sprintf("key_child_%d", i), WorkspaceID: os.Getenv("STORE_HELPER_WS"), CreatedAt: t0},
 				[]byte(fmt.Sprintf("child-%d", i)))
 		})
-		if err != nil {
-			t.Fatalf("child write %d: %v", i, err)
-		}
+		require.NoError(t, err, "child write %d", i)
 		time.Sleep(2 * time.Millisecond) // see the parent
 	}
 }
@@ -488,17 +393,13 @@ func TestWriteReleasesWriterOnPanic(t *testing.T) {
 	s := mustOpen(t)
 	func() {
 		defer func() {
-			if recover() == nil {
-				t.Fatal("Write did not propagate the panic")
-			}
+			require.NotNil(t, recover(), "Write did not propagate the panic")
 		}()
-		_ = s.Write(context.Background(), func(tx *Tx) error { panic("boom") })
+		_ = s.Write(context.Background(), func(tx Tx) error { panic("boom") })
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.Write(ctx, func(tx *Tx) error { return nil }); err != nil {
-		t.Fatalf("Write after a panic: %v (writer connection leaked?)", err)
-	}
+	require.NoError(t, s.Write(ctx, func(tx Tx) error { return nil }), "Write after a panic (writer connection leaked?)")
 }
 
 // TestImports guards the import direction: the store never depends on the
@@ -509,16 +410,14 @@ func TestImports(t *testing.T) {
 		t.Skip("go tool not found")
 	}
 	out, err := exec.Command(gobin, "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "go list: %v\n%s", err, out)
 	for _, dep := range strings.Fields(string(out)) {
 		switch {
 		case dep == "github.com/flowyte/flowyte/server",
 			strings.HasPrefix(dep, "github.com/flowyte/flowyte/repo"),
 			strings.HasPrefix(dep, "github.com/gin-gonic/"),
 			strings.HasPrefix(dep, "github.com/go-git/"):
-			t.Errorf("server/store imports %s, want no server, repo, gin or go-git", dep)
+			assert.Failf(t, "forbidden import", "server/store imports %s, want no server, repo, gin or go-git", dep)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func scanVersion(sc scanner) (Version, error) {
 }
 
 // InsertVersion inserts v; an existing (agent, number) is ErrConflict.
-func (tx *Tx) InsertVersion(ctx context.Context, v Version) error {
+func (tx *sqliteTx) InsertVersion(ctx context.Context, v Version) error {
 	if v.AgentID == "" || v.Number <= 0 {
 		return fmt.Errorf("insert version: bad agent %q or number %d", v.AgentID, v.Number)
 	}
@@ -55,7 +55,7 @@ func (s *Store) Version(ctx context.Context, agentID string, n int) (Version, er
 }
 
 // Version returns version n of the agent as seen inside the transaction.
-func (tx *Tx) Version(ctx context.Context, agentID string, n int) (Version, error) {
+func (tx *sqliteTx) Version(ctx context.Context, agentID string, n int) (Version, error) {
 	return version(ctx, tx.q, agentID, n)
 }
 
@@ -106,7 +106,7 @@ func (s *Store) VersionNumbers(ctx context.Context, agentID string) ([]int, erro
 
 // VersionNumbers returns every version number of the agent, ascending, as
 // seen inside the transaction.
-func (tx *Tx) VersionNumbers(ctx context.Context, agentID string) ([]int, error) {
+func (tx *sqliteTx) VersionNumbers(ctx context.Context, agentID string) ([]int, error) {
 	return versionNumbers(ctx, tx.q, agentID)
 }
 
@@ -164,7 +164,7 @@ func scanDeployment(sc scanner) (Deployment, error) {
 
 // InsertDeployment records d and returns its id (d.ID is ignored); ids grow
 // and are never reused.
-func (tx *Tx) InsertDeployment(ctx context.Context, d Deployment) (int64, error) {
+func (tx *sqliteTx) InsertDeployment(ctx context.Context, d Deployment) (int64, error) {
 	switch d.Kind {
 	case DeployPublish, DeployRollback, DeployRecovered:
 	default:
@@ -221,7 +221,7 @@ func (s *Store) LastDeployment(ctx context.Context, agentID string) (Deployment,
 
 // LastDeployment returns the agent's newest deployment as seen inside the
 // transaction, or ErrNotFound.
-func (tx *Tx) LastDeployment(ctx context.Context, agentID string) (Deployment, error) {
+func (tx *sqliteTx) LastDeployment(ctx context.Context, agentID string) (Deployment, error) {
 	return lastDeployment(ctx, tx.q, agentID)
 }
 

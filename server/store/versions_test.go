@@ -2,19 +2,19 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // mustVersions inserts versions 1..n of agent id in one transaction.
 func mustVersions(tb testing.TB, s *Store, agentID string, n int) {
 	tb.Helper()
 	ctx := context.Background()
-	mustWrite(tb, s, func(tx *Tx) error {
+	mustWrite(tb, s, func(tx Tx) error {
 		for i := 1; i <= n; i++ {
 			if err := tx.InsertVersion(ctx, testVersion(agentID, i)); err != nil {
 				return err
@@ -32,177 +32,23 @@ func testVersion(agentID string, n int) Version {
 	}
 }
 
-func TestVersions(t *testing.T) {
-	s := mustOpen(t)
-	ctx := context.Background()
-	ws := mustWorkspace(t, s, "default")
-	mustAgent(t, s, ws.ID, "agt_a", t0)
-	mustAgent(t, s, ws.ID, "agt_b", t0)
-	mustVersions(t, s, "agt_a", 7)
-	mustVersions(t, s, "agt_b", 2)
-
-	got, err := s.Version(ctx, "agt_a", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := testVersion("agt_a", 3); !reflect.DeepEqual(got, want) {
-		t.Fatalf("Version=%+v, want %+v", got, want)
-	}
-	if _, err := s.Version(ctx, "agt_a", 8); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Version(8): err=%v, want ErrNotFound", err)
-	}
-	err = s.Write(ctx, func(tx *Tx) error { return tx.InsertVersion(ctx, testVersion("agt_a", 3)) })
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate version: err=%v, want ErrConflict", err)
-	}
-	mustWrite(t, s, func(tx *Tx) error {
-		v, err := tx.Version(ctx, "agt_b", 2)
-		if err != nil || v.Number != 2 {
-			return fmt.Errorf("tx.Version=%+v,%v, want v2", v, err)
-		}
-		ns, err := tx.VersionNumbers(ctx, "agt_b")
-		if err != nil || !reflect.DeepEqual(ns, []int{1, 2}) {
-			return fmt.Errorf("tx.VersionNumbers=%v,%v, want [1 2]", ns, err)
-		}
-		return nil
-	})
-
-	numbers := func(vs []Version) []int {
-		out := []int{}
-		for _, v := range vs {
-			out = append(out, v.Number)
-		}
-		return out
-	}
-	pages := []struct {
-		before, limit int
-		want          []int
-	}{
-		{0, 3, []int{7, 6, 5}},
-		{5, 3, []int{4, 3, 2}},
-		{2, 3, []int{1}},
-		{1, 3, []int{}},
-		{0, 0, []int{7, 6, 5, 4, 3, 2, 1}},
-	}
-	for _, p := range pages {
-		vs, err := s.ListVersions(ctx, "agt_a", p.before, p.limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := numbers(vs); !reflect.DeepEqual(got, p.want) {
-			t.Errorf("ListVersions(before=%d, limit=%d)=%v, want %v", p.before, p.limit, got, p.want)
-		}
-	}
-	ns, err := s.VersionNumbers(ctx, "agt_a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(ns, []int{1, 2, 3, 4, 5, 6, 7}) {
-		t.Fatalf("VersionNumbers=%v, want 1..7", ns)
-	}
-	if ns, err := s.VersionNumbers(ctx, "agt_none"); err != nil || len(ns) != 0 {
-		t.Fatalf("VersionNumbers(no versions)=%v,%v, want empty", ns, err)
-	}
-}
-
 func TestListVersionsUsesPrimaryKey(t *testing.T) {
 	s := mustOpen(t)
 	rows, err := s.db.QueryContext(context.Background(),
 		`EXPLAIN QUERY PLAN SELECT `+versionColumns+` FROM versions WHERE agent_id = ? AND number < ? ORDER BY number DESC LIMIT ?`,
 		"agt_a", 10, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer rows.Close()
 	var plan []string
 	for rows.Next() {
 		var id, parent, notused int
 		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
 		plan = append(plan, detail)
 	}
 	joined := strings.Join(plan, "; ")
-	if !strings.Contains(joined, "SEARCH versions USING PRIMARY KEY") || strings.Contains(joined, "TEMP B-TREE") {
-		t.Fatalf("plan=%q, want a primary key range search without a sort", joined)
-	}
-}
-
-func TestDeployments(t *testing.T) {
-	s := mustOpen(t)
-	ctx := context.Background()
-	ws := mustWorkspace(t, s, "default")
-	mustAgent(t, s, ws.ID, "agt_a", t0)
-	mustAgent(t, s, ws.ID, "agt_b", t0)
-	if _, err := s.LastDeployment(ctx, "agt_a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("LastDeployment with none: err=%v, want ErrNotFound", err)
-	}
-	in := []Deployment{
-		{AgentID: "agt_a", At: t0, By: "key_1", Kind: DeployPublish, From: 0, To: 1},
-		{AgentID: "agt_b", At: t0, By: "key_1", Kind: DeployPublish, From: 0, To: 1},
-		{AgentID: "agt_a", At: t0.Add(time.Second), By: "key_1", Kind: DeployPublish, From: 1, To: 2},
-		{AgentID: "agt_a", At: t0.Add(2 * time.Second), By: "key_2", Kind: DeployRollback, From: 2, To: 1},
-		{AgentID: "agt_a", At: t0.Add(3 * time.Second), By: "system", Kind: DeployRecovered, From: 1, To: 2},
-	}
-	var ids []int64
-	mustWrite(t, s, func(tx *Tx) error {
-		for i := range in {
-			id, err := tx.InsertDeployment(ctx, in[i])
-			if err != nil {
-				return err
-			}
-			in[i].ID = id
-			ids = append(ids, id)
-		}
-		return nil
-	})
-	for i := 1; i < len(ids); i++ {
-		if ids[i] <= ids[i-1] {
-			t.Fatalf("deployment ids %v not increasing", ids)
-		}
-	}
-	err := s.Write(ctx, func(tx *Tx) error {
-		_, err := tx.InsertDeployment(ctx, Deployment{AgentID: "agt_a", Kind: "teleport", To: 1})
-		return err
-	})
-	if err == nil {
-		t.Fatal("bad kind: got nil error, want one")
-	}
-
-	last, err := s.LastDeployment(ctx, "agt_a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(last, in[4]) {
-		t.Fatalf("LastDeployment=%+v, want %+v", last, in[4])
-	}
-	mustWrite(t, s, func(tx *Tx) error {
-		d, err := tx.LastDeployment(ctx, "agt_b")
-		if err != nil || d.ID != in[1].ID {
-			return fmt.Errorf("tx.LastDeployment=%+v,%v, want id %d", d, err, in[1].ID)
-		}
-		return nil
-	})
-
-	page1, err := s.ListDeployments(ctx, "agt_a", 0, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(page1, []Deployment{in[4], in[3]}) {
-		t.Fatalf("page 1=%+v, want the two newest", page1)
-	}
-	page2, err := s.ListDeployments(ctx, "agt_a", page1[1].ID, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(page2, []Deployment{in[2], in[0]}) {
-		t.Fatalf("page 2=%+v, want the two oldest of agt_a", page2)
-	}
-	page3, err := s.ListDeployments(ctx, "agt_a", page2[1].ID, 2)
-	if err != nil || len(page3) != 0 {
-		t.Fatalf("page 3=%+v,%v, want empty", page3, err)
-	}
+	require.True(t, strings.Contains(joined, "SEARCH versions USING PRIMARY KEY"), "plan=%q, want a primary key range search without a sort", joined)
+	require.NotContains(t, joined, "TEMP B-TREE", "plan=%q, want a primary key range search without a sort", joined)
 }
 
 // benchmarkListVersions measures one newest-first page of 10 versions of an

@@ -3,12 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -131,7 +128,7 @@ func scanWebhook(sc scanner) (Webhook, error) {
 // CreateWebhook inserts w. ID, WorkspaceID, URL, Secret and at least one
 // event type are required; a duplicate ID is ErrConflict. The webhook
 // receives events recorded after this transaction, not earlier ones.
-func (tx *Tx) CreateWebhook(ctx context.Context, w Webhook) error {
+func (tx *sqliteTx) CreateWebhook(ctx context.Context, w Webhook) error {
 	if w.ID == "" || w.WorkspaceID == "" || w.URL == "" || w.Secret == "" || len(w.Events) == 0 {
 		return errors.New("create webhook: id, workspace, url, secret and events are required")
 	}
@@ -198,7 +195,7 @@ func (s *Store) ListWebhooks(ctx context.Context, workspaceID string) ([]Webhook
 // DeleteWebhook deletes the workspace's webhook with its queue and delivery
 // log; another workspace's webhook is ErrNotFound.
 func (s *Store) DeleteWebhook(ctx context.Context, workspaceID, id string) error {
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		res, err := tx.q.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ? AND workspace_id = ?`, id, workspaceID)
 		if err != nil {
 			return wrapError(err)
@@ -221,17 +218,9 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID string, cursor str
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
-	before := int64(1<<63 - 1)
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil {
-			return nil, "", ErrBadCursor
-		}
-		n, err := strconv.ParseInt(strings.TrimPrefix(string(b), "dlv."), 10, 64)
-		if err != nil || !strings.HasPrefix(string(b), "dlv.") || n <= 0 {
-			return nil, "", ErrBadCursor
-		}
-		before = n
+	before, err := DecodeDeliveryCursor(cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE webhook_id = ? AND seq < ?
@@ -264,7 +253,7 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID string, cursor str
 	}
 	next := ""
 	if more {
-		next = base64.RawURLEncoding.EncodeToString([]byte("dlv." + strconv.FormatInt(lastSeq, 10)))
+		next = EncodeDeliveryCursor(lastSeq)
 	}
 	return ds, next, nil
 }
@@ -291,7 +280,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, olderThan time.Time) (int, 
 	} {
 		for {
 			var n int64
-			err := s.Write(ctx, func(tx *Tx) error {
+			err := s.write(ctx, func(tx *sqliteTx) error {
 				res, err := tx.q.ExecContext(ctx, step.query, cut, pruneBatch)
 				if err != nil {
 					return wrapError(err)
@@ -324,7 +313,7 @@ func (s *Store) FanOutWebhookEvents(ctx context.Context, now time.Time, limit in
 		limit = 500
 	}
 	var out WebhookFanOut
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		out = WebhookFanOut{}
 		var after int64
 		if err := tx.q.QueryRowContext(ctx, `SELECT after_seq FROM webhook_fanout WHERE id = 1`).Scan(&after); err != nil {
@@ -403,14 +392,22 @@ func scanMessage(sc scanner) (WebhookMessage, error) {
 // due at now, earliest first (then in event order), with their event
 // payloads.
 func (s *Store) DueWebhookMessages(ctx context.Context, webhookID string, now time.Time, limit int) ([]WebhookMessage, error) {
-	rows, err := s.rdb.QueryContext(ctx,
+	ms, err := dueWebhookMessages(ctx, s.rdb, webhookID, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due webhook messages: %w", err)
+	}
+	return ms, nil
+}
+
+func dueWebhookMessages(ctx context.Context, q querier, webhookID string, now time.Time, limit int) ([]WebhookMessage, error) {
+	rows, err := q.QueryContext(ctx,
 		`SELECT m.webhook_id, m.event_id, m.event_seq, m.event_type, m.attempts, m.step, m.manual, m.rev, m.next_at,
 		        e.payload, e.id IS NULL
 		 FROM webhook_messages m LEFT JOIN events e ON e.id = m.event_id
 		 WHERE m.webhook_id = ? AND m.status = 'pending' AND m.next_at <= ?
 		 ORDER BY m.next_at, m.event_seq LIMIT ?`, webhookID, toNanos(now), limit)
 	if err != nil {
-		return nil, fmt.Errorf("due webhook messages: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var ms []WebhookMessage
@@ -423,7 +420,7 @@ func (s *Store) DueWebhookMessages(ctx context.Context, webhookID string, now ti
 		)
 		if err := rows.Scan(&m.WebhookID, &m.EventID, &m.EventSeq, &m.EventType, &m.Attempts, &m.Step, &manual,
 			&m.Rev, &next, &payload, &m.EventMissing); err != nil {
-			return nil, fmt.Errorf("due webhook messages: %w", err)
+			return nil, err
 		}
 		m.Manual = manual != 0
 		m.NextAt = fromNanos(next)
@@ -431,7 +428,40 @@ func (s *Store) DueWebhookMessages(ctx context.Context, webhookID string, now ti
 		ms = append(ms, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("due webhook messages: %w", err)
+		return nil, err
+	}
+	return ms, nil
+}
+
+// ClaimWebhookMessages returns up to limit due messages of the webhook, as
+// DueWebhookMessages does, and in the same transaction pushes their next_at
+// to now+lease, so no other dispatcher (another daemon, on PostgreSQL) sees
+// them due while this one attempts them. RecordWebhookAttempts then sets
+// their real next state; if the process dies first, they fall due again
+// when the lease ends (at-least-once). The returned messages carry the
+// NextAt they were due at.
+func (s *Store) ClaimWebhookMessages(ctx context.Context, webhookID string, now time.Time, lease time.Duration, limit int) ([]WebhookMessage, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	var ms []WebhookMessage
+	err := s.write(ctx, func(tx *sqliteTx) error {
+		var err error
+		ms, err = dueWebhookMessages(ctx, tx.q, webhookID, now, limit)
+		if err != nil {
+			return wrapError(err)
+		}
+		for _, m := range ms {
+			if _, err := tx.q.ExecContext(ctx,
+				`UPDATE webhook_messages SET next_at = ? WHERE webhook_id = ? AND event_id = ?`,
+				toNanos(now.Add(lease)), webhookID, m.EventID); err != nil {
+				return wrapError(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim webhook messages: %w", err)
 	}
 	return ms, nil
 }
@@ -500,7 +530,7 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, attempts []WebhookAtt
 	if len(attempts) == 0 {
 		return nil
 	}
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		for i := range attempts {
 			if err := tx.recordWebhookAttempt(ctx, &attempts[i]); err != nil {
 				return err
@@ -514,7 +544,7 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, attempts []WebhookAtt
 	return nil
 }
 
-func (tx *Tx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error {
+func (tx *sqliteTx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error {
 	d := &a.Delivery
 	switch a.MessageStatus {
 	case "pending", "succeeded", "failed":
@@ -581,7 +611,7 @@ func (tx *Tx) recordWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
 // webhook. ErrNotFound if the webhook is not the workspace's or the event
 // never targeted it (or its record was pruned).
 func (s *Store) RequeueWebhookMessage(ctx context.Context, workspaceID, webhookID, eventID string, now time.Time) error {
-	err := s.Write(ctx, func(tx *Tx) error {
+	err := s.write(ctx, func(tx *sqliteTx) error {
 		var one int
 		if err := tx.q.QueryRowContext(ctx,
 			`SELECT 1 FROM webhooks WHERE id = ? AND workspace_id = ?`, webhookID, workspaceID).Scan(&one); err != nil {

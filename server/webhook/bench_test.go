@@ -27,7 +27,7 @@ func benchStore(tb testing.TB, cleanup func(func())) (*store.Store, string) {
 	require.NoError(tb, err, "store.Open")
 	cleanup(func() { _ = s.Close() })
 	var ws string
-	require.NoError(tb, s.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, s.Write(context.Background(), func(tx store.Tx) error {
 		w, err := tx.EnsureWorkspace(context.Background(), "default", time.Now())
 		ws = w.ID
 		return err
@@ -39,7 +39,7 @@ func benchWebhook(tb testing.TB, s *store.Store, ws, url string) {
 	tb.Helper()
 	secret, err := NewSecret()
 	require.NoError(tb, err, "NewSecret")
-	require.NoError(tb, s.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, s.Write(context.Background(), func(tx store.Tx) error {
 		return tx.CreateWebhook(context.Background(), store.Webhook{ID: store.NewID("wh_"), WorkspaceID: ws, URL: url,
 			Events: []string{"version.published"}, Secret: secret, CreatedAt: time.Now()})
 	}), "CreateWebhook")
@@ -48,7 +48,7 @@ func benchWebhook(tb testing.TB, s *store.Store, ws, url string) {
 func benchPublish(tb testing.TB, s *store.Store, ws string) string {
 	tb.Helper()
 	id := store.NewID("evt_")
-	require.NoError(tb, s.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, s.Write(context.Background(), func(tx store.Tx) error {
 		return tx.InsertEvent(context.Background(), store.Event{ID: id, WorkspaceID: ws, AgentID: "agt_1",
 			Type: "version.published", CreatedAt: time.Now(),
 			Payload: []byte(`{"type":"version.published","data":{"agentId":"agt_1","version":"v1","number":1}}`)})

@@ -85,7 +85,7 @@ func newFixture(tb testing.TB) *fixture {
 func (f *fixture) workspace(tb testing.TB, name string) string {
 	tb.Helper()
 	var id string
-	err := f.store.Write(context.Background(), func(tx *store.Tx) error {
+	err := f.store.Write(context.Background(), func(tx store.Tx) error {
 		w, err := tx.EnsureWorkspace(context.Background(), name, time.Now())
 		id = w.ID
 		return err
@@ -119,7 +119,7 @@ func (f *fixture) webhookIn(tb testing.TB, ws, url string, events ...string) sto
 	require.NoError(tb, err, "NewSecret")
 	w := store.Webhook{ID: store.NewID("wh_"), WorkspaceID: ws, URL: url, Events: events, Secret: secret,
 		CreatedAt: time.Now()}
-	require.NoError(tb, f.store.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, f.store.Write(context.Background(), func(tx store.Tx) error {
 		return tx.CreateWebhook(context.Background(), w)
 	}), "CreateWebhook")
 	return w
@@ -137,7 +137,7 @@ func (f *fixture) publishIn(tb testing.TB, d *Dispatcher, ws, typ string) store.
 	id := store.NewID("evt_")
 	e := store.Event{ID: id, WorkspaceID: ws, AgentID: "agt_1", Type: typ, CreatedAt: time.Now(),
 		Payload: []byte(`{"type":"` + typ + `","timestamp":"2026-01-01T00:00:00Z","data":{"agentId":"agt_1","id":"` + id + `"}}`)}
-	require.NoError(tb, f.store.Write(context.Background(), func(tx *store.Tx) error {
+	require.NoError(tb, f.store.Write(context.Background(), func(tx store.Tx) error {
 		return tx.InsertEvent(context.Background(), e)
 	}), "InsertEvent")
 	if d != nil {

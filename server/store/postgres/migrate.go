@@ -1,0 +1,117 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// migration is one embedded schema file.
+type migration struct {
+	name string // file name, e.g. "0001_init.sql"
+	sql  string
+}
+
+// migrations returns the embedded migrations in file-name order.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	out := make([]migration, 0, len(names))
+	for _, n := range names {
+		b, err := migrationFS.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", n, err)
+		}
+		out = append(out, migration{name: n[len("migrations/"):], sql: string(b)})
+	}
+	return out, nil
+}
+
+// lockRow is the schema_migrations row every migration transaction locks
+// first (SELECT ... FOR UPDATE), so daemons starting together apply each
+// migration exactly once, with nothing engine-specific.
+const lockRow = ""
+
+// migrate applies every embedded migration not yet recorded in
+// schema_migrations, each in its own transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	// Concurrent CREATE TABLE IF NOT EXISTS can still collide in the
+	// catalog (unique violation or duplicate table): the loser retries and
+	// then finds the table.
+	for attempt := 0; ; attempt++ {
+		_, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			name       TEXT PRIMARY KEY,
+			applied_at BIGINT NOT NULL
+		)`)
+		if err == nil {
+			_, err = s.pool.Exec(ctx,
+				`INSERT INTO schema_migrations (name, applied_at) VALUES ($1, 0) ON CONFLICT DO NOTHING`, lockRow)
+		}
+		var pe *pgconn.PgError
+		if err != nil && errors.As(err, &pe) && (pe.Code == codeUniqueViolation || pe.Code == "42P07") && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		break
+	}
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		err := s.write(ctx, func(tx *pgTx) error {
+			var lock string
+			if err := tx.tx.QueryRow(ctx,
+				`SELECT name FROM schema_migrations WHERE name = $1 FOR UPDATE`, lockRow).Scan(&lock); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.tx.QueryRow(ctx,
+				`SELECT count(*) FROM schema_migrations WHERE name = $1`, m.name).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			// No arguments: the simple protocol, which runs a file of
+			// several statements.
+			if _, err := tx.tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.tx.Exec(ctx,
+				`INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)`, m.name, toNanos(time.Now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// AppliedMigrations returns the names of the applied migrations in order.
+func (s *Store) AppliedMigrations(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name FROM schema_migrations WHERE name <> $1 ORDER BY name`, lockRow)
+	if err != nil {
+		return nil, fmt.Errorf("applied migrations: %w", err)
+	}
+	names, err := collectStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("applied migrations: %w", err)
+	}
+	return names, nil
+}
