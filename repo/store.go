@@ -33,6 +33,10 @@ type Options struct {
 	// CacheBytes bounds the cache of decoded blobs and trees shared by all
 	// repositories, default 64 MiB.
 	CacheBytes int64
+	// Shared says other processes write these repositories too (several
+	// daemons over a shared filesystem, each operation under a lock they
+	// share): every operation re-reads refs and pack indexes.
+	Shared bool
 }
 
 // Store manages the bare repositories of all agents under Options.Root.
@@ -226,6 +230,16 @@ func (s *Store) unlock(a *agent) {
 // openHandle returns the open handle of a, opening the repository if
 // needed. It must run under a.mu.
 func (s *Store) openHandle(a *agent) (*handle, error) {
+	if a.h != nil && s.o.Shared {
+		// Other processes write this repository between our operations
+		// (under a lock they share with us): forget what we read before.
+		a.h.st.Reindex()
+		if err := a.h.loadLatest(); err != nil {
+			a.h.close()
+			a.h = nil
+			return nil, fmt.Errorf("open %s: %w", a.id, err)
+		}
+	}
 	if a.h != nil {
 		return a.h, nil
 	}

@@ -207,10 +207,16 @@ func (b *Backend) DeleteAgent(ctx context.Context, p Principal, id string) error
 	}
 	// The row goes first: a crash before the repository moves leaves a
 	// repository whose row says deleted, which recovery moves aside.
-	if err := b.writeAgent(ctx, a.ID, func(tx store.Tx) error { return tx.MarkAgentDeleted(ctx, a.ID, b.now()) }); err != nil {
-		return err
-	}
-	if err := b.repos.Remove(ctx, a.ID); err != nil && !errors.Is(err, repo.ErrNotFound) {
+	err = b.writeLocked(ctx, a.ID, func() error {
+		if err := b.writeAgent(ctx, a.ID, func(tx store.Tx) error { return tx.MarkAgentDeleted(ctx, a.ID, b.now()) }); err != nil {
+			return err
+		}
+		if err := b.repos.Remove(ctx, a.ID); err != nil && !errors.Is(err, repo.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	b.cache.forget(a.ID)
@@ -222,9 +228,10 @@ func (b *Backend) DeleteAgent(ctx context.Context, p Principal, id string) error
 // writeAgent, which invalidates. A generation per id keeps a read that
 // raced with a write from caching the old row.
 type agentCache struct {
-	mu   sync.Mutex
-	rows map[string]store.Agent
-	gen  map[string]uint64
+	mu    sync.Mutex
+	rows  map[string]store.Agent
+	gen   map[string]uint64
+	epoch uint64 // bumped by forgetAll
 }
 
 const agentCacheMax = 20000
@@ -241,19 +248,28 @@ func (ac *agentCache) get(id string) (store.Agent, bool) {
 func (ac *agentCache) generation(id string) uint64 {
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
-	return ac.gen[id]
+	return ac.gen[id] + ac.epoch<<40
 }
 
 func (ac *agentCache) put(a store.Agent, gen uint64) {
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
-	if ac.gen[a.ID] != gen {
+	if ac.gen[a.ID]+ac.epoch<<40 != gen {
 		return
 	}
 	if ac.rows == nil || len(ac.rows) >= agentCacheMax {
 		ac.rows = map[string]store.Agent{}
 	}
 	ac.rows[a.ID] = a
+}
+
+// forgetAll drops every row (generations move on, so no read in flight
+// caches an old row either).
+func (ac *agentCache) forgetAll() {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	ac.epoch++
+	ac.rows = nil
 }
 
 func (ac *agentCache) forget(id string) {
@@ -269,8 +285,10 @@ func (ac *agentCache) forget(id string) {
 }
 
 // writeAgent runs a database write that changes agent id's row and drops
-// the cached row afterwards, whatever the outcome.
+// the cached row afterwards, whatever the outcome, here and on every
+// other daemon.
 func (b *Backend) writeAgent(ctx context.Context, id string, fn func(tx store.Tx) error) error {
+	defer b.agentChanged(id)
 	defer b.agents.forget(id)
 	return b.store.Write(ctx, fn)
 }

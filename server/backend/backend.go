@@ -42,6 +42,9 @@ type Options struct {
 	// AllowPrivateWebhooks lets webhooks target loopback and private
 	// addresses (tests, single-host setups).
 	AllowPrivateWebhooks bool
+	// Cluster coordinates several daemons over one database (locks across
+	// daemons, cache invalidation); nil for a single daemon.
+	Cluster Cluster
 	// Keys journals API keys beside the database (nil: no journal).
 	Keys *KeyJournal
 	// AdoptOrphansInto names the workspace that adopts repositories with
@@ -157,6 +160,7 @@ func (b *Backend) notifyWebhooks() {
 	if b.opts.Webhooks != nil {
 		b.opts.Webhooks.Notify()
 	}
+	b.eventsWritten()
 }
 
 // Registry is the Prometheus registry the backend's metrics are in.

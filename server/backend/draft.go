@@ -135,23 +135,33 @@ func (b *Backend) commit(ctx context.Context, p Principal, a store.Agent, in Com
 	req := repo.CommitRequest{ExpectedRevision: expected, Changes: in.Changes, Message: msg, Author: signature(p, now)}
 	var wrote bool
 	bg := context.WithoutCancel(ctx)
-	commit, err := b.repos.CommitDraft(ctx, a.ID, req, func(cm repo.Commit) error {
-		if cm.Revision == a.DraftRevision {
-			return nil
-		}
-		wrote = true
-		ctx := bg // git moved: the rows follow even if the client left
-		return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
-			if err := tx.SetDraft(ctx, a.ID, cm.Revision, now); err != nil {
+	var commit repo.Commit
+	err := b.writeLocked(ctx, a.ID, func() (err error) {
+		if b.opts.Cluster != nil {
+			// Another daemon may have moved this agent since a was read.
+			if a, err = b.store.AgentByID(ctx, a.ID); err != nil {
 				return err
 			}
-			if metaChanged {
-				if err := tx.UpdateAgentMeta(ctx, a.ID, name, desc); err != nil {
+		}
+		commit, err = b.repos.CommitDraft(ctx, a.ID, req, func(cm repo.Commit) error {
+			if cm.Revision == a.DraftRevision {
+				return nil
+			}
+			wrote = true
+			ctx := bg // git moved: the rows follow even if the client left
+			return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
+				if err := tx.SetDraft(ctx, a.ID, cm.Revision, now); err != nil {
 					return err
 				}
-			}
-			return b.insertDraftEvent(ctx, tx, a, cm, p, now)
+				if metaChanged {
+					if err := tx.UpdateAgentMeta(ctx, a.ID, name, desc); err != nil {
+						return err
+					}
+				}
+				return b.insertDraftEvent(ctx, tx, a, cm, p, now)
+			})
 		})
+		return err
 	})
 	if err != nil {
 		if wrote {

@@ -140,29 +140,32 @@ func (b *Backend) Publish(ctx context.Context, p Principal, agentID string, in P
 	// client is still there.
 	bg := context.WithoutCancel(ctx)
 	gitMoved := false
-	_, err = b.repos.Publish(ctx, a.ID, repo.PublishRequest{
-		ExpectedDraftRevision: in.ExpectedDraftRevision,
-		Notes:                 in.Notes,
-		Publisher:             signature(p, now),
-	}, func(v repo.Version) error {
-		// Under the agent lock, after the tag and the published ref moved:
-		// the rows that mirror them, the deployment and the event commit
-		// together (reconcileAgent redoes them if this fails).
-		gitMoved = true
-		ctx := bg
-		cur, err := b.store.AgentByID(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		sv := storeVersion(a.ID, v)
-		out = versionView(sv, v.Number)
-		body, err = json.Marshal(out)
-		if err != nil {
-			return err
-		}
-		return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
-			return b.recordPublish(ctx, tx, cur, sv, p.Key.Name, now, rec, body)
+	err = b.writeLocked(ctx, a.ID, func() error {
+		_, err := b.repos.Publish(ctx, a.ID, repo.PublishRequest{
+			ExpectedDraftRevision: in.ExpectedDraftRevision,
+			Notes:                 in.Notes,
+			Publisher:             signature(p, now),
+		}, func(v repo.Version) error {
+			// Under the agent lock, after the tag and the published ref moved:
+			// the rows that mirror them, the deployment and the event commit
+			// together (reconcileAgent redoes them if this fails).
+			gitMoved = true
+			ctx := bg
+			cur, err := b.store.AgentByID(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			sv := storeVersion(a.ID, v)
+			out = versionView(sv, v.Number)
+			body, err = json.Marshal(out)
+			if err != nil {
+				return err
+			}
+			return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
+				return b.recordPublish(ctx, tx, cur, sv, p.Key.Name, now, rec, body)
+			})
 		})
+		return err
 	})
 	if err != nil {
 		if gitMoved {
@@ -284,31 +287,35 @@ func (b *Backend) Rollback(ctx context.Context, p Principal, agentID string, in 
 	bg := context.WithoutCancel(ctx)
 	gitMoved := false
 	var published store.Version
-	from, err := b.repos.Rollback(ctx, a.ID, target, expected, func(from, to int) error {
-		gitMoved = from != to
-		ctx := bg
-		v, err := b.store.Version(ctx, a.ID, to)
-		if err != nil {
-			return err
-		}
-		published = v
-		if from == to {
-			return nil // already live: the pointer did not move, nothing to record
-		}
-		cur, err := b.store.AgentByID(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
-			did, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: a.ID, At: now, By: p.Key.Name, Kind: "rollback", From: from, To: to})
+	var from int
+	err = b.writeLocked(ctx, a.ID, func() (err error) {
+		from, err = b.repos.Rollback(ctx, a.ID, target, expected, func(from, to int) error {
+			gitMoved = from != to
+			ctx := bg
+			v, err := b.store.Version(ctx, a.ID, to)
 			if err != nil {
 				return err
 			}
-			if err := tx.SetPublished(ctx, a.ID, to, cur.Latest); err != nil {
+			published = v
+			if from == to {
+				return nil // already live: the pointer did not move, nothing to record
+			}
+			cur, err := b.store.AgentByID(ctx, a.ID)
+			if err != nil {
 				return err
 			}
-			return b.insertVersionEvent(ctx, tx, EventVersionRolledBack, cur, v, from, p.Key.Name, now, deploymentDedupe(a.ID, did))
+			return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
+				did, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: a.ID, At: now, By: p.Key.Name, Kind: "rollback", From: from, To: to})
+				if err != nil {
+					return err
+				}
+				if err := tx.SetPublished(ctx, a.ID, to, cur.Latest); err != nil {
+					return err
+				}
+				return b.insertVersionEvent(ctx, tx, EventVersionRolledBack, cur, v, from, p.Key.Name, now, deploymentDedupe(a.ID, did))
+			})
 		})
+		return err
 	})
 	if err != nil {
 		if gitMoved {

@@ -1,0 +1,94 @@
+package backend
+
+import (
+	"context"
+	"time"
+)
+
+// Cluster coordinates several daemons that share one database and one
+// data directory (CONTRACT §14). The PostgreSQL engine implements it with
+// advisory locks and LISTEN/NOTIFY; a single daemon (SQLite) has none.
+type Cluster interface {
+	// LockAgent holds agent id's lock across every daemon until unlock.
+	LockAgent(ctx context.Context, id string) (unlock func(), err error)
+	// Notify sends payload on channel to every listening daemon.
+	Notify(ctx context.Context, channel, payload string) error
+	// Listen calls onMessage for each payload on channel until ctx ends,
+	// and onReset after any reconnection (messages may have been lost).
+	Listen(ctx context.Context, channel string, onMessage func(payload string), onReset func()) error
+}
+
+// Channels of cluster notifications.
+const (
+	// channelAgents carries the id of an agent whose row changed.
+	channelAgents = "flowyte_agents"
+	// ChannelEvents carries nothing: new events are in the outbox.
+	ChannelEvents = "flowyte_events"
+)
+
+// lockAgent takes agent id's cluster-wide lock (a no-op on one daemon).
+// Writes hold it around their git and database work, so daemons racing on
+// one agent serialise exactly as goroutines of one daemon do.
+func (b *Backend) lockAgent(ctx context.Context, id string) (func(), error) {
+	if b.opts.Cluster == nil {
+		return func() {}, nil
+	}
+	unlock, err := b.opts.Cluster.LockAgent(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return unlock, nil
+}
+
+// writeLocked runs a write use case on agent id under the cluster lock.
+// With several daemons, another may have died in the middle of a write to
+// this agent: the agent is brought in step with git first, on every
+// write, not only at startup.
+func (b *Backend) writeLocked(ctx context.Context, id string, fn func() error) error {
+	unlock, err := b.lockAgent(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if b.opts.Cluster != nil {
+		var rep RecoveryReport
+		if err := b.recoverAgent(ctx, id, &rep); err != nil {
+			return err
+		}
+	}
+	return fn()
+}
+
+// agentChanged tells the other daemons to drop their cached row of id.
+func (b *Backend) agentChanged(id string) {
+	if b.opts.Cluster == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.opts.Cluster.Notify(ctx, channelAgents, id); err != nil {
+		b.log.Warn().Err(err).Str("agent", id).Msg("notify other daemons of an agent change")
+	}
+}
+
+// eventsWritten tells the other daemons' webhook dispatchers that the
+// outbox has new events.
+func (b *Backend) eventsWritten() {
+	if b.opts.Cluster == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = b.opts.Cluster.Notify(ctx, ChannelEvents, "")
+}
+
+// Listen keeps this daemon's caches exact while other daemons write:
+// an agent changed elsewhere is dropped from the agent row cache, and
+// after a lost connection the whole cache is. It returns when ctx ends.
+func (b *Backend) Listen(ctx context.Context) error {
+	if b.opts.Cluster == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return b.opts.Cluster.Listen(ctx, channelAgents, func(id string) { b.agents.forget(id) }, b.agents.forgetAll)
+}
