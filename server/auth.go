@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/flowyte/flowyte/server/dashboard"
 	"github.com/flowyte/flowyte/server/store"
 )
 
@@ -192,7 +194,12 @@ func (s *Server) authenticate(ctx context.Context, secret string) (Principal, er
 	if ParseKey(secret) != nil {
 		return Principal{}, errInvalidKey
 	}
-	hash := HashKey(secret)
+	return s.authenticateHash(ctx, HashKey(secret))
+}
+
+// authenticateHash resolves a key by its stored hash (a dashboard session
+// keeps the hash, never the secret): errInvalidKey when unknown or revoked.
+func (s *Server) authenticateHash(ctx context.Context, hash []byte) (Principal, error) {
 	stamp := s.store.KeysStamp()
 	if key, ok := s.keys.get(string(hash), stamp, s.now()); ok {
 		s.touchKey(ctx, key.ID)
@@ -253,7 +260,17 @@ func (s *Server) requireScope(scope string) gin.HandlerFunc {
 				Header: map[string]string{"WWW-Authenticate": invalidBearer}})
 			return
 		}
-		p, err := s.authenticate(c.Request.Context(), token)
+		var p Principal
+		var err error
+		if token == "" && dashboard.HasCookie(c.Request) {
+			p, err = s.cookiePrincipal(c.Request)
+			if errors.Is(err, dashboard.ErrCSRF) {
+				fail(c, problem(403, "csrf_failed", "%v", err))
+				return
+			}
+		} else {
+			p, err = s.authenticate(c.Request.Context(), token)
+		}
 		switch {
 		case errors.Is(err, errUnauthenticated):
 			fail(c, &Problem{Status: 401, Code: "unauthorized", Message: "send Authorization: Bearer flowyte_sk_...",
@@ -320,4 +337,65 @@ func (kc *keyCache) put(hash string, k store.Key, stamp string, now time.Time) {
 		kc.m = map[string]cachedKey{}
 	}
 	kc.m[hash] = cachedKey{key: k, stamp: stamp, at: now}
+}
+
+// --- Dashboard sessions (§13) -------------------------------------------
+// A dashboard session stands in for the Bearer header: the cookie resolves
+// to the key's hash, which is re-validated on every request, so revoking
+// the key ends its sessions at once.
+
+// cookiePrincipal resolves the request's dashboard session (CSRF-checked
+// for state-changing methods) to its key: errUnauthenticated when there is
+// no valid session, dashboard.ErrCSRF on a failed CSRF check.
+func (s *Server) cookiePrincipal(r *http.Request) (Principal, error) {
+	sess, err := s.sessions.Resolve(r)
+	if errors.Is(err, dashboard.ErrNoSession) {
+		return Principal{}, errUnauthenticated
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	hash, err := hex.DecodeString(sess.Ref)
+	if err != nil {
+		return Principal{}, errUnauthenticated
+	}
+	return s.authenticateHash(r.Context(), hash)
+}
+
+// dashboardKeys is how the dashboard verifies keys: Ref is the hex SHA-256
+// the key store already holds.
+type dashboardKeys struct{ s *Server }
+
+var _ dashboard.Verifier = dashboardKeys{}
+
+func (d dashboardKeys) principal(p Principal, ref string) dashboard.Principal {
+	return dashboard.Principal{KeyID: p.Key.ID, Name: p.Key.Name, WorkspaceID: p.Key.WorkspaceID, Scopes: p.Key.Scopes, Ref: ref}
+}
+
+// Verify implements dashboard.Verifier.
+func (d dashboardKeys) Verify(ctx context.Context, secret string) (dashboard.Principal, error) {
+	p, err := d.s.authenticate(ctx, secret)
+	if errors.Is(err, errInvalidKey) || errors.Is(err, errUnauthenticated) {
+		return dashboard.Principal{}, dashboard.ErrInvalidCredentials
+	}
+	if err != nil {
+		return dashboard.Principal{}, err
+	}
+	return d.principal(p, hex.EncodeToString(HashKey(secret))), nil
+}
+
+// Lookup implements dashboard.Verifier.
+func (d dashboardKeys) Lookup(ctx context.Context, ref string) (dashboard.Principal, error) {
+	hash, err := hex.DecodeString(ref)
+	if err != nil {
+		return dashboard.Principal{}, dashboard.ErrInvalidCredentials
+	}
+	p, err := d.s.authenticateHash(ctx, hash)
+	if errors.Is(err, errInvalidKey) {
+		return dashboard.Principal{}, dashboard.ErrInvalidCredentials
+	}
+	if err != nil {
+		return dashboard.Principal{}, err
+	}
+	return d.principal(p, ref), nil
 }

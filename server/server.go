@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowyte/flowyte/repo"
+	"github.com/flowyte/flowyte/server/dashboard"
 	"github.com/flowyte/flowyte/server/store"
 )
 
@@ -72,6 +73,8 @@ type Server struct {
 	valid        *validator.Validate
 	sessionLocks sessionLocks
 
+	sessions *dashboard.Sessions // dashboard sign-in sessions (§13)
+
 	touchMu sync.Mutex
 	touched map[string]time.Time
 }
@@ -101,6 +104,7 @@ func New(d Deps) *Server {
 		touched: map[string]time.Time{},
 		valid:   newValidator(),
 	}
+	s.sessions = dashboard.NewSessions(dashboard.SessionsOptions{Verifier: dashboardKeys{s}, Now: s.now})
 	s.engine = s.routes()
 	return s
 }
