@@ -8,10 +8,15 @@ import { markdown } from '@codemirror/lang-markdown';
 
 export type Editor = { view: EditorView; text(): string; goToLine(n: number): void; destroy(): void };
 
-export function createEditor(parent: HTMLElement, path: string, doc: string, onChange: () => void): Editor {
+// The editor lives in a shadow root: CodeMirror then styles itself with
+// constructable style sheets, which the dashboard's strict CSP allows
+// (a <style> element would need 'unsafe-inline').
+export function createEditor(host: HTMLElement, path: string, doc: string, onChange: () => void): Editor {
+  const root = host.shadowRoot ?? host.attachShadow({ mode: 'open' });
   const lang = path.endsWith('.md') ? [markdown()] : path.endsWith('.yaml') || path.endsWith('.yml') ? [yaml()] : [];
   const view = new EditorView({
-    parent,
+    root,
+    parent: root,
     state: EditorState.create({
       doc,
       extensions: [
@@ -23,6 +28,11 @@ export function createEditor(parent: HTMLElement, path: string, doc: string, onC
         syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
         keymap.of([...defaultKeymap, ...historyKeymap]),
         EditorView.lineWrapping,
+        EditorView.theme({
+          '&': { minHeight: '18rem', maxHeight: '70vh', fontSize: '14px' },
+          '.cm-scroller': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace' },
+          '&.cm-focused': { outline: '3px solid #f59f00' },
+        }),
         EditorView.contentAttributes.of({ 'aria-label': `Content of ${path}`, 'aria-multiline': 'true' }),
         EditorView.updateListener.of((u) => {
           if (u.docChanged) onChange();
