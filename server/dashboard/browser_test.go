@@ -373,3 +373,144 @@ func TestBrowserReleaseFlow(t *testing.T) {
 	assert.Equal(t, float64(401), status)
 	shot(t, ctx, "10-signed-out")
 }
+
+// TestBrowserCSRFRefused: a page on another origin of the same site (another
+// port of 127.0.0.1, so the SameSite=Strict cookie is sent) posts a form to
+// the API with the signed-in cookie; the daemon refuses it with csrf_failed
+// and creates nothing.
+func TestBrowserCSRFRefused(t *testing.T) {
+	ctx := browser(t)
+	d := newDaemon(t)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><form method="POST" action="%s/agents" enctype="text/plain">
+<input name='{"name":"evil","x":"' value='"}'><button id="go">go</button></form>`, d.srv.URL)
+	}))
+	t.Cleanup(evil.Close)
+
+	signIn(t, ctx, d.srv.URL, d.admin)
+	run(t, ctx, "attack",
+		chromedp.Navigate(evil.URL+"/"),
+		chromedp.Click(chromedp.CSS(`#go`)),
+		waitText("csrf_failed"),
+	)
+	shot(t, ctx, "csrf-refused")
+	body := get(t, ctx, "body", chromedp.Text(chromedp.CSS(`body`)))
+	assert.Contains(t, body, `"status":403`)
+	list := d.api("GET", "/agents", d.admin, nil, 200)
+	assert.Len(t, list["data"], 1, "no agent was created")
+
+	// A script on the other origin cannot forge the header either: without
+	// CORS its fetch with X-CSRF-Token never reaches the handler, and a
+	// no-cors POST (no custom headers) is refused.
+	run(t, ctx, "no-cors fetch", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`fetch(%q, {method: 'POST', mode: 'no-cors', credentials: 'include', body: '{"name":"evil2"}'}).then(() => true, () => true)`,
+		d.srv.URL+"/agents"), chromedp.EvalAwaitPromise))
+	list = d.api("GET", "/agents", d.admin, nil, 200)
+	assert.Len(t, list["data"], 1, "no agent was created")
+
+	// The dashboard itself, same origin, still works with the same cookie.
+	run(t, ctx, "back", chromedp.Navigate(d.srv.URL+"/ui/agents"), chromedp.WaitVisible(button("New agent")),
+		chromedp.Click(button("New agent")), chromedp.SendKeys(chromedp.CSS(`#agent-name`), "Second agent"),
+		chromedp.Click(button("Create agent")), chromedp.WaitVisible(button("Save")))
+	list = d.api("GET", "/agents", d.admin, nil, 200)
+	assert.Len(t, list["data"], 2)
+}
+
+// TestBrowserReaderSeesNoPublish: a key without agents:write sees the
+// review but no Publish, no Roll back, no Save and no New agent.
+func TestBrowserReaderSeesNoPublish(t *testing.T) {
+	ctx := browser(t)
+	d := newDaemon(t)
+	d.api("PUT", "/agents/"+d.agent+"/draft/knowledge/warranty", d.admin, map[string]any{"title": "Warranty", "content": "Five years."}, 200)
+	signIn(t, ctx, d.srv.URL, d.reader)
+	base := d.srv.URL + "/ui/agents/" + d.agent
+	count := func(xpath string) int {
+		return int(get(t, ctx, "count", chromedp.Evaluate[float64](fmt.Sprintf(
+			`document.evaluate(%q, document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null).snapshotLength`, xpath))))
+	}
+	run(t, ctx, "agents", chromedp.WaitVisible(link("Acme Support")))
+	assert.Zero(t, count(button("New agent")))
+	run(t, ctx, "review", chromedp.Navigate(base+"/review"), waitText("Pre-publish report"), waitText("knowledge: modified warranty"))
+	assert.Zero(t, count(button("Publish")))
+	assert.Zero(t, count(`//textarea[@id="notes"]`))
+	shot(t, ctx, "reader-review")
+	run(t, ctx, "versions", chromedp.Navigate(base+"/versions"), waitText("first release"))
+	assert.Zero(t, count(button("Roll back")))
+	run(t, ctx, "draft", chromedp.Navigate(base+"/draft"), chromedp.WaitVisible(chromedp.CSS(`#f-content`)))
+	assert.Zero(t, count(button("Save")))
+	assert.Zero(t, count(button("Create file")))
+	run(t, ctx, "webhooks", chromedp.Navigate(base+"/webhooks"), waitText("needs the webhooks:write scope"))
+	// The tester still works: the key has chat:write.
+	run(t, ctx, "tester", chromedp.Navigate(base+"/tester"), chromedp.WaitVisible(chromedp.CSS(`#message`)))
+}
+
+// TestBrowserNarrowAndKeyboard: at 375 px nothing overflows sideways on the
+// main pages, and the release flow's controls work from the keyboard alone.
+func TestBrowserNarrowAndKeyboard(t *testing.T) {
+	ctx := browser(t)
+	d := newDaemon(t)
+	d.api("PUT", "/agents/"+d.agent+"/draft/knowledge/warranty", d.admin, map[string]any{"title": "Warranty", "content": "All power tools carry a five-year warranty."}, 200)
+	run(t, ctx, "narrow", chromedp.EmulateViewport(375, 812))
+
+	// Sign in with the keyboard only: Tab to the field, type, Enter.
+	run(t, ctx, "open", chromedp.Navigate(d.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#apikey`)))
+	run(t, ctx, "keyboard sign in",
+		chromedp.KeyEvent(kb.Tab),
+		poll(`document.activeElement && document.activeElement.id === 'apikey'`),
+		chromedp.KeyEvent(d.admin),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(button("Sign out")),
+	)
+	overflow := func(page string) {
+		t.Helper()
+		w := get(t, ctx, "width "+page, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`))
+		assert.LessOrEqual(t, w, 375.0, "%s overflows at 375 px", page)
+	}
+	overflow("agents")
+	shot(t, ctx, "375-agents")
+	base := d.srv.URL + "/ui/agents/" + d.agent
+	for _, p := range []struct{ path, ready string }{
+		{"/draft", `//label[@for="f-content"]`},
+		{"/tester", `//label[@for="message"]`},
+		{"/review", `//label[@for="notes"]`},
+		{"/versions", `//h2[normalize-space()="Deployments"]`},
+		{"/traffic", `//h2[normalize-space()="Channels"]`},
+		{"/webhooks", `//h2[normalize-space()="Endpoints"]`},
+	} {
+		run(t, ctx, p.path, chromedp.Navigate(base+p.path), chromedp.WaitVisible(p.ready))
+		if p.path == "/review" {
+			run(t, ctx, "diff", waitText("five-year"))
+		}
+		overflow(p.path)
+		assertNamed(t, ctx, p.path)
+		shot(t, ctx, "375"+strings.ReplaceAll(p.path, "/", "-"))
+	}
+
+	// Tester side by side at 375 px, driven by the keyboard: focus the
+	// message field, type, Enter submits; the two answers stack.
+	run(t, ctx, "tester", chromedp.Navigate(base+"/tester"), chromedp.WaitVisible(chromedp.CSS(`#message`)))
+	run(t, ctx, "compare via keyboard",
+		chromedp.Focus(`//label[contains(., "Side by side")]/input`),
+		chromedp.KeyEvent(" "),
+		poll(`document.querySelector('.sides.two') !== null`),
+		chromedp.Focus(chromedp.CSS(`#message`)),
+		chromedp.KeyEvent("how long is the warranty on power tools?"),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(`//section[starts-with(@aria-label, "Published")]//span[@class="reply"]`),
+	)
+	overflow("tester side by side")
+	shot(t, ctx, "375-tester-side-by-side")
+
+	// Publish from the keyboard: Tab from the notes field reaches Publish.
+	run(t, ctx, "review", chromedp.Navigate(base+"/review"), chromedp.WaitVisible(chromedp.CSS(`#notes`)),
+		chromedp.Focus(chromedp.CSS(`#notes`)), chromedp.KeyEvent("keyboard release"), chromedp.KeyEvent(kb.Tab),
+		poll(`document.activeElement.textContent === 'Publish'`), chromedp.KeyEvent(kb.Enter), waitText("Published v2."))
+	assert.Equal(t, "v2", d.api("GET", "/agents/"+d.agent+"/versions/published", d.admin, nil, 200)["id"])
+
+	// Wide: at 1440 px the draft page lays files and editor side by side.
+	run(t, ctx, "wide", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(base+"/draft"), chromedp.WaitVisible(chromedp.CSS(`#f-content`)))
+	cols := get(t, ctx, "columns", chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.draft-grid')).gridTemplateColumns`))
+	assert.Len(t, strings.Fields(cols), 2, "two columns at 1440 px: %s", cols)
+	shot(t, ctx, "1440-draft")
+}

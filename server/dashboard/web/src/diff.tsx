@@ -198,7 +198,8 @@ export function SummaryList({ summary }: { summary?: Summary }) {
 }
 
 export function DiffView({ diff, title = 'Diff' }: { diff: Diff; title?: string }) {
-  const [layout, setLayout] = useState('split');
+  // Side by side by default; unified on narrow screens, where two columns of code do not fit.
+  const [layout, setLayout] = useState(() => (matchMedia('(max-width: 720px)').matches ? 'unified' : 'split'));
   const [page, setPage] = useState(0);
   const pages = Math.max(1, Math.ceil(diff.files.length / pageSize));
   const files = diff.files.slice(page * pageSize, (page + 1) * pageSize);
