@@ -214,7 +214,7 @@ func link(text string) string   { return fmt.Sprintf(`//a[normalize-space()=%q]`
 
 // waitText waits until the page shows text.
 func waitText(text string) chromedp.Action[chromedp.Void] {
-	return chromedp.WaitVisible(fmt.Sprintf(`//*[contains(normalize-space(text()), %q)]`, text))
+	return chromedp.WaitVisible(fmt.Sprintf(`//*[text()[contains(normalize-space(.), %q)]]`, text))
 }
 
 // setField sets an input's value the way typing does (an input event).
@@ -465,7 +465,12 @@ func TestBrowserNarrowAndKeyboard(t *testing.T) {
 	overflow := func(page string) {
 		t.Helper()
 		w := get(t, ctx, "width "+page, chromedp.Evaluate[float64](`document.documentElement.scrollWidth`))
-		assert.LessOrEqual(t, w, 375.0, "%s overflows at 375 px", page)
+		wide := ""
+		if w > 375 {
+			wide = get(t, ctx, "widest "+page, chromedp.Evaluate[string](`[...document.querySelectorAll('body *')]
+				.filter(el => el.getBoundingClientRect().right > 376 && !el.parentElement.closest('.scroll')).slice(0, 4).map(el => el.outerHTML.slice(0, 100)).join('\n')`))
+		}
+		assert.LessOrEqual(t, w, 375.0, "%s overflows at 375 px:\n%s", page, wide)
 	}
 	overflow("agents")
 	shot(t, ctx, "375-agents")
