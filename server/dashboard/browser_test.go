@@ -148,7 +148,7 @@ func browser(t *testing.T) context.Context {
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
 	require.NoError(t, chromedp.Do(ctx), "start chromium")
-	tctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
+	tctx, cancel3 := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(cancel3)
 	return tctx
 }
@@ -518,4 +518,44 @@ func TestBrowserNarrowAndKeyboard(t *testing.T) {
 	cols := get(t, ctx, "columns", chromedp.Evaluate[string](`getComputedStyle(document.querySelector('.draft-grid')).gridTemplateColumns`))
 	assert.Len(t, strings.Fields(cols), 2, "two columns at 1440 px: %s", cols)
 	shot(t, ctx, "1440-draft")
+}
+
+// TestBrowser200Files: an agent of 200 knowledge articles, every one
+// changed: the draft page and the paginated review diff are usable within
+// a second or so (logged; bounded generously for a loaded CI machine).
+func TestBrowser200Files(t *testing.T) {
+	ctx := browser(t)
+	d := newDaemon(t)
+	changes := func(word string) []map[string]any {
+		var out []map[string]any
+		for i := range 200 {
+			out = append(out, map[string]any{"path": fmt.Sprintf("knowledge/article-%03d.md", i),
+				"content": fmt.Sprintf("# Article %d\n\n%s\n\nThis article explains topic %d in %s words.\n", i, strings.Repeat("Some filler text. ", 20), i, word)})
+		}
+		return out
+	}
+	d.api("POST", "/agents/"+d.agent+"/draft/commits", d.admin, map[string]any{"changes": changes("plain")}, 201)
+	d.api("POST", "/agents/"+d.agent+"/publish", d.admin, map[string]any{"notes": "200 articles"}, 201)
+	d.api("POST", "/agents/"+d.agent+"/draft/commits", d.admin, map[string]any{"changes": changes("changed")}, 201)
+	signIn(t, ctx, d.srv.URL, d.admin)
+	base := d.srv.URL + "/ui/agents/" + d.agent
+
+	measure := func(name, path, ready string) time.Duration {
+		start := time.Now()
+		run(t, ctx, name, chromedp.Navigate(base+path), chromedp.WaitVisible(ready))
+		took := time.Since(start)
+		t.Logf("%s usable after %v", name, took)
+		return took
+	}
+	draft := measure("draft page (205 files)", "/draft", button("article-199.md"))
+	review := measure("review page (200 changed files)", "/review", `//section[@aria-label="Changes in knowledge/article-019.md"]`)
+	assert.Less(t, draft, 5*time.Second)
+	assert.Less(t, review, 5*time.Second)
+	rows := get(t, ctx, "rendered files", chromedp.Evaluate[float64](`document.querySelectorAll('section.file-diff').length`))
+	assert.Equal(t, 20.0, rows, "one page of 20 files is rendered, not 200")
+	run(t, ctx, "page 2", poll(`document.querySelector('.pager span').textContent === 'Files 1–20 of 200'`),
+		chromedp.Click(button("Next files")),
+		chromedp.WaitVisible(`//section[@aria-label="Changes in knowledge/article-020.md"]`),
+		poll(`document.querySelector('.pager span').textContent === 'Files 21–40 of 200'`))
+	shot(t, ctx, "review-200-files")
 }
