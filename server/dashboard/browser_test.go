@@ -559,3 +559,53 @@ func TestBrowser200Files(t *testing.T) {
 		poll(`document.querySelector('.pager span').textContent === 'Files 21–40 of 200'`))
 	shot(t, ctx, "review-200-files")
 }
+
+// TestBrowserTypedForms: a playbook edited through its typed form (text and
+// JSON members) is stored canonically; a compile error then shows at its
+// file and line, and clicking it opens the raw editor there.
+func TestBrowserTypedForms(t *testing.T) {
+	ctx := browser(t)
+	d := newDaemon(t)
+	signIn(t, ctx, d.srv.URL, d.admin)
+	base := d.srv.URL + "/ui/agents/" + d.agent
+	run(t, ctx, "playbook form",
+		chromedp.Navigate(base+"/draft"),
+		chromedp.WaitVisible(button("store-hours.yaml")),
+		chromedp.Click(button("store-hours.yaml")),
+		chromedp.WaitVisible(chromedp.CSS(`#f-description`)),
+		chromedp.WaitVisible(chromedp.CSS(`#f-triggers`)),
+	)
+	triggers := get(t, ctx, "triggers", chromedp.Value(chromedp.CSS(`#f-triggers`)))
+	require.Contains(t, triggers, "store hours")
+	run(t, ctx, "edit playbook",
+		setField(`#f-description`, "Tells the hours of a store"),
+		setField(`#f-triggers`, strings.Replace(triggers, `"store hours"`, `"store hours", "are you open today"`, 1)),
+		chromedp.Click(button("Save")),
+		waitText("Saved playbooks/store-hours.yaml."),
+	)
+	got := d.file("playbooks/store-hours.yaml")
+	assert.Contains(t, got, "Tells the hours of a store")
+	assert.Contains(t, got, "are you open today")
+	assertNamed(t, ctx, "playbook form")
+	shot(t, ctx, "typed-playbook")
+
+	// Broken JSON in a structured field is caught before saving.
+	run(t, ctx, "bad json", setField(`#f-triggers`, `["x"`), chromedp.Click(button("Save")), waitText("The field triggers is not valid JSON."))
+
+	// A compile error (a playbook calling an unknown skill) is listed at
+	// its file and line; the link opens the raw editor at that line.
+	req, _ := http.NewRequest("PUT", d.srv.URL+"/agents/"+d.agent+"/draft/files/playbooks/broken.yaml",
+		strings.NewReader("description: broken\ntriggers:\n  - broken thing\nsteps:\n  - skill: no-such-skill\n"))
+	req.Header.Set("Authorization", "Bearer "+d.admin)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	run(t, ctx, "errors listed",
+		chromedp.Navigate(base+"/draft"),
+		chromedp.WaitVisible(`//ul[@class="diags"]//button[contains(., "Error in playbooks/broken.yaml, line")]`),
+		chromedp.Click(`//ul[@class="diags"]//button[contains(., "Error in playbooks/broken.yaml, line")]`),
+		poll(`document.querySelector('.cm-host')?.shadowRoot?.querySelector('.cm-content')?.textContent.includes('no-such-skill')`),
+	)
+	shot(t, ctx, "compile-error-at-line")
+}

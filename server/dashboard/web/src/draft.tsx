@@ -178,7 +178,7 @@ type FEProps = { agentId: string; path: string; write: boolean; line: number | n
 function FileEditor({ agentId, path, write, line, onSaved, onDeleted, onError }: FEProps) {
   const id = enc(agentId);
   const kind = kindOf(path);
-  const typed = kind === 'knowledge' || kind === 'settings';
+  const typed = ['knowledge', 'settings', 'skills', 'guardrails', 'playbooks'].includes(kind);
   const [mode, setMode] = useState<'form' | 'raw'>(typed && line == null ? 'form' : 'raw');
   const [raw, setRaw] = useState<string | null>(null);
   const [form, setForm] = useState<any>(null);
@@ -186,7 +186,10 @@ function FileEditor({ agentId, path, write, line, onSaved, onDeleted, onError }:
   const [dirty, setDirty] = useState(false);
   const host = useRef<HTMLDivElement>(null);
   const editor = useRef<Editor | null>(null);
-  const typedURL = kind === 'settings' ? `/agents/${id}/draft/settings` : `/agents/${id}/draft/knowledge/${enc(path.slice(10, -3))}`;
+  const slug = path.slice(path.indexOf('/') + 1).replace(/\.(md|yaml)$/, '');
+  const typedURL = kind === 'settings' ? `/agents/${id}/draft/settings` : `/agents/${id}/draft/${kind}/${enc(slug)}`;
+  // Structured fields (objects, lists) of the generic form are edited as JSON text.
+  const [jsonText, setJsonText] = useState<Record<string, string>>({});
 
   useEffect(() => {
     setRaw(null);
@@ -225,7 +228,18 @@ function FileEditor({ agentId, path, write, line, onSaved, onDeleted, onError }:
       if (mode === 'raw') {
         await api('PUT', `/agents/${id}/draft/files/${pathEnc(path)}?message=${enc('Edit ' + path)}`, editor.current?.text() ?? '', { raw: true });
       } else {
-        await api('PUT', typedURL, form);
+        const body = { ...form };
+        for (const [k, v] of Object.entries(jsonText)) {
+          try {
+            body[k] = JSON.parse(v);
+          } catch {
+            setFieldErrors([{ pointer: '/' + k, code: 'invalid_json', message: 'is not valid JSON' }]);
+            onError(`The field ${k} is not valid JSON.`);
+            return;
+          }
+        }
+        await api('PUT', typedURL, body);
+        setJsonText({});
       }
       setDirty(false);
       onSaved(`Saved ${path}.`);
@@ -285,6 +299,8 @@ function FileEditor({ agentId, path, write, line, onSaved, onDeleted, onError }:
           <input id="f-tags" value={(form.tags ?? []).join(', ')} readOnly={!write} onInput={(e) => set('tags', (e.target as HTMLInputElement).value.split(',').map((s) => s.trim()).filter(Boolean))} />
           {field('content', 'Article', true)}
         </>
+      ) : kind !== 'settings' ? (
+        <GenericForm form={form} jsonText={jsonText} write={write} set={set} setJson={(k, v) => { setJsonText({ ...jsonText, [k]: v }); setDirty(true); }} />
       ) : (
         <>
           {field('name', 'Name')}
@@ -315,5 +331,55 @@ function FileEditor({ agentId, path, write, line, onSaved, onDeleted, onError }:
         </div>
       )}
     </form>
+  );
+}
+
+const fieldLabel = (k: string) => k.charAt(0).toUpperCase() + k.slice(1).replace(/([A-Z])/g, ' $1').toLowerCase();
+
+// GenericForm is the typed form of skills, guardrails and playbooks: one
+// field per member of the typed JSON view; text as inputs, structured
+// members (parameters, http, block, steps, triggers) as JSON.
+function GenericForm({ form, jsonText, write, set, setJson }: { form: any; jsonText: Record<string, string>; write: boolean; set: (k: string, v: unknown) => void; setJson: (k: string, v: string) => void }) {
+  return (
+    <>
+      {Object.entries(form)
+        .filter(([k]) => k !== 'name' && k !== 'path')
+        .map(([k, v]) => {
+          const id = `f-${k}`;
+          if (typeof v === 'string')
+            return (
+              <div key={k}>
+                <label for={id}>{fieldLabel(k)}</label>
+                {v.includes('\n') || v.length > 80 ? (
+                  <textarea id={id} rows={3} value={v} readOnly={!write} onInput={(e) => set(k, (e.target as HTMLTextAreaElement).value)} />
+                ) : (
+                  <input id={id} value={v} readOnly={!write} onInput={(e) => set(k, (e.target as HTMLInputElement).value)} />
+                )}
+              </div>
+            );
+          if (typeof v === 'number')
+            return (
+              <div key={k}>
+                <label for={id}>{fieldLabel(k)}</label>
+                <input id={id} type="number" value={v} readOnly={!write} onInput={(e) => set(k, +(e.target as HTMLInputElement).value)} />
+              </div>
+            );
+          if (typeof v === 'boolean')
+            return (
+              <label key={k} class="check">
+                <input type="checkbox" checked={v} disabled={!write} onChange={(e) => set(k, (e.target as HTMLInputElement).checked)} /> {fieldLabel(k)}
+              </label>
+            );
+          const text = jsonText[k] ?? JSON.stringify(v, null, 2);
+          return (
+            <div key={k}>
+              <label for={id}>
+                {fieldLabel(k)} <span class="muted small">(JSON)</span>
+              </label>
+              <textarea id={id} class="mono" rows={Math.min(14, text.split('\n').length + 1)} value={text} readOnly={!write} onInput={(e) => setJson(k, (e.target as HTMLTextAreaElement).value)} />
+            </div>
+          );
+        })}
+    </>
   );
 }
