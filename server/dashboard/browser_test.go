@@ -31,6 +31,7 @@ import (
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server"
 	"github.com/flowyte/flowyte/server/store"
+	"github.com/flowyte/flowyte/server/webhook"
 )
 
 // daemon is one flowyted under test with an agent from the acme-support
@@ -58,7 +59,13 @@ func newDaemon(tb testing.TB) *daemon {
 	}})
 	require.NoError(tb, err)
 	d := &daemon{tb: tb}
-	d.srv = httptest.NewServer(server.New(server.Deps{Repos: repos, Store: st, Log: zerolog.Nop(), AllowPrivateWebhooks: true}))
+	disp := webhook.New(webhook.Options{Store: st, Client: webhook.NewClient(true, 5*time.Second), Logger: zerolog.Nop()})
+	dctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = disp.Run(dctx); close(done) }()
+	tb.Cleanup(func() { stop(); <-done })
+	d.srv = httptest.NewServer(server.New(server.Deps{Repos: repos, Store: st, Log: zerolog.Nop(), AllowPrivateWebhooks: true,
+		Webhooks: disp, Redeliver: disp}))
 	tb.Cleanup(d.srv.Close)
 	mk := func(name string, scopes ...string) string {
 		secret, _, err := server.CreateKey(context.Background(), st, "default", name, scopes, time.Now())
@@ -608,4 +615,49 @@ func TestBrowserTypedForms(t *testing.T) {
 		poll(`document.querySelector('.cm-host')?.shadowRoot?.querySelector('.cm-content')?.textContent.includes('no-such-skill')`),
 	)
 	shot(t, ctx, "compile-error-at-line")
+}
+
+// TestBrowserWebhooks: add an endpoint, see the delivery of a publish in
+// its log, Redeliver it.
+func TestBrowserWebhooks(t *testing.T) {
+	ctx := browser(t)
+	d := newDaemon(t)
+	got := make(chan string, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("webhook-id")
+		w.WriteHeader(204)
+	}))
+	t.Cleanup(recv.Close)
+	signIn(t, ctx, d.srv.URL, d.admin)
+	run(t, ctx, "add webhook",
+		chromedp.Navigate(d.srv.URL+"/ui/agents/"+d.agent+"/webhooks"),
+		chromedp.WaitVisible(chromedp.CSS(`#wh-url`)),
+		chromedp.SendKeys(chromedp.CSS(`#wh-url`), recv.URL+"/hook"),
+		chromedp.Click(button("Add webhook")),
+		waitText("Signing secret (shown once)"),
+		waitText(recv.URL+"/hook"),
+	)
+	assertNamed(t, ctx, "webhooks")
+	d.api("PUT", "/agents/"+d.agent+"/draft/knowledge/warranty", d.admin, map[string]any{"title": "Warranty", "content": "Five years."}, 200)
+	d.api("POST", "/agents/"+d.agent+"/publish", d.admin, map[string]any{}, 201)
+	var first string
+	select {
+	case first = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publish was not delivered")
+	}
+	run(t, ctx, "delivery log",
+		chromedp.Click(button("Delivery log")),
+		chromedp.WaitVisible(fmt.Sprintf(`//code[normalize-space()=%q]`, first)),
+		chromedp.WaitVisible(`//td[normalize-space()="version.published"]`),
+	)
+	shot(t, ctx, "webhook-deliveries")
+	run(t, ctx, "redeliver", chromedp.Click(fmt.Sprintf(`//button[@aria-label="Redeliver %s"]`, first)), waitText("Redelivery of "+first+" queued."))
+	select {
+	case again := <-got:
+		assert.Equal(t, first, again, "a redelivery keeps the event id")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the redelivery did not arrive")
+	}
+	assertNamed(t, ctx, "deliveries")
 }
