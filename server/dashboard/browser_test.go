@@ -366,6 +366,17 @@ func TestBrowserReleaseFlow(t *testing.T) {
 	run(t, ctx, "roll back", chromedp.Click(button("Confirm roll back")), waitText("Rolled back: v1 is published."))
 	assert.Equal(t, "v1", d.api("GET", "/agents/"+d.agent+"/versions/published", d.admin, nil, 200)["id"])
 	run(t, ctx, "deployments", waitText("rollback"))
+
+	// A diff between any two versions.
+	run(t, ctx, "compare",
+		chromedp.SetValue(chromedp.CSS(`#from`), "v1"),
+		chromedp.SetValue(chromedp.CSS(`#to`), "v2"),
+		chromedp.Click(button("Show diff")),
+		chromedp.WaitVisible(`//section[@aria-label="Version diff"]//section[@aria-label="Changes in knowledge/warranty.md"]`),
+	)
+	cmp := get(t, ctx, "compare text", chromedp.Text(`//section[@aria-label="Version diff"]`))
+	assert.Contains(t, cmp, "v1 → v2")
+	assert.Contains(t, cmp, "compiled/agent.json", "diffs between versions include what went live")
 	assertNamed(t, ctx, "versions")
 	shot(t, ctx, "09-rolled-back")
 
@@ -660,4 +671,19 @@ func TestBrowserWebhooks(t *testing.T) {
 		t.Fatal("the redelivery did not arrive")
 	}
 	assertNamed(t, ctx, "deliveries")
+}
+
+// TestBrowserStaleReview: the draft moves after the review was opened;
+// Publish sends the reviewed revision, so nothing is published and the 409
+// is said in plain words.
+func TestBrowserStaleReview(t *testing.T) {
+	ctx := browser(t)
+	d := newDaemon(t)
+	d.api("PUT", "/agents/"+d.agent+"/draft/knowledge/warranty", d.admin, map[string]any{"title": "Warranty", "content": "Five years."}, 200)
+	signIn(t, ctx, d.srv.URL, d.admin)
+	run(t, ctx, "review", chromedp.Navigate(d.srv.URL+"/ui/agents/"+d.agent+"/review"), chromedp.WaitVisible(chromedp.CSS(`#notes`)))
+	d.api("PUT", "/agents/"+d.agent+"/draft/knowledge/warranty", d.admin, map[string]any{"title": "Warranty", "content": "Six years."}, 200)
+	run(t, ctx, "publish stale", chromedp.Click(button("Publish")), waitText("The draft changed after you opened this review."))
+	assert.Equal(t, "v1", d.api("GET", "/agents/"+d.agent+"/versions/published", d.admin, nil, 200)["id"], "nothing was published")
+	shot(t, ctx, "stale-review")
 }
