@@ -607,6 +607,30 @@ func TestBrowserTypedForms(t *testing.T) {
 	assertNamed(t, ctx, "playbook form")
 	shot(t, ctx, "typed-playbook")
 
+	// Create a file, edit it in the raw editor, save, delete it.
+	run(t, ctx, "create file",
+		chromedp.SendKeys(chromedp.CSS(`#new-name`), "faq"),
+		chromedp.Click(button("Create file")),
+		waitText("Created knowledge/faq.md."),
+		chromedp.Click(`//label[contains(., "Raw file")]/input`),
+		poll(`!!document.querySelector('.cm-host')?.shadowRoot?.querySelector('.cm-content')`),
+	)
+	run(t, ctx, "type in editor",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('.cm-host').shadowRoot.querySelector('.cm-content').focus(); true`),
+		chromedp.KeyEvent("Gift cards never expire."),
+		chromedp.Click(button("Save")),
+		waitText("Saved knowledge/faq.md."),
+	)
+	assert.Contains(t, d.file("knowledge/faq.md"), "Gift cards never expire.")
+	assert.Contains(t, d.file("knowledge/faq.md"), "title:", "created from the knowledge template")
+	run(t, ctx, "delete file",
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; true`),
+		chromedp.Click(button("Delete file")),
+		waitText("Deleted knowledge/faq.md."),
+	)
+	assert.Equal(t, 404.0, d.api("GET", "/agents/"+d.agent+"/draft/knowledge/faq", d.admin, nil, 404)["status"])
+	run(t, ctx, "back to playbook", chromedp.Click(button("store-hours.yaml")), chromedp.WaitVisible(chromedp.CSS(`#f-triggers`)))
+
 	// Broken JSON in a structured field is caught before saving.
 	run(t, ctx, "bad json", setField(`#f-triggers`, `["x"`), chromedp.Click(button("Save")), waitText("The field triggers is not valid JSON."))
 
