@@ -142,7 +142,7 @@ export function VersionsPage({ session, agent, reloadAgent }: Ctx) {
           <button type="button" class="danger" onClick={rollback}>
             Confirm roll back
           </button>
-          <button type="button" class="secondary" onClick={() => setConfirming(null)}>
+          <button type="button" class="secondary" autoFocus onClick={() => setConfirming(null)}>
             Cancel
           </button>
         </div>
