@@ -117,6 +117,8 @@ func (s *Sessions) signIn(w http.ResponseWriter, r *http.Request) {
 	if s.failed(w, r, err) {
 		return
 	}
+	// Signing in again replaces the browser's previous session.
+	_ = s.SignOut(r)
 	SetCookie(w, r, sess)
 	writeJSON(w, r, http.StatusCreated, sess)
 }

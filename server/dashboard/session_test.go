@@ -284,3 +284,19 @@ func TestMemoryStoreBounded(t *testing.T) {
 	_, err := st.Get(ctx, first)
 	assert.ErrorIs(t, err, ErrSessionNotFound, "the least recently seen is dropped")
 }
+
+func TestSignInAgainReplacesTheSession(t *testing.T) {
+	s, _, _, st := newTestSessions(t)
+	first := signIn(t, s, goodKey)
+	body := `{"apiKey":"` + goodKey + `"}`
+	r := withCookie(httptest.NewRequest("POST", "http://dash.test/session", strings.NewReader(body)), first)
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	require.Equal(t, http.StatusCreated, w.Code)
+	assert.Equal(t, 1, st.Len(), "the old session is gone")
+	_, err := s.Resolve(withCookie(httptest.NewRequest("GET", "http://dash.test/session", nil), first))
+	assert.ErrorIs(t, err, ErrNoSession)
+	_, err = s.Resolve(withCookie(httptest.NewRequest("GET", "http://dash.test/session", nil), w))
+	assert.NoError(t, err)
+}
