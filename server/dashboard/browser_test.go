@@ -631,6 +631,20 @@ func TestBrowserTypedForms(t *testing.T) {
 	assert.Equal(t, 404.0, d.api("GET", "/agents/"+d.agent+"/draft/knowledge/faq", d.admin, nil, 404)["status"])
 	run(t, ctx, "back to playbook", chromedp.Click(button("store-hours.yaml")), chromedp.WaitVisible(chromedp.CSS(`#f-triggers`)))
 
+	// Settings: text fields and the nested model as JSON.
+	run(t, ctx, "settings", chromedp.Click(button("agent.yaml")), chromedp.WaitVisible(chromedp.CSS(`#f-model`)))
+	model := get(t, ctx, "model", chromedp.Value(chromedp.CSS(`#f-model`)))
+	require.Contains(t, model, `"temperature": 0.3`)
+	run(t, ctx, "edit settings",
+		setField(`#f-greeting`, "Hello from the dashboard"),
+		setField(`#f-model`, strings.Replace(model, `"temperature": 0.3`, `"temperature": 0.5`, 1)),
+		chromedp.Click(button("Save")), waitText("Saved agent.yaml."))
+	settings := d.file("agent.yaml")
+	assert.Contains(t, settings, "Hello from the dashboard")
+	assert.Contains(t, settings, "temperature: 0.5")
+	assertNamed(t, ctx, "settings form")
+	run(t, ctx, "back to playbook", chromedp.Click(button("store-hours.yaml")), chromedp.WaitVisible(chromedp.CSS(`#f-triggers`)))
+
 	// Broken JSON in a structured field is caught before saving.
 	run(t, ctx, "bad json", setField(`#f-triggers`, `["x"`), chromedp.Click(button("Save")), waitText("The field triggers is not valid JSON."))
 

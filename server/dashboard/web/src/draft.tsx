@@ -309,6 +309,7 @@ function FileEditor({ agentId, path, write, line, onSaved, onDeleted, onError }:
           {field('persona', 'Persona', true)}
           {field('greeting', 'Greeting')}
           {field('fallback', 'Fallback', true)}
+          <GenericForm form={form} exclude={settingsFields} jsonText={jsonText} write={write} set={set} setJson={(k, v) => { setJsonText({ ...jsonText, [k]: v }); setDirty(true); }} />
         </>
       )}
       {fieldErrors.length > 0 && (
@@ -339,11 +340,13 @@ const fieldLabel = (k: string) => k.charAt(0).toUpperCase() + k.slice(1).replace
 // GenericForm is the typed form of skills, guardrails and playbooks: one
 // field per member of the typed JSON view; text as inputs, structured
 // members (parameters, http, block, steps, triggers) as JSON.
-function GenericForm({ form, jsonText, write, set, setJson }: { form: any; jsonText: Record<string, string>; write: boolean; set: (k: string, v: unknown) => void; setJson: (k: string, v: string) => void }) {
+const settingsFields = ['name', 'description', 'language', 'persona', 'greeting', 'fallback'];
+
+function GenericForm({ form, exclude = ['name', 'path'], jsonText, write, set, setJson }: { form: any; exclude?: string[]; jsonText: Record<string, string>; write: boolean; set: (k: string, v: unknown) => void; setJson: (k: string, v: string) => void }) {
   return (
     <>
       {Object.entries(form)
-        .filter(([k]) => k !== 'name' && k !== 'path')
+        .filter(([k]) => !exclude.includes(k))
         .map(([k, v]) => {
           const id = `f-${k}`;
           if (typeof v === 'string')
