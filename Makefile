@@ -7,7 +7,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: build run test bench fuzz lint clean
+.PHONY: build run test bench fuzz lint clean dashboard dashboard-check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flowyted
@@ -15,7 +15,7 @@ build:
 run: build
 	./$(BIN) serve
 
-test:
+test: dashboard-check
 	@command -v git >/dev/null || { echo "git is required: apt-get install -y git" >&2; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -35,6 +35,28 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -run 'TestNoBuildOutputTracked|TestImportDirection|TestTransportsStayThin' ./cmd/flowyted
+
+# The dashboard (server/dashboard): its bundle in server/dashboard/dist is
+# committed and embedded, so build and run need no Node. `make dashboard`
+# rebuilds it from the locked npm packages after editing web/src;
+# `make dashboard-check` (part of `make test`) rebuilds it from a clean
+# `npm ci` in a temporary directory and fails when the committed copy differs.
+DASH := server/dashboard
+
+dashboard:
+	cd $(DASH)/web && npm ci --no-audit --no-fund && node build.mjs
+
+dashboard-check:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "dashboard-check: SKIPPED, npm is not installed (apt-get install -y nodejs npm)"; exit 0; fi; \
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp $(DASH)/web/package.json $(DASH)/web/package-lock.json $(DASH)/web/build.mjs $(DASH)/web/index.html "$$tmp"/; \
+	cp -r $(DASH)/web/src "$$tmp"/src; \
+	(cd "$$tmp" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && node build.mjs "$$tmp/dist"); \
+	if ! diff -r "$$tmp/dist" $(DASH)/dist >/dev/null; then \
+	  diff -rq "$$tmp/dist" $(DASH)/dist || true; \
+	  echo "dashboard-check: $(DASH)/dist is stale: run 'make dashboard' and commit it" >&2; exit 1; fi; \
+	echo "dashboard-check: $(DASH)/dist is up to date"
 
 clean:
 	rm -rf bin

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/flowyte/flowyte/server/backend"
+	"github.com/flowyte/flowyte/server/dashboard"
 )
 
 // Scopes an API key may hold (aliases of the backend's).
@@ -55,7 +58,17 @@ func (s *Server) requireScope(scope string) gin.HandlerFunc {
 				Header: map[string]string{"WWW-Authenticate": invalidBearer}})
 			return
 		}
-		p, err := s.backend.Authenticate(c.Request.Context(), token)
+		var p Principal
+		var err error
+		if token == "" && dashboard.HasCookie(c.Request) {
+			p, err = s.cookiePrincipal(c.Request)
+			if errors.Is(err, dashboard.ErrCSRF) {
+				fail(c, problem("csrf_failed", "%v", err))
+				return
+			}
+		} else {
+			p, err = s.backend.Authenticate(c.Request.Context(), token)
+		}
 		switch {
 		case errors.Is(err, backend.ErrUnauthenticated):
 			fail(c, &Problem{Status: 401, Code: "unauthorized", Message: "send Authorization: Bearer flowyte_sk_...",
@@ -86,4 +99,65 @@ func principal(c *gin.Context) Principal {
 	v, _ := c.Get(ctxPrincipal)
 	p, _ := v.(Principal)
 	return p
+}
+
+// --- Dashboard sessions (§13) -------------------------------------------
+// A dashboard session stands in for the Bearer header: the cookie resolves
+// to the key's hash, which is re-validated on every request, so revoking
+// the key ends its sessions at once.
+
+// cookiePrincipal resolves the request's dashboard session (CSRF-checked
+// for state-changing methods) to its key: ErrUnauthenticated when there is
+// no valid session, dashboard.ErrCSRF on a failed CSRF check.
+func (s *Server) cookiePrincipal(r *http.Request) (Principal, error) {
+	sess, err := s.sessions.Resolve(r)
+	if errors.Is(err, dashboard.ErrNoSession) {
+		return Principal{}, backend.ErrUnauthenticated
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	hash, err := hex.DecodeString(sess.Ref)
+	if err != nil {
+		return Principal{}, backend.ErrUnauthenticated
+	}
+	return s.backend.AuthenticateHash(r.Context(), hash)
+}
+
+// dashboardKeys is how the dashboard verifies keys: Ref is the hex SHA-256
+// the key store already holds.
+type dashboardKeys struct{ s *Server }
+
+var _ dashboard.Verifier = dashboardKeys{}
+
+func (d dashboardKeys) principal(p Principal, ref string) dashboard.Principal {
+	return dashboard.Principal{KeyID: p.Key.ID, Name: p.Key.Name, WorkspaceID: p.Key.WorkspaceID, Scopes: p.Key.Scopes, Ref: ref}
+}
+
+// Verify implements dashboard.Verifier.
+func (d dashboardKeys) Verify(ctx context.Context, secret string) (dashboard.Principal, error) {
+	p, err := d.s.backend.Authenticate(ctx, secret)
+	if errors.Is(err, backend.ErrInvalidKey) || errors.Is(err, backend.ErrUnauthenticated) {
+		return dashboard.Principal{}, dashboard.ErrInvalidCredentials
+	}
+	if err != nil {
+		return dashboard.Principal{}, err
+	}
+	return d.principal(p, hex.EncodeToString(backend.HashKey(secret))), nil
+}
+
+// Lookup implements dashboard.Verifier.
+func (d dashboardKeys) Lookup(ctx context.Context, ref string) (dashboard.Principal, error) {
+	hash, err := hex.DecodeString(ref)
+	if err != nil {
+		return dashboard.Principal{}, dashboard.ErrInvalidCredentials
+	}
+	p, err := d.s.backend.AuthenticateHash(ctx, hash)
+	if errors.Is(err, backend.ErrInvalidKey) {
+		return dashboard.Principal{}, dashboard.ErrInvalidCredentials
+	}
+	if err != nil {
+		return dashboard.Principal{}, err
+	}
+	return d.principal(p, ref), nil
 }

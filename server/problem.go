@@ -48,6 +48,7 @@ var problemCodes = map[string]struct {
 	"invalid_request":            {400, "The request could not be parsed: malformed JSON, a bad query parameter or header, or a field of the wrong type."},
 	"unauthorized":               {401, "No valid API key was sent. Send Authorization: Bearer flowyte_sk_..."},
 	"insufficient_scope":         {403, "The API key is valid but lacks the scope this operation needs."},
+	"csrf_failed":                {403, "A dashboard request with the session cookie lacked the session's X-CSRF-Token or came from another origin."},
 	"read_only":                  {403, "Agent repositories are read-only over git: change the draft through the API."},
 	"not_found":                  {404, "No such resource."},
 	"agent_not_found":            {404, "No agent with this id exists in your workspace."},

@@ -2,6 +2,8 @@ package server
 
 import (
 	"github.com/gin-gonic/gin"
+
+	"github.com/flowyte/flowyte/server/dashboard"
 )
 
 // routes is the whole API at a glance.
@@ -88,6 +90,17 @@ func (s *Server) routes() *gin.Engine {
 	r.POST("/keys", keys, s.createKey)
 	get("/keys", keys, s.listKeys)
 	r.DELETE("/keys/:kid", keys, s.revokeKey)
+
+	// Dashboard (§13): sign-in sessions, the single-page app at "/" with its
+	// client routes under /ui/, and its assets.
+	dash := gin.WrapH(s.sessions)
+	r.POST("/session", dash)
+	get("/session", dash)
+	r.DELETE("/session", dash)
+	pages := gin.WrapH(dashboard.NewAssets())
+	get("/", pages)
+	get("/assets/*file", pages)
+	get("/ui/*path", pages)
 
 	// Read-only smart HTTP (§7); the git handler authenticates itself.
 	git := s.gitHandler()

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowyte/flowyte/server/backend"
+	"github.com/flowyte/flowyte/server/dashboard"
 )
 
 // Deps is everything the HTTP transport needs. Backend is required.
@@ -40,6 +41,8 @@ type Server struct {
 	metrics *metrics
 	engine  *gin.Engine
 	valid   *validator.Validate
+	// sessions are the dashboard's sign-in sessions (§13).
+	sessions *dashboard.Sessions
 }
 
 // New returns the daemon's HTTP handler.
@@ -63,6 +66,7 @@ func New(d Deps) *Server {
 		metrics: newMetrics(d.Registry),
 		valid:   newValidator(),
 	}
+	s.sessions = dashboard.NewSessions(dashboard.SessionsOptions{Verifier: dashboardKeys{s}})
 	s.engine = s.routes()
 	return s
 }

@@ -212,10 +212,12 @@ func (b *Backend) Authenticate(ctx context.Context, secret string) (Principal, e
 	if ParseKey(secret) != nil {
 		return Principal{}, ErrInvalidKey
 	}
-	return b.authenticateHash(ctx, HashKey(secret))
+	return b.AuthenticateHash(ctx, HashKey(secret))
 }
 
-func (b *Backend) authenticateHash(ctx context.Context, hash []byte) (Principal, error) {
+// AuthenticateHash resolves a key by its stored hash (a dashboard session
+// keeps the hash, never the secret): ErrInvalidKey when unknown or revoked.
+func (b *Backend) AuthenticateHash(ctx context.Context, hash []byte) (Principal, error) {
 	stamp := b.store.KeysStamp()
 	if key, ok := b.keys.get(string(hash), stamp, b.now()); ok {
 		b.touchKey(ctx, key.ID)
