@@ -7,7 +7,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: build run test bench fuzz lint clean dashboard dashboard-check
+.PHONY: build run test bench fuzz lint lint-openapi clean dashboard dashboard-check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flowyted
@@ -57,6 +57,18 @@ dashboard-check:
 	  diff -rq "$$tmp/dist" $(DASH)/dist || true; \
 	  echo "dashboard-check: $(DASH)/dist is stale: run 'make dashboard' and commit it" >&2; exit 1; fi; \
 	echo "dashboard-check: $(DASH)/dist is up to date"
+
+# Lints server/openapi.json with Redocly and Spectral (spectral:oas), fetched
+# by npx from the npm registry; exceptions, each with its reason, are in
+# redocly.yaml, .redocly.lint-ignore.yaml and .spectral.yaml. Not part of
+# `make test`: it needs Node.js and the network.
+REDOCLY_CLI  ?= @redocly/cli@2
+SPECTRAL_CLI ?= @stoplight/spectral-cli@6
+lint-openapi:
+	@if ! command -v npx >/dev/null; then echo "lint-openapi: npx not found (install Node.js); skipped"; exit 0; fi; \
+	set -e; \
+	npx --yes $(REDOCLY_CLI) lint --config redocly.yaml server/openapi.json; \
+	npx --yes $(SPECTRAL_CLI) lint --ruleset .spectral.yaml --fail-severity=warn server/openapi.json
 
 clean:
 	rm -rf bin
