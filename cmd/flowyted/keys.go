@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,6 +29,11 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 		defData = "./data"
 	}
 	data := fs.String("data", defData, "data directory")
+	defDB := getenv("FLOWYTE_DATABASE")
+	if defDB == "" {
+		defDB = "sqlite"
+	}
+	database := fs.String("database", defDB, "metadata store: sqlite or a postgres:// URL (FLOWYTE_DATABASE)")
 	var workspace, name, scopes *string
 	if sub == "create" {
 		workspace = fs.String("workspace", "default", "workspace (created if new)")
@@ -39,7 +43,13 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err.Error()}
 	}
-	open := func() (*store.Store, error) { return store.Open(filepath.Join(*data, "flowyte.db")) }
+	open := func() (metaStore, error) {
+		if err := checkDatabase(*database); err != nil {
+			return nil, err
+		}
+		st, _, err := openStore(ctx, *database, *data)
+		return st, err
+	}
 	journal := backend.NewKeyJournal(keysDir(*data))
 	switch sub {
 	case "create":

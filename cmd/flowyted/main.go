@@ -39,6 +39,8 @@ usage:
   flowyted keys create --data DIR --workspace WS --name NAME --scopes s1,s2
   flowyted keys list --data DIR
   flowyted keys revoke --data DIR KEY_ID
+  flowyted migrate-db --data DIR --from sqlite --to postgres://...
+  (serve and keys take --database sqlite|postgres://...; see README)
 `
 
 // run is the whole program, callable from tests.
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		return keys(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate-db":
+		return migrateDB(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -38,6 +38,7 @@ type serveConfig struct {
 	publicURL     string
 	adoptOrphans  string
 	debugAddr     string
+	database      string
 	limits        limits
 }
 
@@ -70,6 +71,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&cfg.retrySchedule, "webhook-retry-schedule", env("FLOWYTE_WEBHOOK_RETRY_SCHEDULE", ""), "comma-separated retry delays (FLOWYTE_WEBHOOK_RETRY_SCHEDULE); default about 3 days")
 	fs.StringVar(&cfg.adoptOrphans, "adopt-orphans", env("FLOWYTE_ADOPT_ORPHANS", ""), "workspace that adopts agent repositories with no database row and no recorded owner (FLOWYTE_ADOPT_ORPHANS); by default such repositories stop startup")
 	fs.StringVar(&cfg.publicURL, "public-url", env("FLOWYTE_PUBLIC_URL", ""), "base URL clients reach the daemon at, for cloneUrl (FLOWYTE_PUBLIC_URL); default: the request's Host")
+	fs.StringVar(&cfg.database, "database", env("FLOWYTE_DATABASE", "sqlite"), "metadata store: sqlite (one file under the data dir) or postgres://user:pass@host:port/db?sslmode=disable for several daemons sharing the data dir (FLOWYTE_DATABASE)")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", env("FLOWYTE_DEBUG_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (FLOWYTE_DEBUG_ADDR); off when empty; keep it on loopback")
 	fs.IntVar(&cfg.limits.maxDraftFiles, "max-draft-files", envInt(getenv, "FLOWYTE_MAX_DRAFT_FILES", 20000), "files one draft may hold (FLOWYTE_MAX_DRAFT_FILES)")
 	fs.Int64Var(&cfg.limits.maxDraftBytes, "max-draft-bytes", int64(envInt(getenv, "FLOWYTE_MAX_DRAFT_BYTES", 256<<20)), "bytes one draft may hold (FLOWYTE_MAX_DRAFT_BYTES)")
@@ -88,6 +90,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if _, err := zerolog.ParseLevel(cfg.logLevel); err != nil || cfg.logLevel == "" {
 		return cfg, usageError{fmt.Sprintf("--log-level: unknown level %q", cfg.logLevel)}
+	}
+	if err := checkDatabase(cfg.database); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -117,19 +122,22 @@ func newLogger(cfg serveConfig, stderr io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-// openData opens the data directory's database and repositories, with
-// one compiler (and its per-file cache) for publish and the sandbox.
-func openData(dir string, lim limits, compiler *compile.Compiler) (*store.Store, *repo.Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "agents"), 0o700); err != nil {
-		return nil, nil, fmt.Errorf("data dir: %w", err)
+// openData opens the metadata database and the repositories, with one
+// compiler (and its per-file cache) for publish and the sandbox. With
+// PostgreSQL the repositories are shared with other daemons.
+func openData(ctx context.Context, cfg serveConfig, compiler *compile.Compiler) (metaStore, backend.Cluster, *repo.Store, error) {
+	if err := os.MkdirAll(filepath.Join(cfg.data, "agents"), 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(dir, "flowyte.db"))
+	st, cluster, err := openStore(ctx, cfg.database, cfg.data)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	lim := cfg.limits
 	repos, err := repo.Open(repo.Options{
-		Root:          filepath.Join(dir, "agents"),
+		Root:          filepath.Join(cfg.data, "agents"),
 		Sync:          true,
+		Shared:        cluster != nil,
 		MaxFiles:      lim.maxDraftFiles,
 		MaxDraftBytes: lim.maxDraftBytes,
 		CacheBytes:    lim.cacheBytes / 6,
@@ -143,14 +151,14 @@ func openData(dir string, lim limits, compiler *compile.Compiler) (*store.Store,
 	})
 	if err != nil {
 		st.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return st, repos, nil
+	return st, cluster, repos, nil
 }
 
 // ready reports whether the data directory is writable and the database
 // answers.
-func ready(ctx context.Context, dir string, st *store.Store) error {
+func ready(ctx context.Context, dir string, st metaStore) error {
 	f, err := os.CreateTemp(filepath.Join(dir, "agents"), ".ready-*")
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -167,7 +175,7 @@ func keysDir(data string) string { return filepath.Join(data, "keys") }
 // database and writes the secret to DATA/bootstrap.key (0600). A key file
 // that exists is never overwritten: if the database lost every key (and
 // the journal could not restore them), the key in the file is put back.
-func bootstrap(ctx context.Context, st *store.Store, journal *backend.KeyJournal, dir string, log zerolog.Logger) error {
+func bootstrap(ctx context.Context, st metaStore, journal *backend.KeyJournal, dir string, log zerolog.Logger) error {
 	n, err := st.CountKeys(ctx)
 	if err != nil {
 		return err
@@ -217,7 +225,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		gitPath = "git"
 	}
 	compiler := compile.NewCompiler(compile.NewCache(cfg.limits.cacheBytes / 6))
-	st, repos, err := openData(cfg.data, cfg.limits, compiler)
+	st, cluster, repos, err := openData(ctx, cfg, compiler)
 	if err != nil {
 		return err
 	}
@@ -233,7 +241,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defaultURL = cfg.publicURL
 	}
 	disp := webhook.New(webhook.Options{
-		Store:         st,
+		Store:         st.(*store.Store),
 		Client:        webhook.NewClient(cfg.allowPrivate, 15*time.Second),
 		Schedule:      schedule,
 		MaxConcurrent: cfg.limits.hooksConcurrent,
@@ -242,7 +250,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	})
 	be := backend.New(backend.Options{
 		Repos: repos, Store: st, Log: log, PublicURL: defaultURL, Keys: journal, AdoptOrphansInto: cfg.adoptOrphans,
-		Compiler: compiler, CacheBytes: cfg.limits.cacheBytes * 4 / 6,
+		Compiler: compiler, CacheBytes: cfg.limits.cacheBytes * 4 / 6, Cluster: cluster,
 		Webhooks: disp, Redeliver: disp, AllowPrivateWebhooks: cfg.allowPrivate,
 	})
 	srv := server.New(server.Deps{
@@ -287,6 +295,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			log.Error().Err(err).Msg("webhook dispatcher stopped")
 		}
 	}()
+	if cluster != nil {
+		// Other daemons' writes: drop cached agent rows, wake the
+		// webhook dispatcher for their events.
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := be.Listen(bg); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error().Err(err).Msg("cluster listener stopped")
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			wake := func(string) { disp.Notify() }
+			if err := cluster.Listen(bg, backend.ChannelEvents, wake, func() { disp.Notify() }); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error().Err(err).Msg("cluster event listener stopped")
+			}
+		}()
+	}
 
 	hs := &http.Server{
 		Handler:           srv,

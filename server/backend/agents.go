@@ -156,15 +156,26 @@ func (b *Backend) CreateAgent(ctx context.Context, p Principal, base, name, desc
 	// the row is written leaves a repository that recovery adopts into
 	// that workspace (git is the source of truth).
 	owner := repo.Owner{WorkspaceID: p.Key.WorkspaceID, WorkspaceName: p.Key.WorkspaceName}
-	commit, err := b.repos.CreateOwned(ctx, id, owner, map[string][]byte{"agent.yaml": settings}, "Create agent "+name, signature(p, now))
+	var a store.Agent
+	err = func() error {
+		// Under the cluster lock: another daemon's startup must not adopt
+		// the repository between its creation and its row.
+		unlock, err := b.lockAgent(ctx, id)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		commit, err := b.repos.CreateOwned(ctx, id, owner, map[string][]byte{"agent.yaml": settings}, "Create agent "+name, signature(p, now))
+		if err != nil {
+			return err
+		}
+		a = store.Agent{
+			ID: id, WorkspaceID: p.Key.WorkspaceID, Name: name, Description: description,
+			CreatedAt: now, DraftRevision: commit.Revision, DraftUpdatedAt: now,
+		}
+		return b.store.Write(ctx, func(tx store.Tx) error { return tx.CreateAgent(ctx, a) })
+	}()
 	if err != nil {
-		return Agent{}, err
-	}
-	a := store.Agent{
-		ID: id, WorkspaceID: p.Key.WorkspaceID, Name: name, Description: description,
-		CreatedAt: now, DraftRevision: commit.Revision, DraftUpdatedAt: now,
-	}
-	if err := b.store.Write(ctx, func(tx store.Tx) error { return tx.CreateAgent(ctx, a) }); err != nil {
 		return Agent{}, err
 	}
 	return agentView(base, a), nil

@@ -33,7 +33,7 @@ type RecoveryReport struct {
 func (b *Backend) reconcileAgent(id string) {
 	go func() {
 		var rep RecoveryReport
-		if err := b.recoverAgent(context.Background(), id, &rep); err != nil {
+		if err := b.recoverAgentLocked(context.Background(), id, &rep); err != nil {
 			b.log.Error().Err(err).Str("agent", id).Msg("reconcile after a failed database write")
 			return
 		}
@@ -133,8 +133,12 @@ func (b *Backend) recoverStart(ctx context.Context) (RecoveryReport, []string, e
 		} else if err != nil {
 			return rep, nil, fmt.Errorf("owner of %s: %w", id, err)
 		}
-		if err := b.adopt(ctx, id, owner); err != nil {
+		adopted, err := b.adoptLocked(ctx, id, owner)
+		if err != nil {
 			return rep, nil, fmt.Errorf("adopt %s: %w", id, err)
+		}
+		if !adopted {
+			continue // another daemon wrote its row meanwhile
 		}
 		b.log.Warn().Str("agent", id).Str("workspace", owner.WorkspaceName).Msg("agent repository had no database row: rebuilt it from git")
 		rep.Adopted++
@@ -145,7 +149,7 @@ func (b *Backend) recoverStart(ctx context.Context) (RecoveryReport, []string, e
 			"refusing to serve rather than hide them; restore the database from a backup, or start once with "+
 			"--adopt-orphans WORKSPACE to give them to that workspace", len(unowned), strings.Join(unowned, ", "))
 	}
-	if err := b.store.AbandonRunningIdempotency(ctx); err != nil {
+	if err := b.abandonIdempotency(ctx); err != nil {
 		return rep, nil, fmt.Errorf("idempotency: %w", err)
 	}
 	return rep, liveList, nil
@@ -161,6 +165,27 @@ func (b *Backend) Unchecked() int {
 // Wait waits for background work started by Start (cancel its context to
 // stop it early).
 func (b *Backend) Wait() { b.bg.Wait() }
+
+// staleIdempotency is how long a request with an Idempotency-Key may run
+// before another daemon takes it for dead (a publish takes seconds).
+const staleIdempotency = 10 * time.Minute
+
+// abandonIdempotency releases Idempotency-Keys whose first request died
+// with its daemon. Alone, a daemon at startup knows that every running
+// request was its own; among several, only stale ones are dead.
+func (b *Backend) abandonIdempotency(ctx context.Context) error {
+	if b.opts.Cluster == nil {
+		return b.store.AbandonRunningIdempotency(ctx)
+	}
+	stale, ok := b.store.(interface {
+		AbandonStaleIdempotency(ctx context.Context, olderThan time.Time) (int, error)
+	})
+	if !ok {
+		return nil
+	}
+	_, err := stale.AbandonStaleIdempotency(ctx, b.now().Add(-staleIdempotency))
+	return err
+}
 
 // checkState is one agent awaiting its recovery check.
 type checkState struct {
@@ -199,7 +224,7 @@ func (b *Backend) ensureChecked(ctx context.Context, id string, rep *RecoveryRep
 	}
 	if !b.repos.Exists(id) {
 		b.log.Error().Str("agent", id).Msg("agent row without repository: restore it from backup")
-	} else if err := b.recoverAgent(ctx, id, rep); err != nil {
+	} else if err := b.recoverAgentLocked(ctx, id, rep); err != nil {
 		return err
 	}
 	cs.done = true
@@ -248,6 +273,16 @@ func (b *Backend) checkAll(ctx context.Context, ids []string, rep *RecoveryRepor
 		rep.Drafts += reps[w].Drafts
 		rep.Failed += reps[w].Failed
 	}
+}
+
+// recoverAgentLocked is recoverAgent under the agent's cluster lock.
+func (b *Backend) recoverAgentLocked(ctx context.Context, id string, rep *RecoveryReport) error {
+	unlock, err := b.lockAgent(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return b.recoverAgent(ctx, id, rep)
 }
 
 func (b *Backend) recoverAgent(ctx context.Context, id string, rep *RecoveryReport) error {
@@ -360,6 +395,22 @@ func (b *Backend) recoverAgent(ctx context.Context, id string, rep *RecoveryRepo
 		}
 		return nil
 	})
+}
+
+// adoptLocked adopts repository id under its cluster lock, unless
+// another daemon (creating it, or adopting it too) wrote its row first.
+func (b *Backend) adoptLocked(ctx context.Context, id string, owner repo.Owner) (bool, error) {
+	unlock, err := b.lockAgent(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if b.opts.Cluster != nil {
+		if _, err := b.store.AgentByID(ctx, id); err == nil {
+			return false, nil
+		}
+	}
+	return true, b.adopt(ctx, id, owner)
 }
 
 // adopt writes the agent row of repository id from what git knows: the
