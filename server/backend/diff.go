@@ -223,11 +223,11 @@ func (b *Backend) Report(ctx context.Context, p Principal, agentID string) (Repo
 	if err != nil {
 		return Report{}, err
 	}
-	rev, tree, files, err := b.repos.DraftFiles(ctx, a.ID)
+	rev, _, cd, err := b.currentDraft(ctx, a.ID)
 	if err != nil {
 		return Report{}, err
 	}
-	res := b.cache.draft(ctx, a.ID, tree, files).result
+	res := cd.result
 	if !res.OK() {
 		b.metrics.compileFailures.Inc()
 	}

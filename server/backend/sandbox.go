@@ -140,13 +140,7 @@ func (c *caches) draft(ctx context.Context, agentID, tree string, files map[stri
 	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
 		return c.compileDraft(files), nil
 	}))
-	c.mu.Lock()
-	prev := c.latest[agentID]
-	c.latest[agentID] = tree
-	c.mu.Unlock()
-	if prev != "" && prev != tree {
-		c.drafts.Invalidate(prev)
-	}
+	c.noteLatest(agentID, tree)
 	if cd.engine != nil {
 		c.engines.SetIfAbsent(cd.result.Digest, cd.engine)
 	}
@@ -172,6 +166,40 @@ func (c *caches) compileDraft(files map[string][]byte) *compiledDraft {
 	cd.result.JSON = nil // publish writes its own; the report needs only the digest
 	cd.weight = uint32(min(size*2+64<<10, 1<<31))
 	return cd
+}
+
+// currentDraft compiles the agent's current draft: the head is read first
+// and the files only when that tree was never compiled, so a session or
+// a report on an unchanged draft reads no file.
+func (b *Backend) currentDraft(ctx context.Context, agentID string) (rev, tree string, cd *compiledDraft, err error) {
+	rev, tree, err = b.repos.DraftHead(ctx, agentID)
+	if err != nil {
+		return "", "", nil, err
+	}
+	b.cache.rememberRevision(agentID, rev, tree)
+	if cd, ok := b.cache.drafts.GetIfPresent(tree); ok {
+		b.cache.noteLatest(agentID, tree)
+		return rev, tree, cd, nil
+	}
+	// The draft may move in between: compile (and report) what is read.
+	rev, tree, files, err := b.repos.DraftFiles(ctx, agentID)
+	if err != nil {
+		return "", "", nil, err
+	}
+	b.cache.rememberRevision(agentID, rev, tree)
+	return rev, tree, b.cache.draft(ctx, agentID, tree, files), nil
+}
+
+// noteLatest records tree as agentID's newest draft, dropping the one
+// before.
+func (c *caches) noteLatest(agentID, tree string) {
+	c.mu.Lock()
+	prev := c.latest[agentID]
+	c.latest[agentID] = tree
+	c.mu.Unlock()
+	if prev != "" && prev != tree {
+		c.drafts.Invalidate(prev)
+	}
 }
 
 // rememberRevision records which tree a draft revision has.

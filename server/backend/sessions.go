@@ -74,12 +74,10 @@ func (b *Backend) CreateSession(ctx context.Context, p Principal, in SessionInpu
 	}
 	var eng *responder.Engine
 	if in.DraftMode {
-		rev, tree, files, err := b.repos.DraftFiles(ctx, a.ID)
+		rev, _, cd, err := b.currentDraft(ctx, a.ID)
 		if err != nil {
 			return Session{}, err
 		}
-		b.cache.rememberRevision(a.ID, rev, tree)
-		cd := b.cache.draft(ctx, a.ID, tree, files)
 		if !cd.result.OK() || cd.engine == nil {
 			b.metrics.compileFailures.Inc()
 			return Session{}, Errorf("compile_failed", "the draft does not compile").With("errors", diagList(cd.result.Errors))
