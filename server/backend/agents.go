@@ -248,9 +248,11 @@ func (ac *agentCache) forget(id string) {
 	ac.gen[id]++
 }
 
-// writeAgent runs a database write that changes agent id's row and drops
-// the cached row afterwards, whatever the outcome.
+// writeAgent runs a database write that changes agent id's row (or its
+// channels) and drops the cached row and channels afterwards, whatever the
+// outcome.
 func (b *Backend) writeAgent(ctx context.Context, id string, fn func(tx *store.Tx) error) error {
+	defer b.chans.forget(id)
 	defer b.agents.forget(id)
 	return b.store.Write(ctx, fn)
 }

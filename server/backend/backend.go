@@ -74,6 +74,7 @@ type Backend struct {
 
 	keys   keyCache
 	agents agentCache
+	chans  channelCache
 
 	touchMu sync.Mutex
 	touched map[string]time.Time
