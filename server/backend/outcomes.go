@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -69,12 +70,20 @@ func (b *Backend) Outcomes(ctx context.Context, p Principal, agentID string, ver
 		}
 	}
 	for _, ref := range versions {
-		v, err := b.resolveVersion(ctx, a, ref)
-		if err != nil {
+		n, ok := ParseVersionNumber(ref)
+		if ref == "published" {
+			n, ok = a.Published, a.Published > 0
+		}
+		if !ok {
+			return Outcomes{}, Errorf("version_not_found", "%q is not a version of agent %s (v<n> or published)", ref, a.ID)
+		}
+		if _, err := b.versionRow(ctx, a.ID, n); errors.Is(err, store.ErrNotFound) {
+			return Outcomes{}, Errorf("version_not_found", "agent %s has no version %s", a.ID, ref)
+		} else if err != nil {
 			return Outcomes{}, err
 		}
-		if !slices.Contains(ns, v.Number) {
-			ns = append(ns, v.Number)
+		if !slices.Contains(ns, n) {
+			ns = append(ns, n)
 		}
 	}
 	rows, err := b.store.Outcomes(ctx, a.ID, ns, from, to)
