@@ -4,13 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flowyte/flowyte/compile"
+	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server/backend"
+	"github.com/flowyte/flowyte/server/store"
 )
 
 // publishN publishes n versions of the acme fixture (each with one more
@@ -332,4 +337,42 @@ func TestOutcomesCountedPerVersion(t *testing.T) {
 	assert.Equal(t, "agent_not_found", code(err))
 	_, err = w.b.Outcomes(ctx, w.admin, a.ID, nil, time.Now(), time.Now().Add(-time.Hour))
 	assert.Equal(t, "invalid_request", code(err))
+}
+
+// TestRecoveredRollbackReturnsChannelsToFollow: a rollback whose database
+// write never happened (the pointer moved in git only) is finished by
+// recovery, brake included: every channel follows again.
+func TestRecoveredRollbackReturnsChannelsToFollow(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "flowyte.db"), store.WithSynchronous("OFF"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	compiler := func(files map[string][]byte) ([]byte, error) {
+		res := compile.Compile(files)
+		if !res.OK() {
+			return nil, res.Errors
+		}
+		return res.JSON, nil
+	}
+	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), Compile: compiler})
+	require.NoError(t, err)
+	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop()}), st: st}
+	w.admin = w.principal(t, "a", "admin", backend.AllScopes...)
+	ctx := context.Background()
+	a := w.publishN(t, 2)
+	_, err = w.b.SetChannel(ctx, w.admin, a.ID, "chat", split("v1", 50, "v2", 50))
+	require.NoError(t, err)
+
+	two := 2
+	_, err = repos.Rollback(ctx, a.ID, 1, &two, nil) // git moves; the database never hears of it
+	require.NoError(t, err)
+	b := backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop()})
+	_, err = b.Recover(ctx)
+	require.NoError(t, err)
+	chs, err := b.Channels(ctx, w.admin, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, backend.Channel{Channel: "chat", Serves: "v1", Mode: "follow"}, chs[0])
+	deps, _, err := b.Deployments(ctx, w.admin, a.ID, "", 2)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"follow", "rollback"}, []string{deps[0].Kind, deps[1].Kind})
 }
