@@ -71,8 +71,10 @@ func (s *Server) routes() *gin.Engine {
 	get("/agents/:id/prepublish-report", read, s.prepublishReport)
 	get("/agents/:id/deployments", read, s.listDeployments)
 
-	// Sandbox, channels, sessions (§8).
+	// Sandbox, channels, sessions (§8); pins, splits, outcomes (§12).
 	get("/agents/:id/channels", read, s.channels)
+	r.PUT("/agents/:id/channels/:channel", write, s.putChannel)
+	get("/agents/:id/outcomes", read, s.outcomes)
 	get("/usage", read, s.usage)
 	r.POST("/chat/sessions", chat, s.createSession)
 	get("/chat/sessions/:sid", chat, s.getSession)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,6 +12,7 @@ type createSessionRequest struct {
 	AgentID   string `json:"agentId" validate:"required,max=64"`
 	DraftMode bool   `json:"draftMode"`
 	Channel   string `json:"channel" validate:"omitempty,oneof=chat phone"`
+	CallerID  string `json:"callerId" validate:"max=256"`
 }
 
 func (s *Server) createSession(c *gin.Context) {
@@ -22,7 +22,7 @@ func (s *Server) createSession(c *gin.Context) {
 		return
 	}
 	ss, err := s.backend.CreateSession(c.Request.Context(), principal(c), backend.SessionInput{
-		AgentID: req.AgentID, DraftMode: req.DraftMode, Channel: req.Channel,
+		AgentID: req.AgentID, DraftMode: req.DraftMode, Channel: req.Channel, CallerID: req.CallerID,
 	})
 	if err != nil {
 		fail(c, err)
@@ -68,31 +68,11 @@ func (s *Server) postMessage(c *gin.Context) {
 	writeJSON(c, 200, out)
 }
 
-func (s *Server) channels(c *gin.Context) {
-	out, err := s.backend.Channels(c.Request.Context(), principal(c), c.Param("id"))
+func (s *Server) usage(c *gin.Context) {
+	from, to, err := timeRange(c)
 	if err != nil {
 		fail(c, err)
 		return
-	}
-	writeJSON(c, 200, out)
-}
-
-func (s *Server) usage(c *gin.Context) {
-	var from, to time.Time
-	for _, q := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &from}, {"to", &to}} {
-		raw := c.Query(q.name)
-		if raw == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339, raw)
-		if err != nil {
-			fail(c, problem("invalid_request", "%s must be an RFC 3339 time, got %q", q.name, raw))
-			return
-		}
-		*q.dst = t.UTC()
 	}
 	u, err := s.backend.Usage(c.Request.Context(), principal(c), c.Query("agentId"), from, to)
 	if err != nil {

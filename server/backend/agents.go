@@ -117,7 +117,7 @@ func (b *Backend) agentRow(ctx context.Context, p Principal, id string) (store.A
 		return store.Agent{}, Errorf("agent_not_found", "no agent %q", id)
 	}
 	if err == nil {
-		b.agents.put(a, gen)
+		b.agents.put(a.ID, a, gen)
 	}
 	return a, err
 }
@@ -234,72 +234,80 @@ func (b *Backend) DeleteAgent(ctx context.Context, p Principal, id string) error
 	return nil
 }
 
-// agentCache keeps agent rows in memory: every request that names an agent
-// reads its row, and only this process writes agent rows, always through
-// writeAgent, which invalidates. A generation per id keeps a read that
-// raced with a write from caching the old row.
-type agentCache struct {
+// rowCache keeps one value per agent in memory (its row, its channels):
+// every request that names an agent reads them, and this process writes
+// them only through writeAgent, which invalidates (other daemons are told
+// by notification). A generation per id keeps a read that raced with a
+// write from caching the old value.
+type rowCache[V any] struct {
 	mu    sync.Mutex
-	rows  map[string]store.Agent
+	rows  map[string]V
 	gen   map[string]uint64
 	epoch uint64 // bumped by forgetAll
 }
 
+// agentCache holds agent rows.
+type agentCache = rowCache[store.Agent]
+
+// channelCache holds each agent's channel modes.
+type channelCache = rowCache[[]store.ChannelMode]
+
 const agentCacheMax = 20000
 
-func (ac *agentCache) get(id string) (store.Agent, bool) {
-	ac.mu.Lock()
-	defer ac.mu.Unlock()
-	a, ok := ac.rows[id]
-	return a, ok
+func (rc *rowCache[V]) get(id string) (V, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	v, ok := rc.rows[id]
+	return v, ok
 }
 
-// generation is read before loading a row; put keeps the row only if no
-// write happened since.
-func (ac *agentCache) generation(id string) uint64 {
-	ac.mu.Lock()
-	defer ac.mu.Unlock()
-	return ac.gen[id] + ac.epoch<<40
+// generation is read before loading a value; put keeps the value only if
+// no write happened since.
+func (rc *rowCache[V]) generation(id string) uint64 {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.gen[id] + rc.epoch<<40
 }
 
-func (ac *agentCache) put(a store.Agent, gen uint64) {
-	ac.mu.Lock()
-	defer ac.mu.Unlock()
-	if ac.gen[a.ID]+ac.epoch<<40 != gen {
+func (rc *rowCache[V]) put(id string, v V, gen uint64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.gen[id]+rc.epoch<<40 != gen {
 		return
 	}
-	if ac.rows == nil || len(ac.rows) >= agentCacheMax {
-		ac.rows = map[string]store.Agent{}
+	if rc.rows == nil || len(rc.rows) >= agentCacheMax {
+		rc.rows = map[string]V{}
 	}
-	ac.rows[a.ID] = a
+	rc.rows[id] = v
 }
 
-// forgetAll drops every row (generations move on, so no read in flight
-// caches an old row either).
-func (ac *agentCache) forgetAll() {
-	ac.mu.Lock()
-	defer ac.mu.Unlock()
-	ac.epoch++
-	ac.rows = nil
+// forgetAll drops every value (the epoch moves on, so no read in flight
+// caches an old one either).
+func (rc *rowCache[V]) forgetAll() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.epoch++
+	rc.rows = nil
 }
 
-func (ac *agentCache) forget(id string) {
-	ac.mu.Lock()
-	defer ac.mu.Unlock()
-	delete(ac.rows, id)
-	if ac.gen == nil {
-		ac.gen = map[string]uint64{}
+func (rc *rowCache[V]) forget(id string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	delete(rc.rows, id)
+	if rc.gen == nil {
+		rc.gen = map[string]uint64{}
 	}
 	// Generations are never reset (one counter per agent ever written):
 	// a reset could let a reader's old generation match again.
-	ac.gen[id]++
+	rc.gen[id]++
 }
 
-// writeAgent runs a database write that changes agent id's row and drops
-// the cached row afterwards, whatever the outcome, here and on every
-// other daemon.
+// writeAgent runs a database write that changes agent id's row (or its
+// channels) and drops the cached row and channels afterwards, whatever the
+// outcome, here and on every other daemon.
 func (b *Backend) writeAgent(ctx context.Context, id string, fn func(tx store.Tx) error) error {
 	defer b.agentChanged(id)
+	defer b.chans.forget(id)
 	defer b.agents.forget(id)
 	return b.store.Write(ctx, fn)
 }

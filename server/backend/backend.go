@@ -77,6 +77,7 @@ type Backend struct {
 
 	keys   keyCache
 	agents agentCache
+	chans  channelCache
 
 	touchMu sync.Mutex
 	touched map[string]time.Time

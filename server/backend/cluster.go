@@ -90,5 +90,11 @@ func (b *Backend) Listen(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	return b.opts.Cluster.Listen(ctx, channelAgents, func(id string) { b.agents.forget(id) }, b.agents.forgetAll)
+	return b.opts.Cluster.Listen(ctx, channelAgents, func(id string) {
+		b.agents.forget(id)
+		b.chans.forget(id)
+	}, func() {
+		b.agents.forgetAll()
+		b.chans.forgetAll()
+	})
 }

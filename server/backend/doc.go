@@ -1,6 +1,7 @@
 // Package backend holds flowyte's use cases: agents, draft edits, publish,
 // rollback, diffs and the pre-publish report, chat sessions and their
-// responders, the webhook registry, API keys, recovery and reconciliation,
+// responders, channels (follow, pin, split) and outcomes per version, the
+// webhook registry, API keys, recovery and reconciliation,
 // and the caches in front of them with their invalidation.
 //
 // It takes plain Go values and returns domain types and typed errors

@@ -15,10 +15,11 @@ const (
 	EventVersionPublished  = "version.published"
 	EventVersionRolledBack = "version.rolled_back"
 	EventDraftUpdated      = "draft.updated"
+	EventChannelUpdated    = "channel.updated"
 )
 
 // EventTypes lists every event type a webhook may subscribe to.
-var EventTypes = []string{EventVersionPublished, EventVersionRolledBack, EventDraftUpdated}
+var EventTypes = []string{EventVersionPublished, EventVersionRolledBack, EventDraftUpdated, EventChannelUpdated}
 
 // eventBody is the JSON body of every webhook delivery.
 type eventBody struct {

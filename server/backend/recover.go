@@ -389,6 +389,11 @@ func (b *Backend) recoverAgent(ctx context.Context, id string, rep *RecoveryRepo
 				return err
 			}
 			rep.Deployments++
+			moved := a
+			moved.Published = published
+			if err := b.followAll(ctx, tx, moved, "recovery", now); err != nil {
+				return err
+			}
 		}
 		if published != a.Published || latest != a.Latest {
 			return tx.SetPublished(ctx, id, published, latest)

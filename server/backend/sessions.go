@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -52,13 +53,24 @@ type SessionInput struct {
 	DraftMode bool
 	// Channel is "chat" (the default) or "phone".
 	Channel string
+	// CallerID (a phone number, a user id; optional, at most 256 bytes)
+	// keeps a caller on one version of a split channel.
+	CallerID string
 }
 
-// CreateSession starts a chat session pinned to the published version,
-// or to the draft's current revision in draft mode.
+// CreateSession starts a chat session pinned to the version its channel
+// picks (the published one, a pinned one, or one of a split's by weight),
+// or to the draft's current revision in draft mode. A published session
+// is counted in its version's outcomes.
 func (b *Backend) CreateSession(ctx context.Context, p Principal, in SessionInput) (Session, error) {
 	if in.Channel == "" {
 		in.Channel = "chat"
+	}
+	if !slices.Contains(ChannelNames, in.Channel) {
+		return Session{}, Invalid("/channel", "oneof", "channel must be one of: chat, phone")
+	}
+	if len(in.CallerID) > MaxCallerIDBytes || !utf8.ValidString(in.CallerID) {
+		return Session{}, Invalid("/callerId", "max", "callerId must be at most 256 bytes of UTF-8")
 	}
 	if in.DraftMode && in.Channel == "phone" {
 		return Session{}, Errorf("validation_failed", "the phone channel serves the published version; draftMode is for chat").
@@ -88,14 +100,27 @@ func (b *Backend) CreateSession(ctx context.Context, p Principal, in SessionInpu
 		if a.Published == 0 {
 			return Session{}, Errorf("no_published_version", "agent %s has never been published: publish first, or use draftMode: true", a.ID)
 		}
-		eng, err = b.versionEngine(ctx, a.ID, a.Published)
+		n, err := b.pickVersion(ctx, a, in.Channel, in.CallerID)
 		if err != nil {
 			return Session{}, err
 		}
-		ss.Version = a.Published
+		eng, err = b.versionEngine(ctx, a.ID, n)
+		if err != nil {
+			return Session{}, err
+		}
+		ss.Version = n
 		ss.Billable = true
 	}
-	if err := b.store.Write(ctx, func(tx store.Tx) error { return tx.CreateSession(ctx, ss) }); err != nil {
+	err = b.store.Write(ctx, func(tx store.Tx) error {
+		if err := tx.CreateSession(ctx, ss); err != nil {
+			return err
+		}
+		if ss.DraftMode {
+			return nil
+		}
+		return tx.AddOutcomes(ctx, store.OutcomeDelta{AgentID: ss.AgentID, Version: ss.Version, At: ss.CreatedAt, Sessions: 1})
+	})
+	if err != nil {
 		return Session{}, err
 	}
 	mode := "published"
@@ -224,9 +249,15 @@ func (b *Backend) PostMessage(ctx context.Context, p Principal, sid, text string
 			return Reply{}, err
 		}
 		now := b.now()
-		err = b.store.AppendTurnAfter(ctx, ss.ID, cur.LastSeq,
-			store.Message{Role: "user", Text: turn.Input, At: now},
-			store.Message{Role: "agent", Text: turn.Reply, Trace: trace, At: now}, state)
+		user := store.Message{Role: "user", Text: turn.Input, At: now}
+		agent := store.Message{Role: "agent", Text: turn.Reply, Trace: trace, At: now}
+		if ss.DraftMode {
+			err = b.store.AppendTurnAfter(ctx, ss.ID, cur.LastSeq, user, agent, state)
+		} else {
+			// Published turns count in their version's outcomes, in the
+			// same transaction that stores them.
+			err = b.store.AppendTurnCounted(ctx, ss.ID, cur.LastSeq, user, agent, state, outcomeDelta(ss, turn.Outcome, now))
+		}
 		if errors.Is(err, store.ErrConflict) && attempt < maxTurnRetries {
 			continue
 		}
@@ -242,22 +273,6 @@ func (b *Backend) PostMessage(ctx context.Context, p Principal, sid, text string
 		Trace:    turn.Trace,
 		Input:    turn.Input,
 	}, nil
-}
-
-// Channel is what one channel serves.
-type Channel struct {
-	Channel string `json:"channel"`
-	Serves  any    `json:"serves"`
-}
-
-// Channels lists the agent's channels and what each serves.
-func (b *Backend) Channels(ctx context.Context, p Principal, agentID string) ([]Channel, error) {
-	a, err := b.agent(ctx, p, agentID)
-	if err != nil {
-		return nil, err
-	}
-	serves := nullableVersion(a.Published)
-	return []Channel{{Channel: "chat", Serves: serves}, {Channel: "phone", Serves: serves}}, nil
 }
 
 // Usage is billable and draft session counts.

@@ -34,6 +34,11 @@ type Store interface {
 	VersionNumbers(ctx context.Context, agentID string) ([]int, error)
 	ListDeployments(ctx context.Context, agentID string, before int64, limit int) ([]store.Deployment, error)
 
+	// Channels and outcomes (writes: Tx.SetChannel, Tx.FollowChannel,
+	// Tx.AddOutcomes).
+	Channels(ctx context.Context, agentID string) ([]store.ChannelMode, error)
+	Outcomes(ctx context.Context, agentID string, versions []int, from, to time.Time) ([]store.Outcome, error)
+
 	// Idempotency keys.
 	BeginIdempotent(ctx context.Context, rec store.Idempotency) (*store.Idempotency, error)
 	FinishIdempotent(ctx context.Context, workspaceID, key string, status int, headers map[string]string, body []byte) error
@@ -43,6 +48,7 @@ type Store interface {
 	// Sessions.
 	Session(ctx context.Context, workspaceID, id string) (store.Session, error)
 	AppendTurnAfter(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte) error
+	AppendTurnCounted(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte, d store.OutcomeDelta) error
 	Messages(ctx context.Context, sessionID string) ([]store.Message, error)
 	Usage(ctx context.Context, workspaceID, agentID string, from, to time.Time) (store.Usage, error)
 

@@ -297,22 +297,28 @@ func (b *Backend) Rollback(ctx context.Context, p Principal, agentID string, in 
 				return err
 			}
 			published = v
-			if from == to {
-				return nil // already live: the pointer did not move, nothing to record
-			}
 			cur, err := b.store.AgentByID(ctx, a.ID)
 			if err != nil {
 				return err
 			}
+			// Every channel returns to follow (the emergency brake), also
+			// when the pointer is already on the target.
 			return b.writeAgent(ctx, a.ID, func(tx store.Tx) error {
-				did, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: a.ID, At: now, By: p.Key.Name, Kind: "rollback", From: from, To: to})
-				if err != nil {
-					return err
+				if from != to {
+					did, err := tx.InsertDeployment(ctx, store.Deployment{AgentID: a.ID, At: now, By: p.Key.Name, Kind: "rollback", From: from, To: to})
+					if err != nil {
+						return err
+					}
+					if err := tx.SetPublished(ctx, a.ID, to, cur.Latest); err != nil {
+						return err
+					}
+					if err := b.insertVersionEvent(ctx, tx, EventVersionRolledBack, cur, v, from, p.Key.Name, now, deploymentDedupe(a.ID, did)); err != nil {
+						return err
+					}
 				}
-				if err := tx.SetPublished(ctx, a.ID, to, cur.Latest); err != nil {
-					return err
-				}
-				return b.insertVersionEvent(ctx, tx, EventVersionRolledBack, cur, v, from, p.Key.Name, now, deploymentDedupe(a.ID, did))
+				moved := cur
+				moved.Published = to
+				return b.followAll(ctx, tx, moved, p.Key.Name, now)
 			})
 		})
 		return err
@@ -429,7 +435,9 @@ func (b *Backend) VersionFile(ctx context.Context, p Principal, agentID, ref, pa
 	return FrozenFile{Number: n, Data: f.data, ETag: f.blob, NotModified: MatchETag(ifNoneMatch, f.blob)}, nil
 }
 
-// Deployment is one move of the published pointer.
+// Deployment is one move of the published pointer (kind publish or
+// rollback), or one change of a channel (kind pin, split or follow: from
+// and to are what the channel served before and after).
 type Deployment struct {
 	ID   int64     `json:"id"`
 	At   time.Time `json:"at"`
@@ -437,6 +445,10 @@ type Deployment struct {
 	Kind string    `json:"kind"`
 	From any       `json:"from"`
 	To   any       `json:"to"`
+	// Channel is the channel changed (null for publish and rollback).
+	Channel any `json:"channel"`
+	// Split is the split of a split deployment (null otherwise).
+	Split []SplitShare `json:"split"`
 }
 
 // Deployments lists the moves of the published pointer, newest first;
@@ -465,7 +477,11 @@ func (b *Backend) Deployments(ctx context.Context, p Principal, agentID, cursor 
 	}
 	out := make([]Deployment, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, Deployment{ID: d.ID, At: d.At.UTC(), By: d.By, Kind: d.Kind, From: nullableVersion(d.From), To: nullableVersion(d.To)})
+		dv := Deployment{ID: d.ID, At: d.At.UTC(), By: d.By, Kind: d.Kind, From: nullableVersion(d.From), To: nullableVersion(d.To), Channel: NullableString(d.Channel)}
+		for _, e := range d.Split {
+			dv.Split = append(dv.Split, SplitShare{Version: VersionID(e.Version), Weight: e.Weight})
+		}
+		out = append(out, dv)
 	}
 	return out, next, nil
 }

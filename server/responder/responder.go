@@ -90,6 +90,22 @@ type Turn struct {
 	Trace Trace `json:"trace"`
 	// State is the conversation state to persist for the next turn.
 	State State `json:"state"`
+	// Outcome says what kind of turn this was, for outcomes per version.
+	Outcome Outcome `json:"-"`
+}
+
+// Outcome classifies a turn for the outcome counters (CONTRACT §12).
+type Outcome struct {
+	// Fallback reports whether nothing matched (no playbook, no knowledge)
+	// and the fallback answered.
+	Fallback bool
+	// Blocked reports whether a block guardrail (input or output) answered.
+	Blocked bool
+	// PlaybookCompleted reports whether a playbook ran through its last
+	// step this turn (a playbook ended by a handoff step is a Handoff).
+	PlaybookCompleted bool
+	// Handoff reports whether a handoff step ended a playbook this turn.
+	Handoff bool
 }
 
 // New builds the engine for artifact a: it compiles every guardrail
@@ -178,6 +194,7 @@ func (e *Engine) Respond(st State, text string) Turn {
 	if blocked != nil {
 		t.Reply = blocked.message
 		t.Trace.Guardrail = blocked.slug
+		t.Outcome.Blocked = true
 		if _, ok := e.waiting(st); ok {
 			t.State = st.clone() // the playbook keeps waiting
 		}
@@ -200,6 +217,11 @@ func (e *Engine) Respond(st State, text string) Turn {
 		texts, t.State = e.run(pb, 0, map[string]string{}, &t.Trace)
 		ran = true
 	}
+	if ran && t.State.Playbook == "" {
+		// The playbook ended this turn: by a handoff step, or at its end.
+		t.Outcome.Handoff = t.Trace.Handoff != ""
+		t.Outcome.PlaybookCompleted = !t.Outcome.Handoff
+	}
 
 	switch {
 	case ran && len(texts) == 0:
@@ -212,6 +234,7 @@ func (e *Engine) Respond(st State, text string) Turn {
 			t.Trace.Knowledge = p.article
 		} else {
 			t.Reply = e.fallback
+			t.Outcome.Fallback = true
 		}
 	}
 
@@ -219,6 +242,7 @@ func (e *Engine) Respond(st State, text string) Turn {
 	if r := e.out.block(t.Reply); r != nil {
 		t.Reply = r.message
 		t.Trace.Guardrail = r.slug
+		t.Outcome.Blocked = true
 		return t
 	}
 	var outBy string

@@ -1,6 +1,7 @@
 // Package store is flowyte's SQLite metadata database: workspaces, API keys,
 // the agent index, versions, deployments, idempotency records and the event
-// outbox (plus sessions and webhooks in sibling files).
+// outbox (plus sessions, webhooks, channel modes and outcome counters in
+// sibling files).
 //
 // Git is the source of truth for drafts and versions; the rows here are
 // derived indexes that startup recovery can rebuild, plus data git does not

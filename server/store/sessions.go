@@ -146,7 +146,7 @@ func (s *Store) Session(ctx context.Context, workspaceID, id string) (Session, e
 // [Store.AppendTurnAfter]. An unknown session is ErrNotFound. Do not call
 // it inside [Store.Write].
 func (s *Store) AppendTurn(ctx context.Context, sessionID string, user, agent Message, state []byte) error {
-	return s.appendTurn(ctx, sessionID, -1, user, agent, state)
+	return s.appendTurn(ctx, sessionID, -1, user, agent, state, nil)
 }
 
 // AppendTurnAfter is [Store.AppendTurn] with an optimistic check: it fails
@@ -157,10 +157,12 @@ func (s *Store) AppendTurnAfter(ctx context.Context, sessionID string, lastSeq i
 	if lastSeq < 0 {
 		return fmt.Errorf("append turn %s: negative last seq %d", sessionID, lastSeq)
 	}
-	return s.appendTurn(ctx, sessionID, lastSeq, user, agent, state)
+	return s.appendTurn(ctx, sessionID, lastSeq, user, agent, state, nil)
 }
 
-func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, user, agent Message, state []byte) error {
+// appendTurn appends one exchange; also, when not nil, runs in the same
+// transaction after the messages are written.
+func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, user, agent Message, state []byte, also func(tx Tx) error) error {
 	if user.Role == "" {
 		user.Role = RoleUser
 	}
@@ -192,9 +194,14 @@ func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, u
 				return wrapError(err)
 			}
 		}
-		_, err := tx.q.ExecContext(ctx,
-			`UPDATE sessions SET state = ?, last_seq = ? WHERE id = ?`, nullBytes(state), cur+2, sessionID)
-		return wrapError(err)
+		if _, err := tx.q.ExecContext(ctx,
+			`UPDATE sessions SET state = ?, last_seq = ? WHERE id = ?`, nullBytes(state), cur+2, sessionID); err != nil {
+			return wrapError(err)
+		}
+		if also != nil {
+			return also(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("append turn %s: %w", sessionID, err)

@@ -54,6 +54,16 @@ type Tx interface {
 	CreateSession(ctx context.Context, s Session) error
 	// CreateWebhook inserts w. A duplicate id is ErrConflict.
 	CreateWebhook(ctx context.Context, w Webhook) error
+
+	// Channels returns the agent's non-follow channel modes.
+	Channels(ctx context.Context, agentID string) ([]ChannelMode, error)
+	// SetChannel stores c (pin or split) for its agent and channel.
+	SetChannel(ctx context.Context, c ChannelMode) error
+	// FollowChannel returns the channel to follow mode.
+	FollowChannel(ctx context.Context, agentID, channel string) error
+	// AddOutcomes adds d to the outcome counters of its agent, version and
+	// hour.
+	AddOutcomes(ctx context.Context, d OutcomeDelta) error
 }
 
 var _ Tx = (*sqliteTx)(nil)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -135,6 +136,9 @@ const (
 	DeployPublish   = "publish"   // a publish moved the pointer to a new version
 	DeployRollback  = "rollback"  // a rollback moved it to an existing version
 	DeployRecovered = "recovered" // startup recovery found a move the database missed
+	DeployPin       = "pin"       // a channel was pinned to a version
+	DeploySplit     = "split"     // a channel was split over versions
+	DeployFollow    = "follow"    // a channel went back to following the published version
 )
 
 // Deployment is one move of an agent's published pointer.
@@ -143,41 +147,76 @@ type Deployment struct {
 	AgentID string
 	At      time.Time
 	By      string // key id or "system"
-	Kind    string // DeployPublish, DeployRollback or DeployRecovered
-	From    int    // previous published number, 0 = none
+	Kind    string // DeployPublish, DeployRollback, DeployRecovered, or a channel kind
+	From    int    // previous published number (or what the channel served), 0 = none
 	To      int
+	// Channel is the channel a pin, split or follow changed ("" for moves
+	// of the published pointer).
+	Channel string
+	// Split is the split of a DeploySplit (nil otherwise).
+	Split []SplitEntry
 }
 
-const deploymentColumns = `id, agent_id, at, actor, kind, from_version, to_version`
+const deploymentColumns = `id, agent_id, at, actor, kind, from_version, to_version, channel, split`
 
 func scanDeployment(sc scanner) (Deployment, error) {
 	var (
-		d  Deployment
-		ns int64
+		d     Deployment
+		ns    int64
+		split sql.NullString
 	)
-	if err := sc.Scan(&d.ID, &d.AgentID, &ns, &d.By, &d.Kind, &d.From, &d.To); err != nil {
+	if err := sc.Scan(&d.ID, &d.AgentID, &ns, &d.By, &d.Kind, &d.From, &d.To, &d.Channel, &split); err != nil {
 		return Deployment{}, wrapError(err)
 	}
 	d.At = fromNanos(ns)
+	if split.Valid {
+		var err error
+		if d.Split, err = decodeSplit(split.String); err != nil {
+			return Deployment{}, err
+		}
+	}
 	return d, nil
+}
+
+// CheckDeployment reports why d cannot be recorded, or nil (shared by
+// engines).
+func CheckDeployment(d Deployment) error {
+	switch d.Kind {
+	case DeployPublish, DeployRollback, DeployRecovered:
+		if d.To <= 0 {
+			return errors.New("insert deployment: target version must be > 0")
+		}
+		if d.Channel != "" || d.Split != nil {
+			return fmt.Errorf("insert deployment %s: a %s has no channel or split", d.AgentID, d.Kind)
+		}
+	case DeployPin, DeploySplit, DeployFollow:
+		if d.Channel == "" {
+			return fmt.Errorf("insert deployment %s: a %s needs its channel", d.AgentID, d.Kind)
+		}
+		if (d.Kind == DeploySplit) != (d.Split != nil) {
+			return fmt.Errorf("insert deployment %s: a split (and only a split) carries the split", d.AgentID)
+		}
+	default:
+		return fmt.Errorf("insert deployment %s: bad kind %q", d.AgentID, d.Kind)
+	}
+	return nil
 }
 
 // InsertDeployment records d and returns its id (d.ID is ignored); ids grow
 // and are never reused.
 func (tx *sqliteTx) InsertDeployment(ctx context.Context, d Deployment) (int64, error) {
-	switch d.Kind {
-	case DeployPublish, DeployRollback, DeployRecovered:
-	default:
-		return 0, fmt.Errorf("insert deployment %s: bad kind %q", d.AgentID, d.Kind)
+	if err := CheckDeployment(d); err != nil {
+		return 0, err
 	}
-	if d.To <= 0 {
-		return 0, errors.New("insert deployment: target version must be > 0")
+	var split sql.NullString
+	if d.Split != nil {
+		split = sql.NullString{String: encodeSplit(d.Split), Valid: true}
 	}
 	var id int64
 	err := tx.q.QueryRowContext(ctx,
-		`INSERT INTO deployments (agent_id, at, actor, kind, from_version, to_version)
-		 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		d.AgentID, toNanos(d.At), d.By, d.Kind, d.From, d.To).Scan(&id)
+		`INSERT INTO deployments (agent_id, at, actor, kind, from_version, to_version, channel, split)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		d.AgentID, toNanos(d.At), d.By, d.Kind, d.From, d.To, d.Channel, split).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert deployment %s: %w", d.AgentID, wrapError(err))
 	}

@@ -78,7 +78,7 @@ func (s *Store) Session(ctx context.Context, workspaceID, id string) (store.Sess
 // from several daemons never interleave or share a Seq. An unknown session
 // is ErrNotFound.
 func (s *Store) AppendTurn(ctx context.Context, sessionID string, user, agent store.Message, state []byte) error {
-	return s.appendTurn(ctx, sessionID, -1, user, agent, state)
+	return s.appendTurn(ctx, sessionID, -1, user, agent, state, nil)
 }
 
 // AppendTurnAfter is AppendTurn with an optimistic check: ErrConflict,
@@ -87,10 +87,10 @@ func (s *Store) AppendTurnAfter(ctx context.Context, sessionID string, lastSeq i
 	if lastSeq < 0 {
 		return fmt.Errorf("append turn %s: negative last seq %d", sessionID, lastSeq)
 	}
-	return s.appendTurn(ctx, sessionID, lastSeq, user, agent, state)
+	return s.appendTurn(ctx, sessionID, lastSeq, user, agent, state, nil)
 }
 
-func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte) error {
+func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte, also func(tx *pgTx) error) error {
 	if user.Role == "" {
 		user.Role = store.RoleUser
 	}
@@ -123,8 +123,13 @@ func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, u
 			cur+2, agent.Role, agent.Text, agent.Trace, toNanos(agent.At)); err != nil {
 			return wrapError(err)
 		}
-		_, err := tx.tx.Exec(ctx, `UPDATE sessions SET state = $1, last_seq = $2 WHERE id = $3`, state, cur+2, sessionID)
-		return wrapError(err)
+		if _, err := tx.tx.Exec(ctx, `UPDATE sessions SET state = $1, last_seq = $2 WHERE id = $3`, state, cur+2, sessionID); err != nil {
+			return wrapError(err)
+		}
+		if also != nil {
+			return also(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("append turn %s: %w", sessionID, err)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -110,36 +109,43 @@ func versionNumbers(ctx context.Context, q querier, agentID string) ([]int, erro
 	return ns, nil
 }
 
-const deploymentColumns = `id, agent_id, at, actor, kind, from_version, to_version`
+const deploymentColumns = `id, agent_id, at, actor, kind, from_version, to_version, channel, split`
 
 func scanDeployment(row pgx.Row) (store.Deployment, error) {
 	var (
-		d  store.Deployment
-		ns int64
+		d     store.Deployment
+		ns    int64
+		split *string
 	)
-	if err := row.Scan(&d.ID, &d.AgentID, &ns, &d.By, &d.Kind, &d.From, &d.To); err != nil {
+	if err := row.Scan(&d.ID, &d.AgentID, &ns, &d.By, &d.Kind, &d.From, &d.To, &d.Channel, &split); err != nil {
 		return store.Deployment{}, wrapError(err)
 	}
 	d.At = fromNanos(ns)
+	if split != nil {
+		var err error
+		if d.Split, err = store.DecodeSplit(*split); err != nil {
+			return store.Deployment{}, err
+		}
+	}
 	return d, nil
 }
 
 // InsertDeployment records d and returns its id (d.ID is ignored); ids grow
 // and are never reused.
 func (tx *pgTx) InsertDeployment(ctx context.Context, d store.Deployment) (int64, error) {
-	switch d.Kind {
-	case store.DeployPublish, store.DeployRollback, store.DeployRecovered:
-	default:
-		return 0, fmt.Errorf("insert deployment %s: bad kind %q", d.AgentID, d.Kind)
+	if err := store.CheckDeployment(d); err != nil {
+		return 0, err
 	}
-	if d.To <= 0 {
-		return 0, errors.New("insert deployment: target version must be > 0")
+	var split *string
+	if d.Split != nil {
+		s := store.EncodeSplit(d.Split)
+		split = &s
 	}
 	var id int64
 	err := tx.tx.QueryRow(ctx,
-		`INSERT INTO deployments (agent_id, at, actor, kind, from_version, to_version)
-		 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		d.AgentID, toNanos(d.At), d.By, d.Kind, d.From, d.To).Scan(&id)
+		`INSERT INTO deployments (agent_id, at, actor, kind, from_version, to_version, channel, split)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		d.AgentID, toNanos(d.At), d.By, d.Kind, d.From, d.To, d.Channel, split).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert deployment %s: %w", d.AgentID, wrapError(err))
 	}

@@ -36,6 +36,9 @@ type Engine interface {
 	ListAgents(ctx context.Context, workspaceID, cursor string, limit int) ([]store.Agent, string, error)
 	AllAgentIDs(ctx context.Context) ([]string, error)
 	AgentDeleted(ctx context.Context, id string) (bool, error)
+	Channels(ctx context.Context, agentID string) ([]store.ChannelMode, error)
+	Outcomes(ctx context.Context, agentID string, versions []int, from, to time.Time) ([]store.Outcome, error)
+	AppendTurnCounted(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte, d store.OutcomeDelta) error
 
 	// Versions and deployments.
 	Version(ctx context.Context, agentID string, n int) (store.Version, error)

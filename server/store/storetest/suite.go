@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"WebhookRequeue", testWebhookRequeue},
 		{"WebhookPruneDeliveries", testWebhookPruneDeliveries},
 		{"WebhookClaim", testWebhookClaim},
+		{"Traffic", testTraffic},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
 	}
