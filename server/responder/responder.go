@@ -60,6 +60,10 @@ type SkillCall struct {
 	Body map[string]any `json:"body,omitempty"`
 	// TimeoutMs is the skill's timeout in milliseconds.
 	TimeoutMs int `json:"timeoutMs"`
+	// Args are the call's arguments by name, as rendered from the step's
+	// with (after input redaction), whichever part of the request carries
+	// them. Tests match expected skill calls on them.
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // Trace explains how a reply was made.

@@ -96,7 +96,7 @@ func TestActivePlaybookWinsOverTriggersAndKnowledge(t *testing.T) {
 func TestGetSkillPutsOtherParamsInSortedQuery(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{Playbook: "order-status", Step: 0}, "42 7")
-	want := []SkillCall{{Skill: "order-status", Method: "GET", URL: "https://shop.example.com/orders/42%207/status?lang=en", TimeoutMs: 2000}}
+	want := []SkillCall{{Skill: "order-status", Method: "GET", URL: "https://shop.example.com/orders/42%207/status?lang=en", TimeoutMs: 2000, Args: map[string]string{"lang": "en", "orderId": "42 7"}}}
 	assert.Equal(t, want, turn.Trace.SkillCalls)
 }
 
@@ -118,6 +118,7 @@ func TestQueryStringSortedAndAppended(t *testing.T) {
 	assert.Equal(t, "https://x.test/a/7?fixed=1&alpha=a%26b&mid=m&zeta=z+z", c.URL)
 	assert.Equal(t, "GET", c.Method)
 	assert.Nil(t, c.Body)
+	assert.Equal(t, map[string]string{"zeta": "z z", "alpha": "a&b", "id": "7", "mid": "m"}, c.Args, "args by name, whichever part carries them")
 	assert.Equal(t, emptyPlaybookReply, turn.Reply, "a playbook that says nothing")
 }
 
@@ -136,6 +137,7 @@ func TestFullPlaybookWithPostBodyAndHandoff(t *testing.T) {
 		Headers:   map[string]string{"Authorization": "[redacted]", "X-Source": "[redacted]"},
 		Body:      map[string]any{"email": "[redacted]", "priority": int64(2), "summary": "The app crashes"},
 		TimeoutMs: 5000,
+		Args:      map[string]string{"email": "[redacted]", "priority": "2", "summary": "The app crashes"},
 	}}
 	assert.Equal(t, want, t3.Trace.SkillCalls)
 	assert.Equal(t, State{}, t3.State, "reset after handoff")
