@@ -80,7 +80,7 @@ func TestAskSavesAndRunsFollowingSteps(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{Playbook: "cancel", Step: 0}, "  A-17/x  ")
 	assert.Equal(t, "Order A-17/x is cancelled.", turn.Reply)
-	want := []SkillCall{{Skill: "cancel-order", Method: "DELETE", URL: "https://shop.example.com/orders/A-17%2Fx", TimeoutMs: 3000}}
+	want := []SkillCall{{Skill: "cancel-order", Method: "DELETE", URL: "https://shop.example.com/orders/A-17%2Fx", TimeoutMs: 3000, Args: map[string]string{"orderId": "A-17/x"}}}
 	assert.Equal(t, want, turn.Trace.SkillCalls)
 	assert.Equal(t, State{}, turn.State, "reset after the last step")
 	assert.Equal(t, "cancel", turn.Trace.Playbook)
