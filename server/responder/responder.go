@@ -82,6 +82,9 @@ type Trace struct {
 	// Redacted reports whether a redact guardrail changed the input or
 	// the reply.
 	Redacted bool `json:"redacted,omitempty"`
+	// Fallback reports whether the reply is the fallback: no guardrail
+	// blocked the turn, no playbook ran and no article matched.
+	Fallback bool `json:"fallback,omitempty"`
 }
 
 // Turn is the result of one user message.
@@ -216,6 +219,7 @@ func (e *Engine) Respond(st State, text string) Turn {
 			t.Trace.Knowledge = p.article
 		} else {
 			t.Reply = e.fallback
+			t.Trace.Fallback = true
 		}
 	}
 
@@ -223,6 +227,7 @@ func (e *Engine) Respond(st State, text string) Turn {
 	if r := e.out.block(t.Reply); r != nil {
 		t.Reply = r.message
 		t.Trace.Guardrail = r.slug
+		t.Trace.Fallback = false
 		return t
 	}
 	var outBy string

@@ -247,7 +247,9 @@ func TestFallback(t *testing.T) {
 		assert.Equal(t, "I'm not sure about that. Try asking about orders, shipping or returns.", turn.Reply, "Respond(%q)", text)
 		assert.Empty(t, turn.Trace.Knowledge, "Respond(%q)", text)
 		assert.Empty(t, turn.Trace.Playbook, "Respond(%q)", text)
+		assert.True(t, turn.Trace.Fallback, "Respond(%q)", text)
 	}
+	assert.False(t, e.Respond(State{}, "where is my order").Trace.Fallback, "a playbook answered")
 	e = mustNew(t, &compile.Artifact{})
 	assert.Equal(t, DefaultFallback, e.Respond(State{}, "anything").Reply)
 }
