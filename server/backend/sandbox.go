@@ -24,6 +24,7 @@ type compiledDraft struct {
 	result compile.Result
 	engine *loadedEngine
 	weight uint32
+	tests  draftSuite // its test run, made on first use
 }
 
 // frozenFile is a file of a version, immutable once read.
