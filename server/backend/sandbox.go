@@ -171,6 +171,9 @@ func (c *caches) compileDraft(files map[string][]byte) *compiledDraft {
 		}
 	}
 	cd.result.JSON = nil // publish writes its own; the report needs only the digest
+	for _, t := range res.Tests {
+		size += len(t.Turns) * 2048 // the suite's run, kept once made (about 2 KiB a turn)
+	}
 	cd.weight = uint32(min(size*2+64<<10, 1<<31))
 	return cd
 }
