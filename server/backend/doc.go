@@ -1,5 +1,6 @@
 // Package backend holds flowyte's use cases: agents, draft edits, publish,
-// rollback, diffs and the pre-publish report, chat sessions and their
+// rollback, diffs and the pre-publish report, conversation test runs and
+// the release gate on them, chat sessions and their
 // responders, the webhook registry, API keys, recovery and reconciliation,
 // and the caches in front of them with their invalidation.
 //

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/server/responder"
@@ -128,37 +131,69 @@ func Select(tests []compile.Test, slugs []string) ([]compile.Test, error) {
 
 // Run runs every test against e, each from a fresh conversation state,
 // and checks each turn's expectations. Cases are in slug order whatever
-// the order of tests.
+// the order of tests. Tests are independent, so they run on up to
+// GOMAXPROCS goroutines; the result does not depend on how many.
 func Run(e *responder.Engine, tests []compile.Test) Result {
 	sorted := slices.Clone(tests)
 	slices.SortStableFunc(sorted, func(a, b compile.Test) int { return strings.Compare(a.Slug, b.Slug) })
-	r := Result{Cases: make([]Case, 0, len(sorted))}
-	res := map[string]*regexp.Regexp{}
-	for _, t := range sorted {
-		c := Case{Test: t.Slug, Status: StatusPassed, Turns: make([]Turn, 0, len(t.Turns))}
-		var st responder.State
-		for _, tt := range t.Turns {
-			out := e.Respond(st, tt.User)
-			st = out.State
-			turn := Turn{User: tt.User, Reply: out.Reply, Trace: out.Trace, Failures: check(tt.Expect, out, res)}
-			if len(turn.Failures) > 0 {
-				c.Status = StatusFailed
-			}
-			c.Turns = append(c.Turns, turn)
+	cases := make([]Case, len(sorted))
+	workers := min(runtime.GOMAXPROCS(0), (len(sorted)+minPerWorker-1)/minPerWorker)
+	if workers <= 1 {
+		res := map[string]*regexp.Regexp{}
+		for i := range sorted {
+			cases[i] = runTest(e, &sorted[i], res)
 		}
-		r.Total++
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := map[string]*regexp.Regexp{}
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= len(sorted) {
+						return
+					}
+					cases[i] = runTest(e, &sorted[i], res)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	r := Result{Status: StatusPassed, Total: len(cases), Cases: cases}
+	for _, c := range cases {
 		if c.Status == StatusPassed {
 			r.Passed++
 		} else {
 			r.Failed++
 		}
-		r.Cases = append(r.Cases, c)
 	}
-	r.Status = StatusPassed
 	if r.Failed > 0 {
 		r.Status = StatusFailed
 	}
 	return r
+}
+
+// minPerWorker is the fewest tests worth a goroutine of their own.
+const minPerWorker = 4
+
+// runTest runs one test from a fresh state. res caches compiled patterns
+// (one map per goroutine).
+func runTest(e *responder.Engine, t *compile.Test, res map[string]*regexp.Regexp) Case {
+	c := Case{Test: t.Slug, Status: StatusPassed, Turns: make([]Turn, 0, len(t.Turns))}
+	var st responder.State
+	for _, tt := range t.Turns {
+		out := e.Respond(st, tt.User)
+		st = out.State
+		turn := Turn{User: tt.User, Reply: out.Reply, Trace: out.Trace, Failures: check(tt.Expect, out, res)}
+		if len(turn.Failures) > 0 {
+			c.Status = StatusFailed
+		}
+		c.Turns = append(c.Turns, turn)
+	}
+	return c
 }
 
 // check returns the expectations of x that out does not meet, in the

@@ -2,6 +2,7 @@ package testrun
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -237,4 +238,22 @@ func BenchmarkRun50x5(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestRunParallelIsDeterministic: the suite gives the same bytes on one
+// goroutine and on several.
+func TestRunParallelIsDeterministic(t *testing.T) {
+	e, tests := acme(t)
+	suite := append(suite50(), tests...)
+	prev := runtime.GOMAXPROCS(1)
+	one, err := Encode(Run(e, suite))
+	runtime.GOMAXPROCS(4)
+	many, err2 := Encode(Run(e, suite))
+	runtime.GOMAXPROCS(prev)
+	require.NoError(t, err)
+	require.NoError(t, err2)
+	assert.Equal(t, string(one), string(many))
+	r, err := Decode(many)
+	require.NoError(t, err)
+	assert.Equal(t, 58, r.Total)
 }
