@@ -32,8 +32,9 @@ const (
 	trailerDigest    = "Compiled-Digest"
 )
 
-// tagMessage builds the message of tag v<n>.
-func tagMessage(n int, notes string, publisher Signature, draft plumbing.Hash, digest string) string {
+// tagMessage builds the message of tag v<n>; extra trailers (from a
+// publish Gate) follow the standard ones.
+func tagMessage(n int, notes string, publisher Signature, draft plumbing.Hash, digest string, extra []Trailer) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "v%d\n\n", n)
 	if notes != "" {
@@ -43,7 +44,29 @@ func tagMessage(n int, notes string, publisher Signature, draft plumbing.Hash, d
 	fmt.Fprintf(&b, "%s: %s <%s>\n", trailerPublisher, publisher.Name, publisher.Email)
 	fmt.Fprintf(&b, "%s: %s\n", trailerDraft, draft)
 	fmt.Fprintf(&b, "%s: %s\n", trailerDigest, digest)
+	for _, t := range extra {
+		fmt.Fprintf(&b, "%s: %s\n", t.Key, t.Value)
+	}
 	return b.String()
+}
+
+// checkExtras rejects release extras that would corrupt the tree or the
+// tag message.
+func checkExtras(x ReleaseExtras) error {
+	for name := range x.Files {
+		if name == "" || name == "agent.json" || strings.ContainsAny(name, "/\\\x00") || name == "." || name == ".." {
+			return fmt.Errorf("release file compiled/%q not allowed", name)
+		}
+	}
+	for _, t := range x.Trailers {
+		switch {
+		case t.Key == "" || strings.ContainsAny(t.Key, " \t\r\n:"),
+			t.Key == trailerPublisher, t.Key == trailerDraft, t.Key == trailerDigest,
+			t.Value == "" || strings.ContainsAny(t.Value, "\r\n"):
+			return fmt.Errorf("release trailer %q: %q not allowed", t.Key, t.Value)
+		}
+	}
+	return nil
 }
 
 // parseTagMessage splits a tag message into notes and trailers.
@@ -150,6 +173,14 @@ func (h *handle) version(n int) (Version, error) {
 		Notes:         notes,
 		PublishedBy:   t.tagger.Name,
 		CreatedAt:     t.tagger.When.UTC(),
+	}
+	for k, val := range tr {
+		if k != trailerPublisher && k != trailerDraft && k != trailerDigest {
+			if v.Trailers == nil {
+				v.Trailers = map[string]string{}
+			}
+			v.Trailers[k] = val
+		}
 	}
 	if v.DraftRevision == "" {
 		if c, err := h.commit(t.target); err == nil && len(c.ParentHashes) > 0 {
@@ -265,6 +296,15 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 		if err != nil {
 			return fmt.Errorf("compile: %w", err)
 		}
+		var extras ReleaseExtras
+		if req.Gate != nil {
+			if extras, err = req.Gate(GateInput{Revision: head.Hash.String(), Tree: head.TreeHash.String(), Files: files}); err != nil {
+				return fmt.Errorf("gate: %w", err)
+			}
+			if err := checkExtras(extras); err != nil {
+				return err
+			}
+		}
 		sum := sha256.Sum256(artifact)
 		digest := "sha256:" + hex.EncodeToString(sum[:])
 		n := latest + 1
@@ -276,7 +316,15 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 		if err != nil {
 			return err
 		}
-		ctree, err := w.putEntries([]object.TreeEntry{{Name: "agent.json", Mode: modeFile, Hash: blob}})
+		centries := []object.TreeEntry{{Name: "agent.json", Mode: modeFile, Hash: blob}}
+		for name, data := range extras.Files {
+			h, err := w.putBlob(data)
+			if err != nil {
+				return err
+			}
+			centries = append(centries, object.TreeEntry{Name: name, Mode: modeFile, Hash: h})
+		}
+		ctree, err := w.putEntries(centries)
 		if err != nil {
 			return err
 		}
@@ -303,7 +351,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 		if err != nil {
 			return err
 		}
-		tag, err := w.putTag(fmt.Sprintf("v%d", n), rc, tagMessage(n, notes, publisher, head.Hash, digest), publisher)
+		tag, err := w.putTag(fmt.Sprintf("v%d", n), rc, tagMessage(n, notes, publisher, head.Hash, digest, extras.Trailers), publisher)
 		if err != nil {
 			return err
 		}
@@ -335,6 +383,12 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			Notes:         notes,
 			PublishedBy:   publisher.Name,
 			CreatedAt:     publisher.When,
+		}
+		for _, t := range extras.Trailers {
+			if out.Trailers == nil {
+				out.Trailers = map[string]string{}
+			}
+			out.Trailers[t.Key] = t.Value
 		}
 		if then != nil {
 			return then(out)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -63,7 +64,7 @@ func TestPublishLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != v1 {
+	if !reflect.DeepEqual(got, v1) {
 		t.Fatalf("Version(1)=%+v, want %+v", got, v1)
 	}
 	if got.Notes != "First release.\n\nWith details." {
@@ -85,7 +86,7 @@ func TestPublishLayout(t *testing.T) {
 		t.Fatalf("published=%d, want 2", n)
 	}
 	vs, err := s.Versions(ctx, testID)
-	if err != nil || len(vs) != 2 || vs[0] != v1 || vs[1].Notes != "" || vs[1].Digest == "" {
+	if err != nil || len(vs) != 2 || !reflect.DeepEqual(vs[0], v1) || vs[1].Notes != "" || vs[1].Digest == "" {
 		t.Fatalf("versions=%+v, %v", vs, err)
 	}
 	if _, err := s.Version(ctx, testID, 3); !errors.Is(err, ErrVersionNotFound) {
@@ -318,7 +319,7 @@ func TestTagMessageRoundTrip(t *testing.T) {
 		"-----BEGIN PGP SIGNATURE-----\nnot really\n-----END PGP SIGNATURE-----",
 	}
 	for _, notes := range cases {
-		msg := tagMessage(7, notes, alice, [20]byte{1}, "sha256:ab")
+		msg := tagMessage(7, notes, alice, [20]byte{1}, "sha256:ab", nil)
 		got, tr := parseTagMessage(endLine(msg))
 		if got != notes || tr[trailerDigest] != "sha256:ab" || tr[trailerPublisher] != "Alice Example <alice@example.com>" {
 			t.Errorf("notes %q: got %q, trailers %v", notes, got, tr)

@@ -59,6 +59,10 @@ type Version struct {
 	Notes         string
 	PublishedBy   string // the publisher's name
 	CreatedAt     time.Time
+	// Trailers are the tag message's trailers other than Publisher,
+	// Draft-Revision and Compiled-Digest (those a Gate added), by key;
+	// nil when there are none.
+	Trailers map[string]string
 }
 
 // PublishRequest asks Publish to release the current draft.
@@ -66,6 +70,35 @@ type PublishRequest struct {
 	ExpectedDraftRevision string // "" means don't check
 	Notes                 string
 	Publisher             Signature
+	// Gate, when set, runs under the agent lock once the draft compiled,
+	// on exactly the draft being frozen. Its error aborts the publish with
+	// nothing written (returned wrapped, so errors.As finds it); what it
+	// returns is added to the release.
+	Gate func(GateInput) (ReleaseExtras, error)
+}
+
+// GateInput is the draft a publish is about to freeze.
+type GateInput struct {
+	Revision string            // draft commit id
+	Tree     string            // its tree id
+	Files    map[string][]byte // its files, as the compiler saw them
+}
+
+// ReleaseExtras is what a Gate adds to a release.
+type ReleaseExtras struct {
+	// Files are written into the release tree's compiled/ directory by
+	// name (e.g. "tests.json"); a name must be a plain file name other
+	// than agent.json.
+	Files map[string][]byte
+	// Trailers are appended, in order, to the tag message's trailers.
+	// A key is a token without spaces or colons, not one of the standard
+	// three; a value is one line.
+	Trailers []Trailer
+}
+
+// Trailer is one "Key: value" line of a tag message.
+type Trailer struct {
+	Key, Value string
 }
 
 // RevKind says which tree a Rev names.

@@ -72,6 +72,7 @@ var problemCodes = map[string]struct {
 	"invalid_path":               {422, "The path is not part of the draft format."},
 	"compile_failed":             {422, "The draft does not compile (see errors)."},
 	"idempotency_key_reused":     {422, "This Idempotency-Key was used with a different request body."},
+	"tests_failed":               {422, "The draft's conversation tests fail (see failures): fix them, or publish with force: true."},
 	"internal":                   {500, "Something went wrong on our side. The request id identifies it in the logs."},
 	"unavailable":                {503, "The service is starting or shutting down. Retry shortly."},
 }

@@ -71,6 +71,11 @@ func (s *Server) routes() *gin.Engine {
 	get("/agents/:id/prepublish-report", read, s.prepublishReport)
 	get("/agents/:id/deployments", read, s.listDeployments)
 
+	// Test suites and the release gate (§11).
+	r.POST("/agents/:id/test-runs", write, s.createTestRun)
+	get("/agents/:id/test-runs", read, s.listTestRuns)
+	get("/agents/:id/test-runs/:runId", read, s.getTestRun)
+
 	// Sandbox, channels, sessions (§8); pins, splits, outcomes (§12).
 	get("/agents/:id/channels", read, s.channels)
 	r.PUT("/agents/:id/channels/:channel", write, s.putChannel)

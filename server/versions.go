@@ -14,6 +14,7 @@ import (
 type publishRequest struct {
 	Notes                 string `json:"notes" validate:"max=10000"`
 	ExpectedDraftRevision string `json:"expectedDraftRevision" validate:"omitempty,hexadecimal,len=40"`
+	Force                 bool   `json:"force"`
 }
 
 // idempotencyKey validates the Idempotency-Key header.
@@ -45,7 +46,7 @@ func (s *Server) publish(c *gin.Context) {
 		return
 	}
 	out, err := s.backend.Publish(c.Request.Context(), principal(c), c.Param("id"), backend.PublishInput{
-		Notes: req.Notes, ExpectedDraftRevision: req.ExpectedDraftRevision, IdempotencyKey: idem,
+		Notes: req.Notes, ExpectedDraftRevision: req.ExpectedDraftRevision, Force: req.Force, IdempotencyKey: idem,
 	})
 	var replayed *backend.ReplayedError
 	if errors.As(err, &replayed) {

@@ -23,6 +23,7 @@ func TestImportDirection(t *testing.T) {
 		{"repo", []string{mod + "server", "github.com/gin-gonic/", "database/sql", "modernc.org/sqlite"}},
 		{"server/store", []string{mod + "server\x00", mod + "repo", mod + "server/responder", mod + "server/webhook", "github.com/gin-gonic/", "github.com/go-git/"}},
 		{"server/responder", []string{mod + "repo", mod + "server/store", "database/sql", "net/http", "github.com/gin-gonic/", "github.com/go-git/"}},
+		{"server/testrun", []string{mod + "repo", mod + "server\x00", mod + "server/store", mod + "server/backend", mod + "server/webhook", "database/sql", "net/http", "github.com/gin-gonic/", "github.com/go-git/"}},
 		{"server/githttp", []string{mod, "github.com/gin-gonic/", "github.com/go-git/"}},
 		{"server/webhook", []string{mod + "repo", mod + "server\x00", "github.com/gin-gonic/", "github.com/go-git/"}},
 		{"server/backend", []string{mod + "server\x00", "github.com/gin-gonic/"}},

@@ -215,6 +215,9 @@ type Report struct {
 	Compile        CompileReport `json:"compile"`
 	CompiledDigest any           `json:"compiledDigest"`
 	Changes        Changes       `json:"changes"`
+	// Tests is the run of the draft's tests (null when it has none or
+	// does not compile).
+	Tests *ReportTests `json:"tests"`
 }
 
 // Report is what publishing the draft now would do.
@@ -234,6 +237,13 @@ func (b *Backend) Report(ctx context.Context, p Principal, agentID string) (Repo
 	blockers := []string{}
 	if !res.OK() {
 		blockers = append(blockers, "compile_failed")
+	}
+	tests, err := b.reportTests(ctx, a.ID, rev, cd)
+	if err != nil {
+		return Report{}, err
+	}
+	if tests != nil && tests.Failed > 0 {
+		blockers = append(blockers, "tests_failed")
 	}
 	if a.Latest > 0 {
 		same, err := b.repos.Diff(ctx, a.ID, repo.Rev{Kind: repo.RevVersion, Number: a.Latest}, repo.Rev{Kind: repo.RevDraft}, true)
@@ -262,5 +272,6 @@ func (b *Backend) Report(ctx context.Context, p Principal, agentID string) (Repo
 		Compile:        CompileReport{OK: res.OK(), Errors: diagList(res.Errors), Warnings: diagList(res.Warnings)},
 		CompiledDigest: digest,
 		Changes:        Changes{Stats: statsOf(changes), Summary: summarize(changes.Files)},
+		Tests:          tests,
 	}, nil
 }

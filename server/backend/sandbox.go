@@ -24,6 +24,7 @@ type compiledDraft struct {
 	result compile.Result
 	engine *loadedEngine
 	weight uint32
+	tests  draftSuite // its test run, made on first use
 }
 
 // frozenFile is a file of a version, immutable once read.
@@ -164,6 +165,9 @@ func (c *caches) compileDraft(files map[string][]byte) *compiledDraft {
 		}
 	}
 	cd.result.JSON = nil // publish writes its own; the report needs only the digest
+	for _, t := range res.Tests {
+		size += len(t.Turns) * 2048 // the suite's run, kept once made (about 2 KiB a turn)
+	}
 	cd.weight = uint32(min(size*2+64<<10, 1<<31))
 	return cd
 }

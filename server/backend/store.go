@@ -52,6 +52,10 @@ type Store interface {
 	Messages(ctx context.Context, sessionID string) ([]store.Message, error)
 	Usage(ctx context.Context, workspaceID, agentID string, from, to time.Time) (store.Usage, error)
 
+	// Test runs (InsertTestRun is on store.Tx).
+	TestRun(ctx context.Context, agentID, id string) (store.TestRun, error)
+	ListTestRuns(ctx context.Context, agentID, cursor string, limit int) ([]store.TestRun, string, error)
+
 	// Webhooks.
 	Webhook(ctx context.Context, workspaceID, id string) (store.Webhook, error)
 	ListWebhooks(ctx context.Context, workspaceID string) ([]store.Webhook, error)

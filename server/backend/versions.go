@@ -28,6 +28,9 @@ type Version struct {
 	PublishedBy    string    `json:"publishedBy"`
 	CreatedAt      time.Time `json:"createdAt"`
 	Published      bool      `json:"published"`
+	// Tests are the totals of the run the version was published with;
+	// null when its draft had no tests.
+	Tests *TestTotals `json:"tests"`
 }
 
 func versionView(v store.Version, published int) Version {
@@ -35,6 +38,7 @@ func versionView(v store.Version, published int) Version {
 		ID: VersionID(v.Number), Number: v.Number, AgentID: v.AgentID, Tag: "refs/tags/" + VersionID(v.Number),
 		Commit: v.Commit, DraftRevision: v.DraftRevision, CompiledDigest: v.Digest, Notes: v.Notes,
 		PublishedBy: v.PublishedBy, CreatedAt: v.CreatedAt.UTC(), Published: v.Number == published,
+		Tests: testTotalsView(v.Tests),
 	}
 }
 
@@ -43,6 +47,7 @@ func storeVersion(agentID string, v repo.Version) store.Version {
 	return store.Version{
 		AgentID: agentID, Number: v.Number, Commit: v.Commit, DraftRevision: v.DraftRevision,
 		Digest: v.Digest, Notes: v.Notes, PublishedBy: v.PublishedBy, CreatedAt: v.CreatedAt.UTC(),
+		Tests: parseTestsTrailer(v.Trailers[trailerTests]),
 	}
 }
 
@@ -82,6 +87,9 @@ func (b *Backend) resolveVersion(ctx context.Context, a store.Agent, ref string)
 type PublishInput struct {
 	Notes                 string `json:"notes"`
 	ExpectedDraftRevision string `json:"expectedDraftRevision"`
+	// Force publishes a draft whose tests fail (the tag then carries
+	// Tests-Forced: true).
+	Force bool `json:"force,omitempty"`
 	// IdempotencyKey, when set, makes a replay within 24 h return the
 	// first outcome.
 	IdempotencyKey string `json:"-"`
@@ -145,6 +153,7 @@ func (b *Backend) Publish(ctx context.Context, p Principal, agentID string, in P
 			ExpectedDraftRevision: in.ExpectedDraftRevision,
 			Notes:                 in.Notes,
 			Publisher:             signature(p, now),
+			Gate:                  b.publishGate(ctx, a.ID, in.Force),
 		}, func(v repo.Version) error {
 			// Under the agent lock, after the tag and the published ref moved:
 			// the rows that mirror them, the deployment and the event commit
@@ -406,7 +415,7 @@ func (b *Backend) VersionFile(ctx context.Context, p Principal, agentID, ref, pa
 	if err != nil {
 		return FrozenFile{}, err
 	}
-	if path != compile.ArtifactPath {
+	if path != compile.ArtifactPath && path != compile.TestsPath {
 		if _, _, err := compile.ParsePath(path); err != nil {
 			return FrozenFile{}, Errorf("invalid_path", "%q is not a path of a version: %v", path, err)
 		}

@@ -134,6 +134,9 @@ func (d *skillDef) call(args []withArg) SkillCall {
 	for _, a := range args {
 		values[a.name] = a.value
 	}
+	if len(values) > 0 {
+		c.Args = values
+	}
 	var u strings.Builder
 	inQuery := false
 	for _, p := range d.url {

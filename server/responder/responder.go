@@ -60,6 +60,10 @@ type SkillCall struct {
 	Body map[string]any `json:"body,omitempty"`
 	// TimeoutMs is the skill's timeout in milliseconds.
 	TimeoutMs int `json:"timeoutMs"`
+	// Args are the call's arguments by name, as rendered from the step's
+	// with (after input redaction), whichever part of the request carries
+	// them. Tests match expected skill calls on them.
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // Trace explains how a reply was made.
@@ -78,6 +82,9 @@ type Trace struct {
 	// Redacted reports whether a redact guardrail changed the input or
 	// the reply.
 	Redacted bool `json:"redacted,omitempty"`
+	// Fallback reports whether the reply is the fallback: no guardrail
+	// blocked the turn, no playbook ran and no article matched.
+	Fallback bool `json:"fallback,omitempty"`
 }
 
 // Turn is the result of one user message.
@@ -235,6 +242,7 @@ func (e *Engine) Respond(st State, text string) Turn {
 		} else {
 			t.Reply = e.fallback
 			t.Outcome.Fallback = true
+			t.Trace.Fallback = true
 		}
 	}
 
@@ -243,6 +251,7 @@ func (e *Engine) Respond(st State, text string) Turn {
 		t.Reply = r.message
 		t.Trace.Guardrail = r.slug
 		t.Outcome.Blocked = true
+		t.Trace.Fallback = false
 		return t
 	}
 	var outBy string

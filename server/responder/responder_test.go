@@ -80,7 +80,7 @@ func TestAskSavesAndRunsFollowingSteps(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{Playbook: "cancel", Step: 0}, "  A-17/x  ")
 	assert.Equal(t, "Order A-17/x is cancelled.", turn.Reply)
-	want := []SkillCall{{Skill: "cancel-order", Method: "DELETE", URL: "https://shop.example.com/orders/A-17%2Fx", TimeoutMs: 3000}}
+	want := []SkillCall{{Skill: "cancel-order", Method: "DELETE", URL: "https://shop.example.com/orders/A-17%2Fx", TimeoutMs: 3000, Args: map[string]string{"orderId": "A-17/x"}}}
 	assert.Equal(t, want, turn.Trace.SkillCalls)
 	assert.Equal(t, State{}, turn.State, "reset after the last step")
 	assert.Equal(t, "cancel", turn.Trace.Playbook)
@@ -96,7 +96,7 @@ func TestActivePlaybookWinsOverTriggersAndKnowledge(t *testing.T) {
 func TestGetSkillPutsOtherParamsInSortedQuery(t *testing.T) {
 	e := mustNew(t, richArtifact())
 	turn := e.Respond(State{Playbook: "order-status", Step: 0}, "42 7")
-	want := []SkillCall{{Skill: "order-status", Method: "GET", URL: "https://shop.example.com/orders/42%207/status?lang=en", TimeoutMs: 2000}}
+	want := []SkillCall{{Skill: "order-status", Method: "GET", URL: "https://shop.example.com/orders/42%207/status?lang=en", TimeoutMs: 2000, Args: map[string]string{"lang": "en", "orderId": "42 7"}}}
 	assert.Equal(t, want, turn.Trace.SkillCalls)
 }
 
@@ -118,6 +118,7 @@ func TestQueryStringSortedAndAppended(t *testing.T) {
 	assert.Equal(t, "https://x.test/a/7?fixed=1&alpha=a%26b&mid=m&zeta=z+z", c.URL)
 	assert.Equal(t, "GET", c.Method)
 	assert.Nil(t, c.Body)
+	assert.Equal(t, map[string]string{"zeta": "z z", "alpha": "a&b", "id": "7", "mid": "m"}, c.Args, "args by name, whichever part carries them")
 	assert.Equal(t, emptyPlaybookReply, turn.Reply, "a playbook that says nothing")
 }
 
@@ -136,6 +137,7 @@ func TestFullPlaybookWithPostBodyAndHandoff(t *testing.T) {
 		Headers:   map[string]string{"Authorization": "[redacted]", "X-Source": "[redacted]"},
 		Body:      map[string]any{"email": "[redacted]", "priority": int64(2), "summary": "The app crashes"},
 		TimeoutMs: 5000,
+		Args:      map[string]string{"email": "[redacted]", "priority": "2", "summary": "The app crashes"},
 	}}
 	assert.Equal(t, want, t3.Trace.SkillCalls)
 	assert.Equal(t, State{}, t3.State, "reset after handoff")
@@ -245,7 +247,9 @@ func TestFallback(t *testing.T) {
 		assert.Equal(t, "I'm not sure about that. Try asking about orders, shipping or returns.", turn.Reply, "Respond(%q)", text)
 		assert.Empty(t, turn.Trace.Knowledge, "Respond(%q)", text)
 		assert.Empty(t, turn.Trace.Playbook, "Respond(%q)", text)
+		assert.True(t, turn.Trace.Fallback, "Respond(%q)", text)
 	}
+	assert.False(t, e.Respond(State{}, "where is my order").Trace.Fallback, "a playbook answered")
 	e = mustNew(t, &compile.Artifact{})
 	assert.Equal(t, DefaultFallback, e.Respond(State{}, "anything").Reply)
 }

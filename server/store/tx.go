@@ -61,6 +61,9 @@ type Tx interface {
 	SetChannel(ctx context.Context, c ChannelMode) error
 	// FollowChannel returns the channel to follow mode.
 	FollowChannel(ctx context.Context, agentID, channel string) error
+	// InsertTestRun stores a test run (its cases as JSON). A duplicate id
+	// is ErrConflict.
+	InsertTestRun(ctx context.Context, r TestRun) error
 	// AddOutcomes adds d to the outcome counters of its agent, version and
 	// hour.
 	AddOutcomes(ctx context.Context, d OutcomeDelta) error

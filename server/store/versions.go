@@ -19,20 +19,32 @@ type Version struct {
 	Notes         string
 	PublishedBy   string
 	CreatedAt     time.Time
+	// Tests are the totals of the test run the version was published
+	// with; nil when its draft had no tests.
+	Tests *TestTotals
 }
 
-const versionColumns = `agent_id, number, commit_hash, draft_revision, digest, notes, published_by, created_at`
+// TestTotals counts the tests of one run.
+type TestTotals struct {
+	Total, Passed, Failed int
+}
+
+const versionColumns = `agent_id, number, commit_hash, draft_revision, digest, notes, published_by, created_at, tests_total, tests_passed, tests_failed`
 
 func scanVersion(sc scanner) (Version, error) {
 	var (
-		v  Version
-		ns int64
+		v                     Version
+		ns                    int64
+		total, passed, failed sql.NullInt64
 	)
 	if err := sc.Scan(&v.AgentID, &v.Number, &v.Commit, &v.DraftRevision, &v.Digest,
-		&v.Notes, &v.PublishedBy, &ns); err != nil {
+		&v.Notes, &v.PublishedBy, &ns, &total, &passed, &failed); err != nil {
 		return Version{}, wrapError(err)
 	}
 	v.CreatedAt = fromNanos(ns)
+	if total.Valid {
+		v.Tests = &TestTotals{Total: int(total.Int64), Passed: int(passed.Int64), Failed: int(failed.Int64)}
+	}
 	return v, nil
 }
 
@@ -41,9 +53,16 @@ func (tx *sqliteTx) InsertVersion(ctx context.Context, v Version) error {
 	if v.AgentID == "" || v.Number <= 0 {
 		return fmt.Errorf("insert version: bad agent %q or number %d", v.AgentID, v.Number)
 	}
+	var total, passed, failed sql.NullInt64
+	if t := v.Tests; t != nil {
+		total = sql.NullInt64{Int64: int64(t.Total), Valid: true}
+		passed = sql.NullInt64{Int64: int64(t.Passed), Valid: true}
+		failed = sql.NullInt64{Int64: int64(t.Failed), Valid: true}
+	}
 	_, err := tx.q.ExecContext(ctx,
-		`INSERT INTO versions (`+versionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		v.AgentID, v.Number, v.Commit, v.DraftRevision, v.Digest, v.Notes, v.PublishedBy, toNanos(v.CreatedAt))
+		`INSERT INTO versions (`+versionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.AgentID, v.Number, v.Commit, v.DraftRevision, v.Digest, v.Notes, v.PublishedBy, toNanos(v.CreatedAt),
+		total, passed, failed)
 	if err != nil {
 		return fmt.Errorf("insert version %s v%d: %w", v.AgentID, v.Number, wrapError(err))
 	}

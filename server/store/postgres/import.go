@@ -21,7 +21,7 @@ var ErrNotEmpty = errors.New("postgres: destination database is not empty")
 var importTables = []string{
 	"workspaces", "api_keys", "agents", "versions", "deployments", "idempotency", "events",
 	"webhooks", "webhook_messages", "webhook_deliveries", "sessions", "session_messages",
-	"channels", "outcome_counters",
+	"channels", "outcome_counters", "test_runs",
 }
 
 // ImportSQLite copies every row of the SQLite store src into the empty
@@ -89,6 +89,8 @@ func ImportSQLite(ctx context.Context, src *store.Store, dst *Store) (map[string
 			{`SELECT setval(pg_get_serial_sequence('webhook_deliveries', 'seq'),
 			   GREATEST($1, (SELECT COALESCE(MAX(seq), 0) FROM webhook_deliveries), 1), $1 > 0 OR EXISTS (SELECT 1 FROM webhook_deliveries))`,
 				seqs["webhook_deliveries"]},
+			{`SELECT setval(pg_get_serial_sequence('test_runs', 'seq'),
+			   GREATEST((SELECT COALESCE(MAX(seq), 0) FROM test_runs), 1), EXISTS (SELECT 1 FROM test_runs))`, 0},
 			{`UPDATE key_revision SET rev = rev + 1 WHERE id = 1`, 0},
 		} {
 			args := []any{q.arg}

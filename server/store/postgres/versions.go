@@ -10,18 +10,22 @@ import (
 	"github.com/flowyte/flowyte/server/store"
 )
 
-const versionColumns = `agent_id, number, commit_hash, draft_revision, digest, notes, published_by, created_at`
+const versionColumns = `agent_id, number, commit_hash, draft_revision, digest, notes, published_by, created_at, tests_total, tests_passed, tests_failed`
 
 func scanVersion(row pgx.Row) (store.Version, error) {
 	var (
-		v  store.Version
-		ns int64
+		v                     store.Version
+		ns                    int64
+		total, passed, failed *int64
 	)
 	if err := row.Scan(&v.AgentID, &v.Number, &v.Commit, &v.DraftRevision, &v.Digest,
-		&v.Notes, &v.PublishedBy, &ns); err != nil {
+		&v.Notes, &v.PublishedBy, &ns, &total, &passed, &failed); err != nil {
 		return store.Version{}, wrapError(err)
 	}
 	v.CreatedAt = fromNanos(ns)
+	if total != nil && passed != nil && failed != nil {
+		v.Tests = &store.TestTotals{Total: int(*total), Passed: int(*passed), Failed: int(*failed)}
+	}
 	return v, nil
 }
 
@@ -30,9 +34,15 @@ func (tx *pgTx) InsertVersion(ctx context.Context, v store.Version) error {
 	if v.AgentID == "" || v.Number <= 0 {
 		return fmt.Errorf("insert version: bad agent %q or number %d", v.AgentID, v.Number)
 	}
+	var total, passed, failed *int64
+	if t := v.Tests; t != nil {
+		a, b, c := int64(t.Total), int64(t.Passed), int64(t.Failed)
+		total, passed, failed = &a, &b, &c
+	}
 	tag, err := tx.tx.Exec(ctx,
-		`INSERT INTO versions (`+versionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-		v.AgentID, v.Number, v.Commit, v.DraftRevision, v.Digest, v.Notes, v.PublishedBy, toNanos(v.CreatedAt))
+		`INSERT INTO versions (`+versionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+		v.AgentID, v.Number, v.Commit, v.DraftRevision, v.Digest, v.Notes, v.PublishedBy, toNanos(v.CreatedAt),
+		total, passed, failed)
 	if err == nil {
 		err = conflictUnlessAffected(tag)
 	}

@@ -37,6 +37,8 @@ type Engine interface {
 	AllAgentIDs(ctx context.Context) ([]string, error)
 	AgentDeleted(ctx context.Context, id string) (bool, error)
 	Channels(ctx context.Context, agentID string) ([]store.ChannelMode, error)
+	TestRun(ctx context.Context, agentID, id string) (store.TestRun, error)
+	ListTestRuns(ctx context.Context, agentID, cursor string, limit int) ([]store.TestRun, string, error)
 	Outcomes(ctx context.Context, agentID string, versions []int, from, to time.Time) ([]store.Outcome, error)
 	AppendTurnCounted(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte, d store.OutcomeDelta) error
 

@@ -67,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 		{"WebhookPruneDeliveries", testWebhookPruneDeliveries},
 		{"WebhookClaim", testWebhookClaim},
 		{"Traffic", testTraffic},
+		{"TestRuns", testTestRuns},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
 	}

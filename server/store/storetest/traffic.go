@@ -71,3 +71,53 @@ func testTraffic(t *testing.T, open Opener) {
 	assert.Equal(t, int64(0), out[0].Messages, "v1's hour is before from")
 	assert.Equal(t, int64(1), out[1].Sessions)
 }
+
+// testTestRuns: stored test runs and version test totals.
+func testTestRuns(t *testing.T, open Opener) {
+	s := open(t)
+	ctx := context.Background()
+	ws := mustWorkspace(t, s, "runs")
+	mustAgent(t, s, ws.ID, "agt_r", t0)
+	for i := range 3 {
+		mustWrite(t, s, func(tx store.Tx) error {
+			return tx.InsertTestRun(ctx, store.TestRun{ID: "run_" + string(rune('a'+i)), AgentID: "agt_r", Target: "draft",
+				DraftRevision: "rev", Status: "passed", Total: 2, Passed: 2, DurationMs: 3, CreatedAt: t0, Cases: []byte(`[{"test":"x"}]`)})
+		})
+	}
+	err := s.Write(ctx, func(tx store.Tx) error {
+		return tx.InsertTestRun(ctx, store.TestRun{ID: "run_a", AgentID: "agt_r", Target: "draft", Status: "passed", CreatedAt: t0})
+	})
+	assert.ErrorIs(t, err, store.ErrConflict)
+	page, next, err := s.ListTestRuns(ctx, "agt_r", "", 2)
+	require.NoError(t, err)
+	require.Len(t, page, 2)
+	assert.Equal(t, "run_c", page[0].ID, "newest first")
+	assert.Nil(t, page[0].Cases, "lists leave the cases out")
+	require.NotEmpty(t, next)
+	page, next, err = s.ListTestRuns(ctx, "agt_r", next, 2)
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	assert.Equal(t, "run_a", page[0].ID)
+	assert.Empty(t, next)
+	r, err := s.TestRun(ctx, "agt_r", "run_b")
+	require.NoError(t, err)
+	assert.JSONEq(t, `[{"test":"x"}]`, string(r.Cases))
+	_, err = s.TestRun(ctx, "agt_other", "run_b")
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	_, _, err = s.ListTestRuns(ctx, "agt_r", "garbage!", 2)
+	assert.ErrorIs(t, err, store.ErrBadCursor)
+
+	mustWrite(t, s, func(tx store.Tx) error {
+		if err := tx.InsertVersion(ctx, store.Version{AgentID: "agt_r", Number: 1, Commit: "c1", DraftRevision: "d1", Digest: "sha256:1", CreatedAt: t0}); err != nil {
+			return err
+		}
+		return tx.InsertVersion(ctx, store.Version{AgentID: "agt_r", Number: 2, Commit: "c2", DraftRevision: "d2", Digest: "sha256:2", CreatedAt: t0,
+			Tests: &store.TestTotals{Total: 9, Passed: 8, Failed: 1}})
+	})
+	v1, err := s.Version(ctx, "agt_r", 1)
+	require.NoError(t, err)
+	assert.Nil(t, v1.Tests)
+	v2, err := s.Version(ctx, "agt_r", 2)
+	require.NoError(t, err)
+	assert.Equal(t, &store.TestTotals{Total: 9, Passed: 8, Failed: 1}, v2.Tests)
+}

@@ -1,0 +1,75 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPublishGate: a Gate sees the exact draft being frozen, its files
+// land in compiled/ and its trailers in the tag; a Gate error writes
+// nothing; bad extras are refused.
+func TestPublishGate(t *testing.T) {
+	s := mustOpenStore(t)
+	ctx := context.Background()
+	mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("name: A\n"), "knowledge/a.md": []byte("A\n")})
+	dir := s.Path(testID)
+	d, err := s.Draft(ctx, testID)
+	require.NoError(t, err)
+
+	errRed := errors.New("tests failed")
+	_, err = s.Publish(ctx, testID, PublishRequest{Gate: func(in GateInput) (ReleaseExtras, error) {
+		return ReleaseExtras{}, errRed
+	}}, nil)
+	require.ErrorIs(t, err, errRed)
+	n, err := s.Latest(ctx, testID)
+	require.NoError(t, err)
+	assert.Zero(t, n, "a refusing gate writes no version")
+	assert.Empty(t, strings.TrimSpace(mustGit(t, dir, "tag")))
+
+	for _, bad := range []ReleaseExtras{
+		{Files: map[string][]byte{"agent.json": []byte("x")}},
+		{Files: map[string][]byte{"a/b.json": []byte("x")}},
+		{Trailers: []Trailer{{Key: "Publisher", Value: "me"}}},
+		{Trailers: []Trailer{{Key: "Bad Key", Value: "x"}}},
+		{Trailers: []Trailer{{Key: "Tests", Value: "a\nb"}}},
+	} {
+		_, err = s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) { return bad, nil }}, nil)
+		assert.Error(t, err, "%+v", bad)
+	}
+
+	var seen GateInput
+	v1, err := s.Publish(ctx, testID, PublishRequest{Gate: func(in GateInput) (ReleaseExtras, error) {
+		seen = in
+		return ReleaseExtras{
+			Files:    map[string][]byte{"tests.json": []byte("{\"status\": \"passed\"}\n")},
+			Trailers: []Trailer{{Key: "Tests", Value: "3/3 passed"}, {Key: "Tests-Forced", Value: "true"}},
+		}, nil
+	}}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, d.Revision, seen.Revision)
+	assert.Equal(t, d.Tree, seen.Tree)
+	assert.Equal(t, "A\n", string(seen.Files["knowledge/a.md"]))
+	assert.Equal(t, map[string]string{"Tests": "3/3 passed", "Tests-Forced": "true"}, v1.Trailers)
+	mustFsck(t, dir)
+	assert.Equal(t, "agent.yaml\ncompiled/agent.json\ncompiled/tests.json\nknowledge/a.md\n", mustGit(t, dir, "ls-tree", "-r", "--name-only", "v1"))
+	assert.Equal(t, "{\"status\": \"passed\"}\n", mustGit(t, dir, "show", "v1:compiled/tests.json"))
+	msg := mustGit(t, dir, "tag", "-l", "--format=%(contents)", "v1")
+	assert.Contains(t, msg, "Compiled-Digest: "+v1.Digest+"\nTests: 3/3 passed\nTests-Forced: true\n")
+	trailers := mustGit(t, dir, "tag", "-l", "--format=%(trailers:key=Tests,valueonly)", "v1")
+	assert.Equal(t, "3/3 passed", strings.TrimSpace(trailers), "git reads the trailer")
+
+	got, err := s.Version(ctx, testID, 1)
+	require.NoError(t, err)
+	assert.Equal(t, v1, got, "the tag parses back to what Publish returned")
+
+	// Without a gate, nothing extra.
+	mustCommit(t, s, testID, set("knowledge/a.md", "A2\n"))
+	v2 := mustPublish(t, s, testID, "")
+	assert.Nil(t, v2.Trailers)
+	assert.Equal(t, "agent.yaml\ncompiled/agent.json\nknowledge/a.md\n", mustGit(t, dir, "ls-tree", "-r", "--name-only", "v2"))
+}
