@@ -270,6 +270,7 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 		if err := h.setRef(draftRef, c, head.Hash, s.o.Sync); err != nil {
 			return err
 		}
+		s.afterWrite(id, h.dir, w.written)
 		nc, err := h.commit(c)
 		if err != nil {
 			return err

@@ -105,6 +105,7 @@ type writeSet struct {
 	sync    bool
 	created []plumbing.Hash
 	newDir  bool // an objects/xx directory was created
+	written int  // loose objects written, flushed or not
 }
 
 func newWriteSet(h *handle, sync bool) *writeSet { return &writeSet{h: h, sync: sync} }
@@ -134,6 +135,7 @@ func (w *writeSet) put(obj *plumbing.MemoryObject) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", obj.Type(), hash, err)
 	}
 	w.created = append(w.created, hash)
+	w.written++
 	return hash, nil
 }
 
@@ -347,22 +349,6 @@ func (h *handle) setRef(name plumbing.ReferenceName, nh, old plumbing.Hash, doSy
 		}
 	}
 	return nil
-}
-
-// refHash returns the hash ref name points at, or the zero hash if it does
-// not exist.
-func (h *handle) refHash(name plumbing.ReferenceName) (plumbing.Hash, error) {
-	r, err := h.st.Reference(name)
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return plumbing.ZeroHash, nil
-	}
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if r.Type() != plumbing.HashReference {
-		return plumbing.ZeroHash, fmt.Errorf("ref %s is symbolic", name)
-	}
-	return r.Hash(), nil
 }
 
 // commit reads commit c.

@@ -322,6 +322,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			return fmt.Errorf("tag v%d: %w", n, err)
 		}
 		h.latest = n
+		s.afterWrite(id, h.dir, w.written)
 		if err := h.setRef(publishedRef, rc, oldPub, s.o.Sync); err != nil {
 			return fmt.Errorf("publish v%d: %w", n, err)
 		}

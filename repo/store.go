@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -33,6 +34,14 @@ type Options struct {
 	// CacheBytes bounds the cache of decoded blobs and trees shared by all
 	// repositories, default 64 MiB.
 	CacheBytes int64
+	// PackThreshold is the number of loose objects written to one
+	// repository since its last housekeeping that starts a background
+	// Housekeep after a draft commit or publish; default 1024, negative
+	// disables automatic housekeeping (Housekeep still works on demand).
+	PackThreshold int
+	// Git is the path of the git binary housekeeping runs; default the
+	// "git" found in PATH. Without one, housekeeping is off.
+	Git string
 }
 
 // Store manages the bare repositories of all agents under Options.Root.
@@ -44,6 +53,15 @@ type Store struct {
 	agents map[string]*agent // entries in use or idle with an open handle
 	idle   *list.List        // of *agent with users == 0 and h != nil, most recent first
 	cache  *objectCache
+
+	// Housekeeping, guarded by mu.
+	loose          map[string]*looseState
+	repacks        uint64
+	repackFailures uint64
+	closed         bool // no new background runs
+	bg             sync.WaitGroup
+	bgCtx          context.Context
+	bgCancel       context.CancelFunc
 }
 
 // agent is the lock and cached state of one agent. An entry lives in
@@ -67,6 +85,7 @@ type handle struct {
 	pubNum int
 	sizes  map[plumbing.Hash]int64
 	cache  *objectCache
+	pr     *packedRefs // packed-refs as last read, nil before the first read
 }
 
 // goGitCacheBytes bounds go-git's own per-repository object cache; blobs
@@ -104,6 +123,19 @@ func Open(o Options) (*Store, error) {
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 64 << 20
 	}
+	if o.PackThreshold == 0 {
+		o.PackThreshold = defaultPackThreshold
+	}
+	if o.Git == "" {
+		o.Git, _ = exec.LookPath("git")
+	}
+	if o.Git != "" {
+		g, err := filepath.Abs(o.Git)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		o.Git = g
+	}
 	root, err := filepath.Abs(o.Root)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -122,13 +154,22 @@ func Open(o Options) (*Store, error) {
 		// cache; later operations treat existing objects as durable.
 		syncAll()
 	}
-	return &Store{o: o, agents: make(map[string]*agent), idle: list.New(), cache: newObjectCache(o.CacheBytes)}, nil
+	s := &Store{o: o, agents: make(map[string]*agent), idle: list.New(), cache: newObjectCache(o.CacheBytes), loose: map[string]*looseState{}}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	return s, nil
 }
 
-// Close closes every open repository kept in the LRU. Operations still
-// running keep their repository open until they finish; the Store stays
-// usable and reopens repositories on demand.
+// Close stops background housekeeping (a run in progress is killed, which
+// is as safe as a crash) and closes every open repository kept in the LRU.
+// Operations still running keep their repository open until they finish;
+// the Store stays usable and reopens repositories on demand, without
+// automatic housekeeping.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.bgCancel()
+	s.bg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for e := s.idle.Front(); e != nil; e = s.idle.Front() {
@@ -410,6 +451,11 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	if err := os.Rename(s.Path(id), dst); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
+	s.mu.Lock()
+	if l := s.loose[id]; l != nil && !l.running {
+		delete(s.loose, id)
+	}
+	s.mu.Unlock()
 	if s.o.Sync {
 		if err := syncDir(s.o.Root); err != nil {
 			return fmt.Errorf("remove %s: %w", id, err)
