@@ -17,16 +17,18 @@ import (
 var ErrNoGit = errors.New("housekeeping needs the git binary")
 
 // defaultPackThreshold is the number of new loose objects in one
-// repository that starts a background pack: about 150 publishes of a
-// one-file edit.
-const defaultPackThreshold = 1024
+// repository that starts a background pack: about 36 publishes of a
+// one-file edit (7 objects each). Loose objects cost a 4 KiB block each,
+// so the threshold bounds the disk they waste to about 1 MiB.
+const defaultPackThreshold = 256
 
 // Housekeeping reports one housekeeping run on one repository.
 type Housekeeping struct {
 	LooseBefore int           // loose objects before the run
 	LooseAfter  int           // loose objects left (unreachable ones stay loose)
 	Packs       int           // packfiles after the run
-	Took        time.Duration // time the agent lock was held
+	Took        time.Duration // the whole run
+	Locked      time.Duration // the part under the agent lock
 }
 
 // HousekeepingStats are counters for metrics, summed over all agents since
@@ -134,21 +136,27 @@ func (s *Store) afterWrite(id, dir string, created int) {
 	}()
 }
 
-// Housekeep packs the repository of id under its lock: `git repack -d
-// --geometric=2` packs the loose objects and merges packs so their sizes
-// stay a geometric progression (each run costs about what was written
-// since the last one, plus an occasional merge), then `git pack-refs
-// --all` moves the tags and branches into packed-refs. The cached go-git
-// handle is dropped, so the next operation opens the repository afresh and
-// sees the new packs and packed refs.
+// Housekeep packs the repository of id in two steps. First, without the
+// agent lock (reads and writes go on), `git repack` writes the loose
+// objects into a new pack and deletes nothing, so every object stays where
+// readers look for it; this delta search is the expensive part. Then,
+// under the agent lock, `git repack -d --geometric=2` merges packs so
+// their sizes stay a geometric progression (reusing the deltas, so it
+// costs little more than copying the merged packs) and deletes the packed
+// loose objects and merged packs, and `git pack-refs --all` moves tags and
+// branches into packed-refs. The cached go-git handle is dropped, so the
+// next operation opens the repository afresh and sees the new packs and
+// packed refs. One repack runs at a time in a Store; Recover of the same
+// agent waits for it.
 //
 // Crash safety is git's: repack writes each new pack under a temporary
 // name, renames the pack and then its index into place, and deletes old
 // packs and the now packed loose objects only after every new pack is
-// complete; pack-refs writes packed-refs.lock, renames it over
-// packed-refs, then deletes the loose refs. A SIGKILL at any instant loses
-// nothing; Recover removes the leftovers. With Options.Sync git fsyncs
-// everything it writes (core.fsync=all).
+// complete; pack-refs writes packed-refs.new under packed-refs.lock,
+// renames it over packed-refs, then deletes the loose refs. A SIGKILL at
+// any instant loses nothing; Recover removes the leftovers. With
+// Options.Sync git fsyncs everything it writes (core.fsync=all). On Linux
+// git dies with this process, so no repack outlives a crash.
 //
 // Unreachable objects (left by a write that failed before its ref moved)
 // stay loose; nothing is pruned. A cancelled ctx kills git, which is as
@@ -173,28 +181,42 @@ func (s *Store) housekeep(ctx context.Context, id string, out *Housekeeping) err
 	if s.o.Git == "" {
 		return ErrNoGit
 	}
-	if !validID(id) {
+	if !validID(id) || !s.Exists(id) {
 		return ErrNotFound
 	}
-	a, err := s.lock(ctx, id)
-	if err != nil {
-		return err
-	}
-	defer s.unlock(a)
 	start := time.Now()
 	defer func() { out.Took = time.Since(start) }()
+	a := s.pin(id)
+	defer s.release(a)
+	a.hk.Lock()
+	defer a.hk.Unlock()
+	select {
+	case s.packing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.packing }()
+	dir := s.Path(id)
+	var err error
+	if out.LooseBefore, err = countLoose(dir); err != nil {
+		return err
+	}
+	if err := s.git(ctx, dir, "repack", "-q", "-n", "--no-write-bitmap-index"); err != nil {
+		return err
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	locked := time.Now()
+	defer func() { out.Locked = time.Since(locked) }()
 	if !s.Exists(id) {
 		return ErrNotFound
 	}
-	dir := s.Path(id)
 	// go-git keeps pack indexes and packed refs in memory: drop the handle
 	// whatever happens below, so the next operation reopens the repository.
 	if a.h != nil {
 		a.h.close()
 		a.h = nil
-	}
-	if out.LooseBefore, err = countLoose(dir); err != nil {
-		return err
 	}
 	if err := s.git(ctx, dir, "repack", "-d", "-q", "-n", "--geometric=2", "--no-write-bitmap-index"); err != nil {
 		return err

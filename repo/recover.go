@@ -29,11 +29,17 @@ func (s *Store) Recover(ctx context.Context, id string) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
-	a, err := s.lock(ctx, id)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer s.unlock(a)
+	// The housekeeping lock first: a repack writing new packs without the
+	// agent lock must not see its temporary files removed.
+	a := s.pin(id)
+	defer s.release(a)
+	a.hk.Lock()
+	defer a.hk.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if !s.Exists(id) {
 		return ErrNotFound
 	}

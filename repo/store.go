@@ -36,7 +36,7 @@ type Options struct {
 	CacheBytes int64
 	// PackThreshold is the number of loose objects written to one
 	// repository since its last housekeeping that starts a background
-	// Housekeep after a draft commit or publish; default 1024, negative
+	// Housekeep after a draft commit or publish; default 256, negative
 	// disables automatic housekeeping (Housekeep still works on demand).
 	PackThreshold int
 	// Git is the path of the git binary housekeeping runs; default the
@@ -58,7 +58,8 @@ type Store struct {
 	loose          map[string]*looseState
 	repacks        uint64
 	repackFailures uint64
-	closed         bool // no new background runs
+	closed         bool          // no new background runs
+	packing        chan struct{} // one git repack at a time, store-wide
 	bg             sync.WaitGroup
 	bgCtx          context.Context
 	bgCancel       context.CancelFunc
@@ -71,6 +72,7 @@ type Store struct {
 type agent struct {
 	id    string
 	mu    sync.Mutex    // the agent lock
+	hk    sync.Mutex    // held by housekeeping and Recover, taken before mu
 	users int           // guarded by Store.mu
 	elem  *list.Element // guarded by Store.mu
 	h     *handle       // guarded by mu
@@ -154,7 +156,7 @@ func Open(o Options) (*Store, error) {
 		// cache; later operations treat existing objects as durable.
 		syncAll()
 	}
-	s := &Store{o: o, agents: make(map[string]*agent), idle: list.New(), cache: newObjectCache(o.CacheBytes), loose: map[string]*looseState{}}
+	s := &Store{o: o, agents: make(map[string]*agent), idle: list.New(), cache: newObjectCache(o.CacheBytes), loose: map[string]*looseState{}, packing: make(chan struct{}, 1)}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -218,12 +220,11 @@ func (s *Store) List() ([]string, error) {
 	return ids, nil
 }
 
-// lock takes the agent lock of id and returns its entry; unlock must follow.
-func (s *Store) lock(ctx context.Context, id string) (*agent, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+// pin keeps the entry of id in Store.agents, without taking its lock,
+// until release.
+func (s *Store) pin(id string) *agent {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	a := s.agents[id]
 	if a == nil {
 		a = &agent{id: id}
@@ -234,15 +235,28 @@ func (s *Store) lock(ctx context.Context, id string) (*agent, error) {
 		s.idle.Remove(a.elem)
 		a.elem = nil
 	}
-	s.mu.Unlock()
+	return a
+}
+
+// lock takes the agent lock of id and returns its entry; unlock must follow.
+func (s *Store) lock(ctx context.Context, id string) (*agent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a := s.pin(id)
 	a.mu.Lock()
 	return a, nil
 }
 
-// unlock releases the agent lock and parks an open handle in the idle LRU,
-// closing the least recently used handles beyond MaxOpen.
+// unlock releases the agent lock and the entry.
 func (s *Store) unlock(a *agent) {
 	a.mu.Unlock()
+	s.release(a)
+}
+
+// release undoes pin: the last user parks an open handle in the idle LRU,
+// closing the least recently used handles beyond MaxOpen.
+func (s *Store) release(a *agent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.users--
