@@ -11,4 +11,9 @@
 // never leaves a ref pointing at a missing object. With Options.Sync the new
 // loose objects, the ref files and their directories are fsynced before an
 // operation reports success.
+//
+// go-git writes every object loose. Once Options.PackThreshold loose
+// objects accumulate in a repository, a background Housekeep packs them
+// with the git CLI (geometric repack, packed refs); every ref read and
+// write here understands refs that live only in packed-refs.
 package repo

@@ -14,7 +14,7 @@ import (
 )
 
 // Recover repairs the repository of id after a crash. Under the agent lock
-// it removes stale "*.lock" files (HEAD, config, packed-refs, refs/**) and
+// (after any running Housekeep of id) it removes stale "*.lock" files (HEAD, config, packed-refs, refs/**) and
 // temporary objects (objects/pack/tmp_*, objects/**/tmp_obj_*), makes HEAD
 // a symbolic ref to refs/heads/draft, checks that every ref points at an
 // existing object (and every tag at an existing target), and reloads the
@@ -22,24 +22,18 @@ import (
 //
 // Given the write order (objects fsynced before refs) a ref to a missing
 // object cannot happen; if one is found anyway, a broken tag or published
-// ref is moved aside to <repo>/lost-refs/ (never erased), a broken draft
+// ref is recorded in <repo>/lost-refs/ and deleted (loose and packed), a broken draft
 // ref is left in place, and a *RecoveryError (errors.Is ErrCorrupt) lists
 // them. It must not run concurrently with a git process writing the repo.
 func (s *Store) Recover(ctx context.Context, id string) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
-	if err := ctx.Err(); err != nil {
+	a, err := s.lockAll(ctx, id)
+	if err != nil {
 		return err
 	}
-	// The housekeeping lock first: a repack writing new packs without the
-	// agent lock must not see its temporary files removed.
-	a := s.pin(id)
-	defer s.release(a)
-	a.hk.Lock()
-	defer a.hk.Unlock()
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer s.unlockAll(a)
 	if !s.Exists(id) {
 		return ErrNotFound
 	}

@@ -248,6 +248,25 @@ func (s *Store) lock(ctx context.Context, id string) (*agent, error) {
 	return a, nil
 }
 
+// lockAll takes the housekeeping lock, then the agent lock, of id, so no
+// repack is writing into the repository either; unlockAll must follow.
+func (s *Store) lockAll(ctx context.Context, id string) (*agent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a := s.pin(id)
+	a.hk.Lock()
+	a.mu.Lock()
+	return a, nil
+}
+
+// unlockAll undoes lockAll.
+func (s *Store) unlockAll(a *agent) {
+	a.mu.Unlock()
+	a.hk.Unlock()
+	s.release(a)
+}
+
 // unlock releases the agent lock and the entry.
 func (s *Store) unlock(a *agent) {
 	a.mu.Unlock()
@@ -445,11 +464,11 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
-	a, err := s.lock(ctx, id)
+	a, err := s.lockAll(ctx, id)
 	if err != nil {
 		return err
 	}
-	defer s.unlock(a)
+	defer s.unlockAll(a)
 	if !s.Exists(id) {
 		return ErrNotFound
 	}
