@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -221,7 +222,12 @@ func TestHunks(t *testing.T) {
 		}
 	}
 	var sb strings.Builder
-	adds, dels := writeHunks(&sb, []byte(a.String()), []byte(b.String()))
+	budget := int64(math.MaxInt64)
+	ops, truncated := editScript(splitLines([]byte(a.String())), splitLines([]byte(b.String())), &budget)
+	if truncated {
+		t.Fatal("truncated with an unlimited budget")
+	}
+	adds, dels := writeHunks(&sb, ops)
 	want := "@@ -1,5 +1,5 @@\n 1\n-2\n+x2\n 3\n 4\n 5\n@@ -15,6 +15,6 @@\n 15\n 16\n 17\n-18\n+x18\n 19\n 20\n"
 	if sb.String() != want || adds != 2 || dels != 2 {
 		t.Fatalf("hunks=%q (+%d -%d), want %q", sb.String(), adds, dels, want)

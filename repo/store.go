@@ -39,6 +39,12 @@ type Options struct {
 	// Housekeep after a draft commit or publish; default 256, negative
 	// disables automatic housekeeping (Housekeep still works on demand).
 	PackThreshold int
+	// DiffBudget bounds the exact line diffs of one Diff or DiffStat, in
+	// line comparisons: each file costs (changed-region lines of both
+	// sides) × (edit distance), and a file over what is left falls back to
+	// a whole-region replacement marked Truncated. Default 100,000,000
+	// (about half a second of diffing); negative means unlimited.
+	DiffBudget int64
 	// Git is the path of the git binary housekeeping runs; default the
 	// "git" found in PATH. Without one, housekeeping is off.
 	Git string
@@ -124,6 +130,9 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 64 << 20
+	}
+	if o.DiffBudget == 0 {
+		o.DiffBudget = 100_000_000
 	}
 	if o.PackThreshold == 0 {
 		o.PackThreshold = defaultPackThreshold
