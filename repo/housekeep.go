@@ -137,10 +137,11 @@ func (s *Store) afterWrite(id, dir string, created int) {
 }
 
 // Housekeep packs the repository of id in two steps. First, without the
-// agent lock (reads and writes go on), `git repack` writes the loose
-// objects into a new pack and deletes nothing, so every object stays where
-// readers look for it; this delta search is the expensive part. Then,
-// under the agent lock, `git repack -d --geometric=2` merges packs so
+// agent lock (reads and writes go on), `git pack-objects` writes the loose
+// objects into a new pack in a staging directory and deletes nothing, so
+// every object stays where readers look for it; this delta search is the
+// expensive part. Then, under the agent lock, the new pack is moved into
+// objects/pack and `git repack -d --geometric=2` merges packs so
 // their sizes stay a geometric progression (reusing the deltas, so it
 // costs little more than copying the merged packs) and deletes the packed
 // loose objects and merged packs, and `git pack-refs --all` moves tags and
@@ -201,7 +202,22 @@ func (s *Store) housekeep(ctx context.Context, id string, out *Housekeeping) err
 	if out.LooseBefore, err = countLoose(dir); err != nil {
 		return err
 	}
-	if err := s.git(ctx, dir, "repack", "-q", "-n", "--no-write-bitmap-index"); err != nil {
+	// Pack the loose objects into a staging directory that neither git nor
+	// go-git looks into: go-git finds packs by their .pack file and git
+	// renames the index in after the pack, so a pack appearing in
+	// objects/pack while a reader opens the repository could be seen
+	// without its index.
+	staging := filepath.Join(dir, repackDir)
+	if err := os.RemoveAll(staging); err != nil {
+		return err
+	}
+	if err := os.Mkdir(staging, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(staging)
+	name, err := s.gitOutput(ctx, dir, "pack-objects", "--all", "--reflog", "--indexed-objects", "--unpacked",
+		"--incremental", "--non-empty", "-q", filepath.Join(staging, "pack"))
+	if err != nil {
 		return err
 	}
 
@@ -218,6 +234,25 @@ func (s *Store) housekeep(ctx context.Context, id string, out *Housekeeping) err
 		a.h.close()
 		a.h = nil
 	}
+	if name = strings.TrimSpace(name); name != "" {
+		// Like git: the pack first, its index last.
+		packDir := filepath.Join(dir, "objects", "pack")
+		if err := os.MkdirAll(packDir, 0o755); err != nil {
+			return err
+		}
+		for _, ext := range []string{".pack", ".idx"} {
+			if err := os.Rename(filepath.Join(staging, "pack-"+name+ext), filepath.Join(packDir, "pack-"+name+ext)); err != nil {
+				return err
+			}
+		}
+		if s.o.Sync {
+			if err := syncDir(packDir); err != nil {
+				return err
+			}
+		}
+	}
+	// Now every loose object is also packed: this merges packs (reusing
+	// their deltas) and deletes the redundant packs and loose objects.
 	if err := s.git(ctx, dir, "repack", "-d", "-q", "-n", "--geometric=2", "--no-write-bitmap-index"); err != nil {
 		return err
 	}
@@ -251,9 +286,19 @@ var gitConfig = []string{
 	"core.multiPackIndex=false",
 }
 
+// repackDir is the directory of a repository where Housekeep stages a new
+// pack before moving it into objects/pack.
+const repackDir = "flowyte-repack"
+
 // git runs the git binary in the bare repository dir with a minimal
 // environment and fixed configuration.
 func (s *Store) git(ctx context.Context, dir string, args ...string) error {
+	_, err := s.gitOutput(ctx, dir, args...)
+	return err
+}
+
+// gitOutput is git returning the standard output.
+func (s *Store) gitOutput(ctx context.Context, dir string, args ...string) (string, error) {
 	full := []string{"--git-dir=" + dir}
 	for _, c := range gitConfig {
 		full = append(full, "-c", c)
@@ -271,13 +316,13 @@ func (s *Store) git(ctx context.Context, dir string, args ...string) error {
 		"PATH=" + filepath.Dir(s.o.Git) + ":/usr/bin:/bin",
 	}
 	isolate(cmd)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return "", ctx.Err()
 		}
-		return fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
 	}
-	return nil
+	return stdout.String(), nil
 }

@@ -154,9 +154,15 @@ func packFiles(dir, pattern string) []string {
 	return m
 }
 
+func staged(dir, pattern string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, repackDir, pattern))
+	return m
+}
+
 var killStages = []killStage{
-	{"pack-objects writing", func(dir string, _ before) bool { return len(packFiles(dir, "tmp_*")) > 0 }},
-	{"new pack before rename", func(dir string, _ before) bool { return len(packFiles(dir, ".tmp-*")) > 0 }},
+	{"pack-objects writing", func(dir string, _ before) bool { return len(packFiles(dir, "tmp_pack_*")) > 0 }},
+	{"new pack staged", func(dir string, _ before) bool { return len(staged(dir, "pack-*.idx")) > 0 }},
+	{"geometric repack writing", func(dir string, _ before) bool { return len(packFiles(dir, ".tmp-*")) > 0 }},
 	{"new pack installed", func(dir string, b before) bool {
 		return len(packFiles(dir, "pack-*.idx")) > len(b.packs)
 	}},
@@ -254,7 +260,9 @@ func TestRecoverLeftoversOfRepack(t *testing.T) {
 		filepath.Join(pack, "pack-89abcdef0123456789abcdef0123456789abcdef.pack"), // no .idx
 		filepath.Join(dir, "packed-refs.lock"),
 		filepath.Join(dir, "packed-refs.new"),
+		filepath.Join(dir, repackDir, "pack-0123456789abcdef0123456789abcdef01234567.pack"),
 	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, repackDir), 0o755))
 	for _, p := range planted {
 		require.NoError(t, os.WriteFile(p, []byte("partial"), 0o644))
 	}
@@ -262,6 +270,7 @@ func TestRecoverLeftoversOfRepack(t *testing.T) {
 	for _, p := range planted {
 		assert.NoFileExists(t, p)
 	}
+	assert.NoDirExists(t, filepath.Join(dir, repackDir))
 	mustFsck(t, dir)
 	writeVersions(t, s, testID, 5, 1)
 }

@@ -157,13 +157,16 @@ func (s *Store) moveAside(h *handle, name plumbing.ReferenceName, hash plumbing.
 }
 
 // removeLeftovers deletes lock files and temporary object files a crash
-// may leave behind (git pack-refs writes packed-refs.new under
+// may leave behind (Housekeep's staging directory; git pack-refs writes packed-refs.new under
 // packed-refs.lock): go-git's tmp_obj_*, pack-objects' tmp_pack_* and
 // tmp_idx_*, git repack's objects/pack/.tmp-* and any pack whose index is
 // missing (an interrupted repack renames the index into place last and
 // deletes nothing before all its packs are complete, so such a pack holds
 // only objects that exist elsewhere; go-git would fail on it).
 func removeLeftovers(dir string) error {
+	if err := os.RemoveAll(filepath.Join(dir, repackDir)); err != nil {
+		return err
+	}
 	for _, f := range []string{"HEAD.lock", "config.lock", "packed-refs.lock", "packed-refs.new", "index.lock", "shallow.lock"} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
