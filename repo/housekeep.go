@@ -251,6 +251,14 @@ func (s *Store) housekeep(ctx context.Context, id string, out *Housekeeping) err
 			}
 		}
 	}
+	// A repack killed with this process may have left a pack-objects child
+	// that finished later: its temporary files are garbage.
+	for _, pat := range []string{".tmp-*", "tmp_pack_*", "tmp_idx_*"} {
+		old, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", pat))
+		for _, p := range old {
+			_ = os.Remove(p)
+		}
+	}
 	// Now every loose object is also packed: this merges packs (reusing
 	// their deltas) and deletes the redundant packs and loose objects.
 	if err := s.git(ctx, dir, "repack", "-d", "-q", "-n", "--geometric=2", "--no-write-bitmap-index"); err != nil {
