@@ -149,7 +149,7 @@ func (s *Store) DiffStat(ctx context.Context, id string, base, target Rev, sourc
 func (s *Store) diff(ctx context.Context, id string, base, target Rev, sourceOnly, withPatch bool) (Diff, error) {
 	var d Diff
 	var items []diffItem
-	err := s.with(ctx, id, func(h *handle) error {
+	err := s.read(ctx, id, func(h *handle) error {
 		bc, bt, err := h.resolve(base)
 		if err != nil {
 			return fmt.Errorf("base: %w", err)

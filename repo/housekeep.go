@@ -223,6 +223,9 @@ func (s *Store) housekeep(ctx context.Context, id string, out *Housekeeping) err
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.layout.Lock() // readers wait too: objects and packs are deleted below
+	defer a.layout.Unlock()
+	s.invalidateReaders(a)
 	locked := time.Now()
 	defer func() { out.Locked = time.Since(locked) }()
 	if !s.Exists(id) {

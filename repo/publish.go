@@ -414,7 +414,7 @@ func (s *Store) Latest(ctx context.Context, id string) (number int, err error) {
 // Version returns version n parsed from its tag, or ErrVersionNotFound.
 func (s *Store) Version(ctx context.Context, id string, n int) (Version, error) {
 	var v Version
-	err := s.with(ctx, id, func(h *handle) (err error) {
+	err := s.read(ctx, id, func(h *handle) (err error) {
 		v, err = h.version(n)
 		return err
 	})
@@ -428,7 +428,7 @@ func (s *Store) Version(ctx context.Context, id string, n int) (Version, error) 
 // meant for startup reconciliation.
 func (s *Store) Versions(ctx context.Context, id string) ([]Version, error) {
 	var vs []Version
-	err := s.with(ctx, id, func(h *handle) error {
+	err := s.read(ctx, id, func(h *handle) error {
 		refs, err := listRefs(h.dir)
 		if err != nil {
 			return err

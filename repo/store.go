@@ -79,6 +79,11 @@ type agent struct {
 	id    string
 	mu    sync.Mutex    // the agent lock
 	hk    sync.Mutex    // held by housekeeping and Recover, taken before mu
+	// layout is read-held by readers and write-held (after mu) by what
+	// deletes objects or refs: housekeeping's second step, Recover, Remove.
+	layout  sync.RWMutex
+	gen     int       // bumped under layout: pooled readers older than it are stale; guarded by Store.mu
+	readers []*handle // idle read-only handles of generation gen, guarded by Store.mu
 	users int           // guarded by Store.mu
 	elem  *list.Element // guarded by Store.mu
 	h     *handle       // guarded by mu
@@ -94,7 +99,11 @@ type handle struct {
 	sizes  map[plumbing.Hash]int64
 	cache  *objectCache
 	pr     *packedRefs // packed-refs as last read, nil before the first read
+	gen    int         // for a read-only handle: the agent generation it was opened at
 }
+
+// maxReaders bounds the idle read-only handles kept per agent.
+const maxReaders = 4
 
 // goGitCacheBytes bounds go-git's own per-repository object cache; blobs
 // and trees are cached in the shared objectCache instead.
@@ -187,8 +196,7 @@ func (s *Store) Close() error {
 		a := s.idle.Remove(e).(*agent)
 		a.elem = nil
 		delete(s.agents, a.id)
-		a.h.close()
-		a.h = nil
+		a.closeHandles()
 	}
 	return nil
 }
@@ -257,8 +265,9 @@ func (s *Store) lock(ctx context.Context, id string) (*agent, error) {
 	return a, nil
 }
 
-// lockAll takes the housekeeping lock, then the agent lock, of id, so no
-// repack is writing into the repository either; unlockAll must follow.
+// lockAll takes the housekeeping lock, the agent lock and the layout lock
+// of id, so no repack is writing into the repository and nobody reads it;
+// the read-only handles are invalidated. unlockAll must follow.
 func (s *Store) lockAll(ctx context.Context, id string) (*agent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -266,11 +275,14 @@ func (s *Store) lockAll(ctx context.Context, id string) (*agent, error) {
 	a := s.pin(id)
 	a.hk.Lock()
 	a.mu.Lock()
+	a.layout.Lock()
+	s.invalidateReaders(a)
 	return a, nil
 }
 
 // unlockAll undoes lockAll.
 func (s *Store) unlockAll(a *agent) {
+	a.layout.Unlock()
 	a.mu.Unlock()
 	a.hk.Unlock()
 	s.release(a)
@@ -292,7 +304,7 @@ func (s *Store) release(a *agent) {
 		return
 	}
 	// Nobody holds or waits for a.mu: its fields are ours under s.mu.
-	if a.h == nil {
+	if a.h == nil && len(a.readers) == 0 {
 		delete(s.agents, a.id)
 		return
 	}
@@ -301,8 +313,88 @@ func (s *Store) release(a *agent) {
 		old := s.idle.Remove(s.idle.Back()).(*agent)
 		old.elem = nil
 		delete(s.agents, old.id)
-		old.h.close()
-		old.h = nil
+		old.closeHandles()
+	}
+}
+
+// closeHandles closes the writer and the idle read-only handles of a,
+// which nobody uses.
+func (a *agent) closeHandles() {
+	if a.h != nil {
+		a.h.close()
+		a.h = nil
+	}
+	for _, r := range a.readers {
+		r.close()
+	}
+	a.readers = nil
+}
+
+// invalidateReaders marks every read-only handle of a stale; it runs under
+// a.layout held for writing, after objects or refs were deleted.
+func (s *Store) invalidateReaders(a *agent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.gen++
+	for _, r := range a.readers {
+		r.close()
+	}
+	a.readers = nil
+}
+
+// read runs fn with a read-only handle of id, without the agent lock:
+// objects are immutable and every ref is replaced by a rename, so what fn
+// reads is consistent; only the deletions of housekeeping, Recover and
+// Remove are excluded, through a.layout. Each call has a handle of its
+// own (go-git is not safe for concurrent use), taken from a small pool.
+// fn must not write, and must not use the caches of the writer handle
+// (latest, published).
+func (s *Store) read(ctx context.Context, id string, fn func(h *handle) error) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a := s.pin(id)
+	defer s.release(a)
+	a.layout.RLock()
+	defer a.layout.RUnlock()
+	s.mu.Lock()
+	var h *handle
+	if n := len(a.readers); n > 0 {
+		h, a.readers = a.readers[n-1], a.readers[:n-1]
+	}
+	gen := a.gen
+	s.mu.Unlock()
+	if h == nil {
+		if !s.Exists(id) {
+			return ErrNotFound
+		}
+		h = s.newHandle(s.Path(id))
+		h.gen = gen
+	}
+	err := fn(h)
+	s.mu.Lock()
+	if h.gen == a.gen && len(a.readers) < maxReaders {
+		a.readers = append(a.readers, h)
+		h = nil
+	}
+	s.mu.Unlock()
+	if h != nil {
+		h.close()
+	}
+	return err
+}
+
+// newHandle returns a handle on the repository at dir; nothing is read
+// yet.
+func (s *Store) newHandle(dir string) *handle {
+	return &handle{
+		dir:   dir,
+		st:    filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(goGitCacheBytes)),
+		sizes: make(map[plumbing.Hash]int64),
+		cache: s.cache,
 	}
 }
 
@@ -315,13 +407,7 @@ func (s *Store) openHandle(a *agent) (*handle, error) {
 	if !validID(a.id) || !s.Exists(a.id) {
 		return nil, ErrNotFound
 	}
-	dir := s.Path(a.id)
-	h := &handle{
-		dir:   dir,
-		st:    filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(goGitCacheBytes)),
-		sizes: make(map[plumbing.Hash]int64),
-		cache: s.cache,
-	}
+	h := s.newHandle(s.Path(a.id))
 	if err := h.loadLatest(); err != nil {
 		h.close()
 		return nil, fmt.Errorf("open %s: %w", a.id, err)
@@ -415,12 +501,7 @@ func (s *Store) Create(ctx context.Context, id string, files map[string][]byte, 
 	if err := initBare(tmp); err != nil {
 		return Commit{}, fmt.Errorf("create %s: %w", id, err)
 	}
-	h := &handle{
-		dir:   tmp,
-		st:    filesystem.NewStorage(osfs.New(tmp), cache.NewObjectLRU(goGitCacheBytes)),
-		sizes: make(map[plumbing.Hash]int64),
-		cache: s.cache,
-	}
+	h := s.newHandle(tmp)
 	defer h.close()
 	w := newWriteSet(h, false) // the whole directory is synced below
 	for p, data := range files {
