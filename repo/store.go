@@ -76,17 +76,17 @@ type Store struct {
 // keeps an open handle in the idle LRU, so the map is bounded by MaxOpen plus
 // the number of in-flight operations.
 type agent struct {
-	id    string
-	mu    sync.Mutex    // the agent lock
-	hk    sync.Mutex    // held by housekeeping and Recover, taken before mu
+	id string
+	mu sync.Mutex // the agent lock
+	hk sync.Mutex // held by housekeeping and Recover, taken before mu
 	// layout is read-held by readers and write-held (after mu) by what
 	// deletes objects or refs: housekeeping's second step, Recover, Remove.
 	layout  sync.RWMutex
-	gen     int       // bumped under layout: pooled readers older than it are stale; guarded by Store.mu
-	readers []*handle // idle read-only handles of generation gen, guarded by Store.mu
-	users int           // guarded by Store.mu
-	elem  *list.Element // guarded by Store.mu
-	h     *handle       // guarded by mu
+	gen     int           // bumped under layout: pooled readers older than it are stale; guarded by Store.mu
+	readers []*handle     // idle read-only handles of generation gen, guarded by Store.mu
+	users   int           // guarded by Store.mu
+	elem    *list.Element // guarded by Store.mu
+	h       *handle       // guarded by mu
 }
 
 // handle is an open repository with its in-memory caches.
