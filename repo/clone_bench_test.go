@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/fixtures"
@@ -88,7 +89,9 @@ func BenchmarkClone(b *testing.B) {
 	loose := realAgent(b, 1000, noAutoPack)
 	kept := realAgent(b, 1000) // automatic housekeeping at the default threshold
 	require.NoError(b, kept.Close())
-	require.Positive(b, kept.HousekeepingStats().Repacks)
+	hs := kept.HousekeepingStats()
+	require.Positive(b, hs.Repacks)
+	b.Logf("automatic housekeeping: %d runs, %v under the agent lock per run", hs.Repacks, hs.Locked/time.Duration(hs.Repacks))
 	gc := copyRepo(b, kept.Path(testID))
 	mustGit(b, gc, "gc", "--aggressive", "--prune=now", "-q")
 

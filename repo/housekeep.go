@@ -43,8 +43,12 @@ type HousekeepingStats struct {
 	// included); the repository is left as it was or partly packed, never
 	// damaged.
 	RepackFailures uint64
-	// Running is the number of housekeeping runs in progress.
+	// Running is the number of background housekeeping runs scheduled or
+	// in progress.
 	Running int
+	// Locked is the total time housekeeping held agent locks (readers and
+	// writers of that agent wait meanwhile).
+	Locked time.Duration
 }
 
 // looseState is the housekeeping view of one agent, guarded by Store.mu.
@@ -58,7 +62,7 @@ type looseState struct {
 func (s *Store) HousekeepingStats() HousekeepingStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := HousekeepingStats{Repacks: s.repacks, RepackFailures: s.repackFailures}
+	st := HousekeepingStats{Repacks: s.repacks, RepackFailures: s.repackFailures, Locked: s.repackLocked}
 	for _, l := range s.loose {
 		st.LooseObjects += int64(l.loose)
 		if l.running {
@@ -171,6 +175,7 @@ func (s *Store) Housekeep(ctx context.Context, id string) (Housekeeping, error) 
 	} else {
 		s.repacks++
 	}
+	s.repackLocked += out.Locked
 	s.mu.Unlock()
 	if err != nil {
 		return out, fmt.Errorf("housekeep %s: %w", id, err)

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -26,7 +27,7 @@ func TestKillHelper(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	for i := 0; ; i++ {
-		_, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set(fmt.Sprintf("k/%d.md", i%50), fmt.Sprint(i))}}, nil)
+		_, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set(fmt.Sprintf("k/%d.md", i%50), fmt.Sprintf("%d-%d", os.Getpid(), i))}}, nil)
 		require.NoError(t, err)
 		_, err = s.Publish(ctx, testID, PublishRequest{Notes: fmt.Sprint(i)}, nil)
 		require.NoError(t, err)
@@ -55,8 +56,24 @@ func TestKillDuringWrites(t *testing.T) {
 	for round := 0; round < 6; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1")
 		cmd.Env = append(os.Environ(), killHelperEnv+"="+s.o.Root)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		before, err := listRefs(dir)
+		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		time.Sleep(time.Duration(150+round*97) * time.Millisecond)
+		// Kill at an arbitrary instant once the helper is writing (its start
+		// is slow under -race): after its first new tag.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			refs, err := listRefs(dir)
+			require.NoError(t, err)
+			if len(refs) > len(before) {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "round %d: the helper never published: %s", round, &out)
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(time.Duration(50+round*97) * time.Millisecond)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 

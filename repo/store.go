@@ -45,8 +45,8 @@ type Options struct {
 	// a whole-region replacement marked Truncated. Default 100,000,000
 	// (about half a second of diffing); negative means unlimited.
 	DiffBudget int64
-	// Git is the path of the git binary housekeeping runs; default the
-	// "git" found in PATH. Without one, housekeeping is off.
+	// Git is the git binary housekeeping runs: an absolute path, or a name
+	// looked up in PATH; default "git". Without one, housekeeping is off.
 	Git string
 }
 
@@ -64,6 +64,7 @@ type Store struct {
 	loose          map[string]*looseState
 	repacks        uint64
 	repackFailures uint64
+	repackLocked   time.Duration
 	closed         bool          // no new background runs
 	packing        chan struct{} // one git repack at a time, store-wide
 	bg             sync.WaitGroup
@@ -71,10 +72,10 @@ type Store struct {
 	bgCancel       context.CancelFunc
 }
 
-// agent is the lock and cached state of one agent. An entry lives in
-// Store.agents while some goroutine holds or waits for its lock, or while it
-// keeps an open handle in the idle LRU, so the map is bounded by MaxOpen plus
-// the number of in-flight operations.
+// agent is the locks and cached state of one agent. An entry lives in
+// Store.agents while some goroutine uses it (pin), or while it keeps an open
+// writer handle or idle read-only handles in the idle LRU, so the map is
+// bounded by MaxOpen plus the number of in-flight operations.
 type agent struct {
 	id string
 	mu sync.Mutex // the agent lock
@@ -147,14 +148,10 @@ func Open(o Options) (*Store, error) {
 		o.PackThreshold = defaultPackThreshold
 	}
 	if o.Git == "" {
-		o.Git, _ = exec.LookPath("git")
+		o.Git = "git"
 	}
-	if o.Git != "" {
-		g, err := filepath.Abs(o.Git)
-		if err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
-		}
-		o.Git = g
+	if !filepath.IsAbs(o.Git) {
+		o.Git, _ = exec.LookPath(o.Git) // "" (housekeeping off) if not found
 	}
 	root, err := filepath.Abs(o.Root)
 	if err != nil {
