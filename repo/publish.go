@@ -88,7 +88,7 @@ type rawTag struct {
 }
 
 func (h *handle) readTag(hash plumbing.Hash) (rawTag, error) {
-	obj, err := h.st.EncodedObject(plumbing.TagObject, hash)
+	obj, err := h.object(plumbing.TagObject, hash)
 	if err != nil {
 		return rawTag{}, err
 	}

@@ -99,10 +99,7 @@ func (s *Store) Recover(ctx context.Context, id string) error {
 // refIntact reports whether r points at an existing object and, for an
 // annotated tag, at a tag whose target exists.
 func (h *handle) refIntact(r *plumbing.Reference) bool {
-	if err := h.st.HasEncodedObject(r.Hash()); err != nil {
-		return false
-	}
-	obj, err := h.st.EncodedObject(plumbing.AnyObject, r.Hash())
+	obj, err := h.object(plumbing.AnyObject, r.Hash())
 	if err != nil {
 		return false
 	}
@@ -119,7 +116,7 @@ func (h *handle) refIntact(r *plumbing.Reference) bool {
 		if err != nil {
 			return false
 		}
-		return h.st.HasEncodedObject(c.TreeHash) == nil
+		return h.hasObject(c.TreeHash)
 	}
 	return true
 }
