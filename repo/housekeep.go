@@ -133,9 +133,13 @@ func (s *Store) afterWrite(id, dir string, created int) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		_, _ = s.Housekeep(s.bgCtx, id)
+		_, err := s.Housekeep(s.bgCtx, id)
 		s.mu.Lock()
 		l.running = false
+		if err != nil {
+			// Try again only after another threshold of writes.
+			l.floor = l.loose
+		}
 		s.mu.Unlock()
 	}()
 }

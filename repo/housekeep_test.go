@@ -127,10 +127,18 @@ func TestHousekeepAutomatic(t *testing.T) {
 }
 
 func TestHousekeepUnavailable(t *testing.T) {
-	s := mustOpenStore(t, func(o *Options) { o.Git = "/nonexistent/git" })
+	s := mustOpenStore(t, func(o *Options) { o.Git = "/nonexistent/git"; o.PackThreshold = 20 })
 	mustCreate(t, s, testID, map[string][]byte{"a.md": []byte("a")})
 	_, err := s.Housekeep(context.Background(), testID)
 	require.Error(t, err)
+	// Automatic runs fail too, but are retried only every threshold.
+	writeVersions(t, s, testID, 0, 10) // ~70 objects
+	require.NoError(t, s.Close())
+	st := s.HousekeepingStats()
+	assert.Zero(t, st.Repacks)
+	// One on demand, then at most one per 20 objects written (~70).
+	assert.GreaterOrEqual(t, st.RepackFailures, uint64(2))
+	assert.LessOrEqual(t, st.RepackFailures, uint64(5))
 	_, err = s.Housekeep(context.Background(), "nope")
 	assert.ErrorIs(t, err, ErrNotFound)
 }
