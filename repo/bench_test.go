@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // benchAgent makes an agent with files draft files and versions published
@@ -22,13 +24,11 @@ func benchAgent(b *testing.B, sync bool, files, versions int) *Store {
 	for v := 1; v <= versions; v++ {
 		if v > 1 {
 			p := fmt.Sprintf("knowledge/article-%03d.md", v%files)
-			if _, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set(p, fmt.Sprintf("%sedit %d\n", init[p], v))}}, nil); err != nil {
-				b.Fatal(err)
-			}
+			_, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set(p, fmt.Sprintf("%sedit %d\n", init[p], v))}}, nil)
+			require.NoError(b, err)
 		}
-		if _, err := s.Publish(ctx, testID, PublishRequest{}, nil); err != nil {
-			b.Fatal(err)
-		}
+		_, err := s.Publish(ctx, testID, PublishRequest{}, nil)
+		require.NoError(b, err)
 	}
 	return s
 }
@@ -46,13 +46,11 @@ func BenchmarkPublish(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				i++
-				if _, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set("knowledge/bench.md", fmt.Sprint(i))}}, nil); err != nil {
-					b.Fatal(err)
-				}
+				_, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set("knowledge/bench.md", fmt.Sprint(i))}}, nil)
+				require.NoError(b, err)
 				b.StartTimer()
-				if _, err := s.Publish(ctx, testID, PublishRequest{Notes: "bench"}, nil); err != nil {
-					b.Fatal(err)
-				}
+				_, err = s.Publish(ctx, testID, PublishRequest{Notes: "bench"}, nil)
+				require.NoError(b, err)
 			}
 		})
 	}
@@ -69,9 +67,8 @@ func BenchmarkCommitDraft(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				if _, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set("knowledge/bench.md", fmt.Sprint(i))}}, nil); err != nil {
-					b.Fatal(err)
-				}
+				_, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set("knowledge/bench.md", fmt.Sprint(i))}}, nil)
+				require.NoError(b, err)
 			}
 		})
 	}
@@ -87,9 +84,7 @@ func BenchmarkDiff(b *testing.B) {
 	b.Run("flowyte", func(b *testing.B) {
 		for b.Loop() {
 			d, err := s.Diff(ctx, testID, Rev{Kind: RevVersion, Number: 1}, Rev{Kind: RevVersion, Number: 1000}, false)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			ours = d
 		}
 		b.ReportMetric(float64(len(ours.Files)), "files")
@@ -100,24 +95,17 @@ func BenchmarkDiff(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			cold, err := Open(Options{Root: s.o.Root})
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			b.StartTimer()
-			if _, err := cold.Diff(ctx, testID, Rev{Kind: RevVersion, Number: 1}, Rev{Kind: RevVersion, Number: 1000}, false); err != nil {
-				b.Fatal(err)
-			}
+			_, err = cold.Diff(ctx, testID, Rev{Kind: RevVersion, Number: 1}, Rev{Kind: RevVersion, Number: 1000}, false)
+			require.NoError(b, err)
 		}
 	})
 	b.Run("git-cli", func(b *testing.B) {
 		for b.Loop() {
 			out, err := exec.Command("/usr/bin/git", "--git-dir="+dir, "diff", "--no-renames", "v1", "v1000").Output()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(out) == 0 {
-				b.Fatal("empty git diff")
-			}
+			require.NoError(b, err)
+			require.NotEmpty(b, out, "empty git diff")
 		}
 	})
 }

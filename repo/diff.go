@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,6 +109,14 @@ func (h *handle) diffInto(out *[]change, a, b plumbing.Hash, prefix, skip string
 	return nil
 }
 
+// diffItem is one path of a diff with the contents it needs, read under
+// the agent lock and rendered after it.
+type diffItem struct {
+	c        change
+	oldPath  string // set for the added side of an exact rename
+	old, cur []byte // shared with the object cache: read only
+}
+
 // Diff compares the trees named by base and target.
 //
 // Between versions the release trees are compared, compiled/ included
@@ -118,9 +127,29 @@ func (h *handle) diffInto(out *[]change, a, b plumbing.Hash, prefix, skip string
 // reproduces target exactly. Exact renames (same content and mode) are
 // reported as renamed with oldPath; a move with edits shows as a deletion
 // and an addition.
+//
+// The exact line diff (Myers) of a file runs only within what is left of
+// Options.DiffBudget; a file over it gets one hunk that replaces its whole
+// changed region (still exact for `git apply`, Additions and Deletions
+// then count every line of that region) and is marked Truncated, as is
+// the Diff. Trees and blobs are read under the agent lock; the line diffs
+// run after it is released.
 func (s *Store) Diff(ctx context.Context, id string, base, target Rev, sourceOnly bool) (Diff, error) {
+	return s.diff(ctx, id, base, target, sourceOnly, true)
+}
+
+// DiffStat is Diff without the patch text: Files with their status, line
+// counts, Binary and Truncated, and the totals, but Patch and every
+// FileDiff.Patch empty. It costs the line diffs (within the same budget)
+// but neither the hunk text nor binary literals.
+func (s *Store) DiffStat(ctx context.Context, id string, base, target Rev, sourceOnly bool) (Diff, error) {
+	return s.diff(ctx, id, base, target, sourceOnly, false)
+}
+
+func (s *Store) diff(ctx context.Context, id string, base, target Rev, sourceOnly, withPatch bool) (Diff, error) {
 	var d Diff
-	err := s.with(ctx, id, func(h *handle) error {
+	var items []diffItem
+	err := s.read(ctx, id, func(h *handle) error {
 		bc, bt, err := h.resolve(base)
 		if err != nil {
 			return fmt.Errorf("base: %w", err)
@@ -152,47 +181,62 @@ func (s *Store) Diff(ctx context.Context, id string, base, target Rev, sourceOnl
 			hashes = append(hashes, c.from.hash, c.to.hash)
 		}
 		h.prefetch(hashes)
-		var patch bytes.Buffer
+		items = make([]diffItem, 0, len(changes))
 		for _, c := range changes {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			it := diffItem{c: c}
 			if old, ok := renamedFrom[c.path]; ok {
 				if old == "" {
 					continue // the deleted side of a rename
 				}
-				fd := renamePatch(old, c.path)
-				data, err := h.blob(c.to.hash)
-				if err != nil {
-					return err
-				}
-				fd.Binary = isBinary(data)
-				patch.WriteString(fd.Patch)
-				d.Files = append(d.Files, fd)
-				continue
-			}
-			var old, cur []byte
-			if !c.from.hash.IsZero() {
-				if old, err = h.blob(c.from.hash); err != nil {
+				it.oldPath = old
+			} else if !c.from.hash.IsZero() {
+				if it.old, err = h.blob(c.from.hash); err != nil {
 					return err
 				}
 			}
 			if !c.to.hash.IsZero() {
-				if cur, err = h.blob(c.to.hash); err != nil {
+				if it.cur, err = h.blob(c.to.hash); err != nil {
 					return err
 				}
 			}
-			fd := filePatch(c, old, cur)
-			d.Additions += fd.Additions
-			d.Deletions += fd.Deletions
-			patch.WriteString(fd.Patch)
-			d.Files = append(d.Files, fd)
+			items = append(items, it)
 		}
-		d.Patch = patch.Bytes()
 		return nil
 	})
 	if err != nil {
 		return Diff{}, fmt.Errorf("diff %s: %w", id, err)
+	}
+	budget := s.o.DiffBudget
+	if budget < 0 {
+		budget = math.MaxInt64
+	}
+	var patch bytes.Buffer
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return Diff{}, fmt.Errorf("diff %s: %w", id, err)
+		}
+		var fd FileDiff
+		if it.oldPath != "" {
+			fd = renamePatch(it.oldPath, it.c.path)
+			fd.Binary = isBinary(it.cur)
+		} else {
+			fd = filePatch(it.c, it.old, it.cur, &budget, withPatch)
+		}
+		d.Additions += fd.Additions
+		d.Deletions += fd.Deletions
+		d.Truncated = d.Truncated || fd.Truncated
+		if withPatch {
+			patch.WriteString(fd.Patch)
+		} else {
+			fd.Patch = ""
+		}
+		d.Files = append(d.Files, fd)
+	}
+	if withPatch {
+		d.Patch = patch.Bytes()
 	}
 	return d, nil
 }
@@ -308,8 +352,10 @@ func abbrev(h plumbing.Hash) string { return h.String()[:7] }
 // modeString formats a mode as git prints it in diff headers.
 func modeString(m filemode.FileMode) string { return fmt.Sprintf("%06o", uint32(m)) }
 
-// filePatch renders the diff of one path.
-func filePatch(c change, old, cur []byte) FileDiff {
+// filePatch renders the diff of one path, its exact line diff within
+// *budget (which it decreases). Without withPatch only the counts are
+// computed.
+func filePatch(c change, old, cur []byte, budget *int64, withPatch bool) FileDiff {
 	fd := FileDiff{Path: c.path}
 	added, deleted := c.from.hash.IsZero(), c.to.hash.IsZero()
 	switch {
@@ -351,14 +397,29 @@ func filePatch(c change, old, cur []byte) FileDiff {
 		return fd
 	}
 	if fd.Binary {
-		b.WriteString("GIT binary patch\n")
-		writeLiteral(&b, cur)
-		writeLiteral(&b, old)
+		if withPatch {
+			b.WriteString("GIT binary patch\n")
+			writeLiteral(&b, cur)
+			writeLiteral(&b, old)
+		}
 		fd.Patch = b.String()
 		return fd
 	}
 	if len(old) == 0 && len(cur) == 0 {
 		fd.Patch = b.String()
+		return fd
+	}
+	ops, truncated := editScript(splitLines(old), splitLines(cur), budget)
+	fd.Truncated = truncated
+	if !withPatch {
+		for _, op := range ops {
+			switch op.kind {
+			case '+':
+				fd.Additions++
+			case '-':
+				fd.Deletions++
+			}
+		}
 		return fd
 	}
 	if added {
@@ -371,7 +432,7 @@ func filePatch(c change, old, cur []byte) FileDiff {
 	} else {
 		fmt.Fprintf(&b, "+++ %s\n", fileName("b/", c.path))
 	}
-	fd.Additions, fd.Deletions = writeHunks(&b, old, cur)
+	fd.Additions, fd.Deletions = writeHunks(&b, ops)
 	fd.Patch = b.String()
 	return fd
 }
@@ -400,9 +461,28 @@ type lineOp struct {
 	line string
 }
 
-// editScript computes a line diff of old and cur with go-diff's Myers
-// implementation over one rune per distinct line.
-func editScript(old, cur []string) []lineOp {
+// editScript computes a line diff of old and cur: the common leading and
+// trailing lines are kept, and the region between them is diffed exactly
+// with go-diff's Myers implementation over one rune per distinct line when
+// that costs at most *budget, else replaced whole (truncated). The cost of
+// an exact diff is (old+new lines of the region) × (edit distance); the
+// distance is first bounded by a greedy Myers pass that stops as soon as
+// the budget is exceeded, so an over-budget region costs about the budget
+// and no more. Whatever was spent is taken off *budget.
+func editScript(old, cur []string, budget *int64) (ops []lineOp, truncated bool) {
+	pre := 0
+	for pre < len(old) && pre < len(cur) && old[pre] == cur[pre] {
+		pre++
+	}
+	suf := 0
+	for suf < len(old)-pre && suf < len(cur)-pre && old[len(old)-1-suf] == cur[len(cur)-1-suf] {
+		suf++
+	}
+	ops = make([]lineOp, 0, len(old)+len(cur)-pre-suf)
+	for i := 0; i < pre; i++ {
+		ops = append(ops, lineOp{' ', i, i, old[i]})
+	}
+	ma, mb := old[pre:len(old)-suf], cur[pre:len(cur)-suf]
 	ids := map[string]rune{}
 	toRunes := func(lines []string) []rune {
 		rs := make([]rune, len(lines))
@@ -420,30 +500,85 @@ func editScript(old, cur []string) []lineOp {
 		}
 		return rs
 	}
-	ra, rb := toRunes(old), toRunes(cur)
-	dmp := diffmatchpatch.New()
-	dmp.DiffTimeout = 0 // exact
-	diffs := dmp.DiffMainRunes(ra, rb, false)
-	ops := make([]lineOp, 0, len(old)+len(cur))
-	a, b := 0, 0
-	for _, d := range diffs {
-		n := len([]rune(d.Text))
-		for k := 0; k < n; k++ {
-			switch d.Type {
-			case diffmatchpatch.DiffEqual:
-				ops = append(ops, lineOp{' ', a, b, old[a]})
-				a++
-				b++
-			case diffmatchpatch.DiffDelete:
-				ops = append(ops, lineOp{'-', a, b, old[a]})
-				a++
-			case diffmatchpatch.DiffInsert:
-				ops = append(ops, lineOp{'+', a, b, cur[b]})
-				b++
+	ra, rb := toRunes(ma), toRunes(mb)
+	width := int64(len(ra) + len(rb))
+	maxD := len(ra) + len(rb)
+	if width > 0 && *budget/width < int64(maxD) {
+		maxD = int(*budget / width)
+	}
+	d, ok := editDistance(ra, rb, maxD)
+	a, b := pre, pre
+	if !ok {
+		*budget -= width * int64(maxD)
+		truncated = true
+		for _, l := range ma {
+			ops = append(ops, lineOp{'-', a, b, l})
+			a++
+		}
+		for _, l := range mb {
+			ops = append(ops, lineOp{'+', a, b, l})
+			b++
+		}
+	} else {
+		*budget -= width * int64(d)
+		dmp := diffmatchpatch.New()
+		dmp.DiffTimeout = 0 // exact
+		for _, df := range dmp.DiffMainRunes(ra, rb, false) {
+			n := len([]rune(df.Text))
+			for k := 0; k < n; k++ {
+				switch df.Type {
+				case diffmatchpatch.DiffEqual:
+					ops = append(ops, lineOp{' ', a, b, old[a]})
+					a++
+					b++
+				case diffmatchpatch.DiffDelete:
+					ops = append(ops, lineOp{'-', a, b, old[a]})
+					a++
+				case diffmatchpatch.DiffInsert:
+					ops = append(ops, lineOp{'+', a, b, cur[b]})
+					b++
+				}
 			}
 		}
 	}
-	return ops
+	for i := 0; i < suf; i++ {
+		ops = append(ops, lineOp{' ', a, b, old[a]})
+		a++
+		b++
+	}
+	return ops, truncated
+}
+
+// editDistance returns the number of inserted plus deleted lines of the
+// shortest edit script of a and b, or ok=false if it exceeds maxD, with
+// Myers' greedy forward algorithm in O((len(a)+len(b))·maxD) time.
+func editDistance(a, b []rune, maxD int) (d int, ok bool) {
+	n, m := len(a), len(b)
+	if n+m == 0 {
+		return 0, true
+	}
+	off := maxD + 1
+	v := make([]int, 2*maxD+3)
+	for d := 0; d <= maxD; d++ {
+		for k := -d; k <= d; k += 2 {
+			var x int
+			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
+				x = v[off+k+1]
+			} else {
+				x = v[off+k-1] + 1
+			}
+			y := x - k
+			for x < n && y < m && a[x] == b[y] {
+				x++
+				y++
+			}
+			v[off+k] = x
+			if x >= n && y >= m {
+				return d, true
+			}
+		}
+	}
+	return 0, false
 }
 
 const contextLines = 3
@@ -456,10 +591,9 @@ func hunkRange(start, count int) string {
 	return strconv.Itoa(start) + "," + strconv.Itoa(count)
 }
 
-// writeHunks writes the unified hunks turning old into cur and returns the
-// numbers of added and deleted lines.
-func writeHunks(b *strings.Builder, old, cur []byte) (adds, dels int) {
-	ops := editScript(splitLines(old), splitLines(cur))
+// writeHunks writes the unified hunks of the edit script ops and returns
+// the numbers of added and deleted lines.
+func writeHunks(b *strings.Builder, ops []lineOp) (adds, dels int) {
 	i := 0
 	for i < len(ops) {
 		for i < len(ops) && ops[i].kind == ' ' {

@@ -3,12 +3,16 @@ package repo
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // applyCheck applies d.Patch with git apply to a checkout of base and
@@ -27,27 +31,11 @@ func applyCheck(t *testing.T, dir, baseRev, targetRev string, d Diff, sourceOnly
 		_ = os.RemoveAll(filepath.Join(wt, "compiled"))
 	}
 	if len(d.Patch) > 0 {
-		if out, err := gitCmd(t, wt, d.Patch, "apply", "--whitespace=nowarn", "-"); err != nil {
-			t.Fatalf("git apply %s→%s: %v\n%s\npatch:\n%s", baseRev, targetRev, err, out, d.Patch)
-		}
+		out, err := gitCmd(t, wt, d.Patch, "apply", "--whitespace=nowarn", "-")
+		require.NoError(t, err, "git apply %s→%s: %s\npatch:\n%s", baseRev, targetRev, out, d.Patch)
 	}
 	got := readDirFiles(t, wt)
-	if len(got) != len(want) {
-		t.Fatalf("%s→%s: %d files after apply, want %d\ngot %v\nwant %v", baseRev, targetRev, len(got), len(want), keys(got), keys(want))
-	}
-	for p, w := range want {
-		if got[p] != w {
-			t.Fatalf("%s→%s: %s=%q after apply, want %q", baseRev, targetRev, p, got[p], w)
-		}
-	}
-}
-
-func keys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	return ks
+	require.Equal(t, want, got, "%s→%s: files after apply", baseRev, targetRev)
 }
 
 // numstat returns git's own per-file additions and deletions.
@@ -125,27 +113,21 @@ func TestDiffApplyRoundTrip(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := s.Diff(ctx, testID, tc.base, tc.target, tc.sourceOnly)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			assert.False(t, d.Truncated)
 			hasCompiled := false
 			adds, dels := 0, 0
 			for _, f := range d.Files {
 				if f.Path == compiledPath {
 					hasCompiled = true
 				}
-				if !strings.HasPrefix(f.Patch, "diff --git ") {
-					t.Fatalf("%s patch starts %q", f.Path, f.Patch[:min(len(f.Patch), 20)])
-				}
+				assert.True(t, strings.HasPrefix(f.Patch, "diff --git "), "%s patch starts %q", f.Path, f.Patch[:min(len(f.Patch), 20)])
 				adds += f.Additions
 				dels += f.Deletions
 			}
-			if hasCompiled != tc.wantCompiledPath {
-				t.Fatalf("compiled in diff=%v, want %v", hasCompiled, tc.wantCompiledPath)
-			}
-			if adds != d.Additions || dels != d.Deletions {
-				t.Fatalf("totals %d/%d, files sum %d/%d", d.Additions, d.Deletions, adds, dels)
-			}
+			assert.Equal(t, tc.wantCompiledPath, hasCompiled, "compiled in diff")
+			assert.Equal(t, d.Additions, adds, "additions: total vs sum of files")
+			assert.Equal(t, d.Deletions, dels, "deletions: total vs sum of files")
 			applyCheck(t, dir, tc.baseRev, tc.tgtRev, d, tc.sourceOnly)
 			if tc.baseRev != "" && tc.tgtRev != "" && !tc.sourceOnly {
 				// Same counts as git's minimal diff.
@@ -157,17 +139,11 @@ func TestDiffApplyRoundTrip(t *testing.T) {
 						want++
 					}
 				}
-				if len(ns) != want {
-					t.Fatalf("%d files (renames counted twice), git has %d", want, len(ns))
-				}
+				require.Len(t, ns, want, "files (renames counted twice) vs git")
 				for _, f := range d.Files {
 					if f.Status == "renamed" {
-						if _, ok := ns[f.OldPath]; !ok {
-							t.Fatalf("rename from %s: git does not list it", f.OldPath)
-						}
-						if _, ok := ns[f.Path]; !ok {
-							t.Fatalf("rename to %s: git does not list it", f.Path)
-						}
+						assert.Contains(t, ns, f.OldPath, "rename from")
+						assert.Contains(t, ns, f.Path, "rename to")
 						continue
 					}
 					want := ns[f.Path]
@@ -178,34 +154,41 @@ func TestDiffApplyRoundTrip(t *testing.T) {
 					if f.Binary {
 						got = [2]string{"-", "-"}
 					}
-					if got != want {
-						t.Fatalf("%s: numstat %v, git %v", f.Path, got, want)
-					}
+					assert.Equal(t, want, got, "%s: numstat vs git", f.Path)
 				}
 			}
 		})
 	}
 
 	d, err := s.Diff(ctx, testID, v1, v2, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	status := map[string]string{}
 	for _, f := range d.Files {
 		status[f.Path] = f.Status
-		if f.Binary != strings.HasSuffix(f.Path, ".bin") {
-			t.Fatalf("%s binary=%v", f.Path, f.Binary)
-		}
+		assert.Equal(t, strings.HasSuffix(f.Path, ".bin"), f.Binary, "%s binary", f.Path)
 	}
 	want := map[string]string{"knowledge/gone.md": "deleted", "knowledge/new.md": "added", "agent.yaml": "modified", "assets/blob.bin": "modified", "empty.txt": "deleted", "empty2.txt": "added"}
 	for p, st := range want {
-		if status[p] != st {
-			t.Fatalf("%s status=%q, want %q", p, status[p], st)
-		}
+		assert.Equal(t, st, status[p], "%s status", p)
 	}
-	if d.BaseCommit == "" || d.TargetCommit == "" {
-		t.Fatalf("commits=%q %q, want both set", d.BaseCommit, d.TargetCommit)
+	assert.NotEmpty(t, d.BaseCommit)
+	assert.NotEmpty(t, d.TargetCommit)
+
+	// The stats-only path agrees with the patch path and has no text.
+	st, err := s.DiffStat(ctx, testID, v1, v2, false)
+	require.NoError(t, err)
+	full, err := s.Diff(ctx, testID, v1, v2, false)
+	require.NoError(t, err)
+	assert.Empty(t, st.Patch)
+	require.Len(t, st.Files, len(full.Files))
+	for i, f := range st.Files {
+		assert.Empty(t, f.Patch, f.Path)
+		g := full.Files[i]
+		g.Patch = ""
+		assert.Equal(t, g, f)
 	}
+	assert.Equal(t, full.Additions, st.Additions)
+	assert.Equal(t, full.Deletions, st.Deletions)
 }
 
 func TestHunks(t *testing.T) {
@@ -221,11 +204,14 @@ func TestHunks(t *testing.T) {
 		}
 	}
 	var sb strings.Builder
-	adds, dels := writeHunks(&sb, []byte(a.String()), []byte(b.String()))
+	budget := int64(math.MaxInt64)
+	ops, truncated := editScript(splitLines([]byte(a.String())), splitLines([]byte(b.String())), &budget)
+	require.False(t, truncated, "truncated with an unlimited budget")
+	adds, dels := writeHunks(&sb, ops)
 	want := "@@ -1,5 +1,5 @@\n 1\n-2\n+x2\n 3\n 4\n 5\n@@ -15,6 +15,6 @@\n 15\n 16\n 17\n-18\n+x18\n 19\n 20\n"
-	if sb.String() != want || adds != 2 || dels != 2 {
-		t.Fatalf("hunks=%q (+%d -%d), want %q", sb.String(), adds, dels, want)
-	}
+	assert.Equal(t, want, sb.String())
+	assert.Equal(t, 2, adds)
+	assert.Equal(t, 2, dels)
 }
 
 func TestDiffApplyRandom(t *testing.T) {
@@ -289,15 +275,12 @@ func TestDiffApplyRandom(t *testing.T) {
 		mustCommit(t, s, testID, changes...)
 		mustPublish(t, s, testID, "")
 		d, err := s.Diff(ctx, testID, Rev{Kind: RevVersion, Number: round - 1}, Rev{Kind: RevVersion, Number: round}, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		applyCheck(t, dir, fmt.Sprintf("v%d", round-1), fmt.Sprintf("v%d", round), d, false)
 		ns := numstat(t, dir, fmt.Sprintf("v%d", round-1), fmt.Sprintf("v%d", round))
 		for _, f := range d.Files {
-			if got, want := [2]string{strconv.Itoa(f.Additions), strconv.Itoa(f.Deletions)}, ns[f.Path]; got != want {
-				t.Fatalf("round %d %s: +/- %v, git %v", round, f.Path, got, want)
-			}
+			got := [2]string{strconv.Itoa(f.Additions), strconv.Itoa(f.Deletions)}
+			assert.Equal(t, ns[f.Path], got, "round %d %s: +/- vs git", round, f.Path)
 		}
 	}
 }

@@ -28,7 +28,7 @@ func (h *handle) draftHead() (*object.Commit, error) {
 // Draft describes the current draft: its revision, tree, time and files.
 func (s *Store) Draft(ctx context.Context, id string) (Draft, error) {
 	var d Draft
-	err := s.with(ctx, id, func(h *handle) error {
+	err := s.read(ctx, id, func(h *handle) error {
 		c, err := h.draftHead()
 		if err != nil {
 			return err
@@ -58,7 +58,7 @@ func (s *Store) Draft(ctx context.Context, id string) (Draft, error) {
 // DraftFiles returns the draft revision, its tree and the content of every
 // file.
 func (s *Store) DraftFiles(ctx context.Context, id string) (rev, tree string, files map[string][]byte, err error) {
-	err = s.with(ctx, id, func(h *handle) error {
+	err = s.read(ctx, id, func(h *handle) error {
 		c, err := h.draftHead()
 		if err != nil {
 			return err
@@ -151,7 +151,7 @@ func (h *handle) lookup(t plumbing.Hash, p string) (plumbing.Hash, error) {
 // release tree, so compiled/agent.json is readable), the draft or the
 // empty tree. It returns ErrFileNotFound or ErrVersionNotFound.
 func (s *Store) ReadFile(ctx context.Context, id string, at Rev, path string) (data []byte, blob string, err error) {
-	err = s.with(ctx, id, func(h *handle) error {
+	err = s.read(ctx, id, func(h *handle) error {
 		_, t, err := h.resolve(at)
 		if err != nil {
 			return err
@@ -270,6 +270,7 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 		if err := h.setRef(draftRef, c, head.Hash, s.o.Sync); err != nil {
 			return err
 		}
+		s.afterWrite(id, h.dir, w.written)
 		nc, err := h.commit(c)
 		if err != nil {
 			return err
@@ -340,7 +341,7 @@ func (s *Store) History(ctx context.Context, id string, cursor string, limit int
 	if limit > 1000 {
 		limit = 1000
 	}
-	err = s.with(ctx, id, func(h *handle) error {
+	err = s.read(ctx, id, func(h *handle) error {
 		var c *object.Commit
 		if cursor == "" {
 			c, err = h.draftHead()

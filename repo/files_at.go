@@ -14,7 +14,7 @@ func (s *Store) FilesAt(ctx context.Context, id, revision string) (tree string, 
 	if !ok {
 		return "", nil, fmt.Errorf("files at %q: %w", revision, ErrBadCursor)
 	}
-	err = s.with(ctx, id, func(hd *handle) error {
+	err = s.read(ctx, id, func(hd *handle) error {
 		c, err := hd.commit(h)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrBadCursor, err)

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // fakeDiagnostics stands in for compile.Diagnostics.
@@ -64,9 +66,7 @@ func mustOpenStore(tb testing.TB, mod ...func(*Options)) *Store {
 		m(&o)
 	}
 	s, err := Open(o)
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
+	require.NoError(tb, err, "open")
 	return s
 }
 
@@ -77,27 +77,21 @@ const testID = "agt_abcdefghijklmnopqrst"
 func mustCreate(tb testing.TB, s *Store, id string, files map[string][]byte) Commit {
 	tb.Helper()
 	c, err := s.Create(context.Background(), id, files, "Create agent", alice)
-	if err != nil {
-		tb.Fatalf("create %s: %v", id, err)
-	}
+	require.NoError(tb, err, "create %s", id)
 	return c
 }
 
 func mustCommit(tb testing.TB, s *Store, id string, changes ...Change) Commit {
 	tb.Helper()
 	c, err := s.CommitDraft(context.Background(), id, CommitRequest{Changes: changes, Author: alice}, nil)
-	if err != nil {
-		tb.Fatalf("commit: %v", err)
-	}
+	require.NoError(tb, err, "commit")
 	return c
 }
 
 func mustPublish(tb testing.TB, s *Store, id, notes string) Version {
 	tb.Helper()
 	v, err := s.Publish(context.Background(), id, PublishRequest{Notes: notes, Publisher: alice}, nil)
-	if err != nil {
-		tb.Fatalf("publish: %v", err)
-	}
+	require.NoError(tb, err, "publish")
 	return v
 }
 
@@ -128,9 +122,7 @@ func gitCmd(tb testing.TB, dir string, stdin []byte, args ...string) (string, er
 func mustGit(tb testing.TB, dir string, args ...string) string {
 	tb.Helper()
 	out, err := gitCmd(tb, dir, nil, append([]string{"--git-dir=" + dir}, args...)...)
-	if err != nil {
-		tb.Fatalf("git %s: %v", strings.Join(args, " "), err)
-	}
+	require.NoError(tb, err, "git %s", strings.Join(args, " "))
 	return out
 }
 
@@ -140,13 +132,10 @@ func mustFsck(tb testing.TB, dir string) {
 	cmd := exec.Command("/usr/bin/git", "--git-dir="+dir, "fsck", "--strict", "--no-progress")
 	cmd.Env = []string{"HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "LC_ALL=C"}
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		tb.Fatalf("git fsck --strict: %v\n%s", err, out)
-	}
+	require.NoError(tb, err, "git fsck --strict: %s", out)
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "error") || strings.HasPrefix(line, "warning") || strings.HasPrefix(line, "missing") || strings.HasPrefix(line, "broken") {
-			tb.Fatalf("git fsck --strict reported: %s", out)
-		}
+		bad := strings.HasPrefix(line, "error") || strings.HasPrefix(line, "warning") || strings.HasPrefix(line, "missing") || strings.HasPrefix(line, "broken")
+		require.False(tb, bad, "git fsck --strict reported: %s", out)
 	}
 }
 
@@ -166,9 +155,7 @@ func readDirFiles(tb testing.TB, dir string) map[string]string {
 		out[filepath.ToSlash(rel)] = string(b)
 		return nil
 	})
-	if err != nil {
-		tb.Fatalf("read %s: %v", dir, err)
-	}
+	require.NoError(tb, err, "read %s", dir)
 	return out
 }
 
@@ -183,9 +170,8 @@ func checkoutTree(tb testing.TB, repoDir, rev string) string {
 	tar := mustGit(tb, repoDir, "archive", "--format=tar", rev)
 	cmd := exec.Command("tar", "-x", "-C", wt)
 	cmd.Stdin = strings.NewReader(tar)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("tar: %v: %s", err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(tb, err, "tar: %s", out)
 	return wt
 }
 

@@ -1,12 +1,16 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const killHelperEnv = "FLOWYTE_REPO_KILL_HELPER_ROOT"
@@ -18,22 +22,18 @@ func TestKillHelper(t *testing.T) {
 	if root == "" {
 		t.Skip("helper process only")
 	}
-	s, err := Open(Options{Root: root, Compile: fakeCompile, Sync: false})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A low threshold: housekeeping runs (and gets killed) too.
+	s, err := Open(Options{Root: root, Compile: fakeCompile, Sync: false, PackThreshold: 40})
+	require.NoError(t, err)
 	ctx := context.Background()
 	for i := 0; ; i++ {
-		if _, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set(fmt.Sprintf("k/%d.md", i%50), fmt.Sprint(i))}}, nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Publish(ctx, testID, PublishRequest{Notes: fmt.Sprint(i)}, nil); err != nil {
-			t.Fatal(err)
-		}
+		_, err := s.CommitDraft(ctx, testID, CommitRequest{Changes: []Change{set(fmt.Sprintf("k/%d.md", i%50), fmt.Sprintf("%d-%d", os.Getpid(), i))}}, nil)
+		require.NoError(t, err)
+		_, err = s.Publish(ctx, testID, PublishRequest{Notes: fmt.Sprint(i)}, nil)
+		require.NoError(t, err)
 		if i%7 == 0 {
-			if _, err := s.Rollback(ctx, testID, 1+i%3, nil, nil); err != nil {
-				t.Fatal(err)
-			}
+			_, err := s.Rollback(ctx, testID, 1+i%3, nil, nil)
+			require.NoError(t, err)
 		}
 	}
 }
@@ -56,36 +56,42 @@ func TestKillDuringWrites(t *testing.T) {
 	for round := 0; round < 6; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1")
 		cmd.Env = append(os.Environ(), killHelperEnv+"="+s.o.Root)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		before, err := listRefs(dir)
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		// Kill at an arbitrary instant once the helper is writing (its start
+		// is slow under -race): after its first new tag.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			refs, err := listRefs(dir)
+			require.NoError(t, err)
+			if len(refs) > len(before) {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "round %d: the helper never published: %s", round, &out)
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Duration(150+round*97) * time.Millisecond)
+		time.Sleep(time.Duration(50+round*97) * time.Millisecond)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 
-		if err := s.Recover(ctx, testID); err != nil {
-			t.Fatalf("round %d: recover: %v", round, err)
-		}
+		require.NoError(t, s.Recover(ctx, testID), "round %d: recover", round)
 		mustFsck(t, dir)
 		vs, err := s.Versions(ctx, testID)
-		if err != nil {
-			t.Fatalf("round %d: versions: %v", round, err)
-		}
+		require.NoError(t, err, "round %d: versions", round)
 		for i, v := range vs {
-			if v.Number != i+1 {
-				t.Fatalf("round %d: version %d at index %d, want contiguous", round, v.Number, i)
-			}
+			require.Equal(t, i+1, v.Number, "round %d: versions not contiguous", round)
 		}
-		if _, err := s.Published(ctx, testID); err != nil {
-			t.Fatalf("round %d: published: %v", round, err)
-		}
-		latest, _ := s.Latest(ctx, testID)
+		_, err = s.Published(ctx, testID)
+		require.NoError(t, err, "round %d: published", round)
+		latest, err := s.Latest(ctx, testID)
+		require.NoError(t, err)
 		mustCommit(t, s, testID, set("agent.yaml", fmt.Sprintf("round %d", round)))
-		if v := mustPublish(t, s, testID, ""); v.Number != latest+1 {
-			t.Fatalf("round %d: next version %d, want %d", round, v.Number, latest+1)
-		}
+		assert.Equal(t, latest+1, mustPublish(t, s, testID, "").Number, "round %d: next version", round)
 	}
-	if n, _ := s.Latest(ctx, testID); n <= 9 {
-		t.Fatalf("latest=%d: the helper never published", n)
-	}
+	n, err := s.Latest(ctx, testID)
+	require.NoError(t, err)
+	assert.Greater(t, n, 9, "the helper never published")
 }

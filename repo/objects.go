@@ -105,6 +105,7 @@ type writeSet struct {
 	sync    bool
 	created []plumbing.Hash
 	newDir  bool // an objects/xx directory was created
+	written int  // loose objects written, flushed or not
 }
 
 func newWriteSet(h *handle, sync bool) *writeSet { return &writeSet{h: h, sync: sync} }
@@ -124,6 +125,8 @@ func (w *writeSet) put(obj *plumbing.MemoryObject) (plumbing.Hash, error) {
 		if err := os.Remove(loose); err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("remove empty object %s: %w", hex, err)
 		}
+	// The writer's handle is dropped whenever packs change (under the
+	// agent lock), so its pack list is current: no retry needed.
 	case w.h.st.HasEncodedObject(hash) == nil: // packed
 		return hash, nil
 	}
@@ -134,6 +137,7 @@ func (w *writeSet) put(obj *plumbing.MemoryObject) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", obj.Type(), hash, err)
 	}
 	w.created = append(w.created, hash)
+	w.written++
 	return hash, nil
 }
 
@@ -349,25 +353,13 @@ func (h *handle) setRef(name plumbing.ReferenceName, nh, old plumbing.Hash, doSy
 	return nil
 }
 
-// refHash returns the hash ref name points at, or the zero hash if it does
-// not exist.
-func (h *handle) refHash(name plumbing.ReferenceName) (plumbing.Hash, error) {
-	r, err := h.st.Reference(name)
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return plumbing.ZeroHash, nil
-	}
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if r.Type() != plumbing.HashReference {
-		return plumbing.ZeroHash, fmt.Errorf("ref %s is symbolic", name)
-	}
-	return r.Hash(), nil
-}
-
 // commit reads commit c.
 func (h *handle) commit(c plumbing.Hash) (*object.Commit, error) {
-	return object.GetCommit(h.st, c)
+	obj, err := h.object(plumbing.CommitObject, c)
+	if err != nil {
+		return nil, err
+	}
+	return object.DecodeCommit(h.st, obj)
 }
 
 // tree reads tree t.
@@ -381,7 +373,11 @@ func (h *handle) tree(t plumbing.Hash) (*object.Tree, error) {
 		return nil, err
 	}
 	if !ok {
-		if tr, err = object.GetTree(h.st, t); err != nil {
+		obj, err := h.object(plumbing.TreeObject, t)
+		if err != nil {
+			return nil, err
+		}
+		if tr, err = object.DecodeTree(h.st, obj); err != nil {
 			return nil, err
 		}
 	}
@@ -437,7 +433,7 @@ func (h *handle) blob(b plumbing.Hash) ([]byte, error) {
 		h.cache.putBlob(b, data)
 		return data, nil
 	}
-	obj, err := h.st.EncodedObject(plumbing.BlobObject, b)
+	obj, err := h.object(plumbing.BlobObject, b)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", b, err)
 	}
@@ -466,6 +462,10 @@ func (h *handle) blobSize(b plumbing.Hash) (int64, error) {
 	n, err := looseSize(h.dir, b)
 	if errors.Is(err, fs.ErrNotExist) {
 		n, err = h.st.EncodedObjectSize(b)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			h.st.Reindex()
+			n, err = h.st.EncodedObjectSize(b)
+		}
 	}
 	if err != nil {
 		return 0, fmt.Errorf("blob %s: %w", b, err)
@@ -475,4 +475,27 @@ func (h *handle) blobSize(b plumbing.Hash) (int64, error) {
 	}
 	h.sizes[b] = n
 	return n, nil
+}
+
+// object reads object hash of type t through go-git. go-git reads the list
+// of packs once per handle; on a miss the list is read again and the
+// lookup retried, as git does, so a handle opened before a pack appeared
+// still finds the objects moved into it.
+func (h *handle) object(t plumbing.ObjectType, hash plumbing.Hash) (plumbing.EncodedObject, error) {
+	obj, err := h.st.EncodedObject(t, hash)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		h.st.Reindex()
+		obj, err = h.st.EncodedObject(t, hash)
+	}
+	return obj, err
+}
+
+// hasObject reports whether the repository has object hash, loose or
+// packed, reading the list of packs again before it says no.
+func (h *handle) hasObject(hash plumbing.Hash) bool {
+	if h.st.HasEncodedObject(hash) == nil {
+		return true
+	}
+	h.st.Reindex()
+	return h.st.HasEncodedObject(hash) == nil
 }

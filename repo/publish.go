@@ -111,7 +111,7 @@ type rawTag struct {
 }
 
 func (h *handle) readTag(hash plumbing.Hash) (rawTag, error) {
-	obj, err := h.st.EncodedObject(plumbing.TagObject, hash)
+	obj, err := h.object(plumbing.TagObject, hash)
 	if err != nil {
 		return rawTag{}, err
 	}
@@ -370,6 +370,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			return fmt.Errorf("tag v%d: %w", n, err)
 		}
 		h.latest = n
+		s.afterWrite(id, h.dir, w.written)
 		if err := h.setRef(publishedRef, rc, oldPub, s.o.Sync); err != nil {
 			return fmt.Errorf("publish v%d: %w", n, err)
 		}
@@ -467,7 +468,7 @@ func (s *Store) Latest(ctx context.Context, id string) (number int, err error) {
 // Version returns version n parsed from its tag, or ErrVersionNotFound.
 func (s *Store) Version(ctx context.Context, id string, n int) (Version, error) {
 	var v Version
-	err := s.with(ctx, id, func(h *handle) (err error) {
+	err := s.read(ctx, id, func(h *handle) (err error) {
 		v, err = h.version(n)
 		return err
 	})
@@ -481,7 +482,7 @@ func (s *Store) Version(ctx context.Context, id string, n int) (Version, error) 
 // meant for startup reconciliation.
 func (s *Store) Versions(ctx context.Context, id string) ([]Version, error) {
 	var vs []Version
-	err := s.with(ctx, id, func(h *handle) error {
+	err := s.read(ctx, id, func(h *handle) error {
 		refs, err := listRefs(h.dir)
 		if err != nil {
 			return err

@@ -14,7 +14,7 @@ import (
 )
 
 // Recover repairs the repository of id after a crash. Under the agent lock
-// it removes stale "*.lock" files (HEAD, config, packed-refs, refs/**) and
+// (after any running Housekeep of id) it removes stale "*.lock" files (HEAD, config, packed-refs, refs/**) and
 // temporary objects (objects/pack/tmp_*, objects/**/tmp_obj_*), makes HEAD
 // a symbolic ref to refs/heads/draft, checks that every ref points at an
 // existing object (and every tag at an existing target), and reloads the
@@ -22,18 +22,18 @@ import (
 //
 // Given the write order (objects fsynced before refs) a ref to a missing
 // object cannot happen; if one is found anyway, a broken tag or published
-// ref is moved aside to <repo>/lost-refs/ (never erased), a broken draft
+// ref is recorded in <repo>/lost-refs/ and deleted (loose and packed), a broken draft
 // ref is left in place, and a *RecoveryError (errors.Is ErrCorrupt) lists
 // them. It must not run concurrently with a git process writing the repo.
 func (s *Store) Recover(ctx context.Context, id string) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
-	a, err := s.lock(ctx, id)
+	a, err := s.lockAll(ctx, id)
 	if err != nil {
 		return err
 	}
-	defer s.unlock(a)
+	defer s.unlockAll(a)
 	if !s.Exists(id) {
 		return ErrNotFound
 	}
@@ -74,7 +74,7 @@ func (s *Store) Recover(ctx context.Context, id string) error {
 			rerr.Broken = append(rerr.Broken, name.String())
 			continue
 		}
-		if err := s.moveAside(dir, name); err != nil {
+		if err := s.moveAside(h, name, r.Hash()); err != nil {
 			rerr.Broken = append(rerr.Broken, name.String())
 			continue
 		}
@@ -99,10 +99,7 @@ func (s *Store) Recover(ctx context.Context, id string) error {
 // refIntact reports whether r points at an existing object and, for an
 // annotated tag, at a tag whose target exists.
 func (h *handle) refIntact(r *plumbing.Reference) bool {
-	if err := h.st.HasEncodedObject(r.Hash()); err != nil {
-		return false
-	}
-	obj, err := h.st.EncodedObject(plumbing.AnyObject, r.Hash())
+	obj, err := h.object(plumbing.AnyObject, r.Hash())
 	if err != nil {
 		return false
 	}
@@ -119,38 +116,55 @@ func (h *handle) refIntact(r *plumbing.Reference) bool {
 		if err != nil {
 			return false
 		}
-		return h.st.HasEncodedObject(c.TreeHash) == nil
+		return h.hasObject(c.TreeHash)
 	}
 	return true
 }
 
-// moveAside moves a loose ref file to <dir>/lost-refs/. A ref that lives
-// only in packed-refs is not moved (the caller reports it as broken).
-func (s *Store) moveAside(dir string, name plumbing.ReferenceName) error {
-	lost := filepath.Join(dir, "lost-refs")
+// moveAside records ref name (and its packed-refs value when a loose file
+// shadows a different one) in a new file under <dir>/lost-refs/, then
+// deletes the ref from packed-refs and its loose file, so no older packed
+// value resurfaces. Nothing is erased before the record is durable.
+func (s *Store) moveAside(h *handle, name plumbing.ReferenceName, hash plumbing.Hash) error {
+	lost := filepath.Join(h.dir, "lost-refs")
 	if err := os.MkdirAll(lost, 0o755); err != nil {
 		return err
 	}
+	record := hash.String() + "\n"
+	packed, err := h.packed()
+	if err != nil {
+		return err
+	}
+	if ph, ok := packed[name]; ok && ph != hash {
+		record += ph.String() + " packed\n"
+	}
 	dst := filepath.Join(lost, fmt.Sprintf("%s-%d", strings.ReplaceAll(name.String(), "/", "_"), s.o.Now().UnixNano()))
-	src := filepath.Join(dir, filepath.FromSlash(name.String()))
-	if err := os.Rename(src, dst); err != nil {
+	if err := os.WriteFile(dst, []byte(record), 0o644); err != nil {
 		return err
 	}
 	if s.o.Sync {
-		if err := syncDir(filepath.Dir(src)); err != nil {
+		if err := syncPath(dst); err != nil {
 			return err
 		}
 		if err := syncDir(lost); err != nil {
 			return err
 		}
 	}
-	return nil
+	return h.deleteRef(name, s.o.Sync)
 }
 
 // removeLeftovers deletes lock files and temporary object files a crash
-// may leave behind.
+// may leave behind (Housekeep's staging directory; git pack-refs writes packed-refs.new under
+// packed-refs.lock): go-git's tmp_obj_*, pack-objects' tmp_pack_* and
+// tmp_idx_*, git repack's objects/pack/.tmp-* and any pack whose index is
+// missing (an interrupted repack renames the index into place last and
+// deletes nothing before all its packs are complete, so such a pack holds
+// only objects that exist elsewhere; go-git would fail on it).
 func removeLeftovers(dir string) error {
-	for _, f := range []string{"HEAD.lock", "config.lock", "packed-refs.lock", "index.lock", "shallow.lock"} {
+	if err := os.RemoveAll(filepath.Join(dir, repackDir)); err != nil {
+		return err
+	}
+	for _, f := range []string{"HEAD.lock", "config.lock", "packed-refs.lock", "packed-refs.new", "index.lock", "shallow.lock"} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -172,9 +186,32 @@ func removeLeftovers(dir string) error {
 	if err := walk(filepath.Join(dir, "refs"), func(n string) bool { return strings.HasSuffix(n, ".lock") }); err != nil {
 		return err
 	}
-	return walk(filepath.Join(dir, "objects"), func(n string) bool {
-		return strings.HasPrefix(n, "tmp_obj_") || strings.HasPrefix(n, "tmp_pack_") || strings.HasPrefix(n, "tmp_idx_")
-	})
+	if err := walk(filepath.Join(dir, "objects"), func(n string) bool {
+		return strings.HasPrefix(n, "tmp_obj_") || strings.HasPrefix(n, "tmp_pack_") || strings.HasPrefix(n, "tmp_idx_") ||
+			strings.HasPrefix(n, ".tmp-")
+	}); err != nil {
+		return err
+	}
+	packDir := filepath.Join(dir, "objects", "pack")
+	ents, err := os.ReadDir(packDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		base, ok := strings.CutSuffix(e.Name(), ".pack")
+		if !ok || !strings.HasPrefix(base, "pack-") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(packDir, base+".idx")); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Remove(filepath.Join(packDir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // fixHEAD makes HEAD a symbolic ref to refs/heads/draft, replacing it

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -37,6 +38,20 @@ type Options struct {
 	// daemons over a shared filesystem, each operation under a lock they
 	// share): every operation re-reads refs and pack indexes.
 	Shared bool
+	// PackThreshold is the number of loose objects written to one
+	// repository since its last housekeeping that starts a background
+	// Housekeep after a draft commit or publish; default 256, negative
+	// disables automatic housekeeping (Housekeep still works on demand).
+	PackThreshold int
+	// DiffBudget bounds the exact line diffs of one Diff or DiffStat, in
+	// line comparisons: each file costs (changed-region lines of both
+	// sides) × (edit distance), and a file over what is left falls back to
+	// a whole-region replacement marked Truncated. Default 100,000,000
+	// (about half a second of diffing); negative means unlimited.
+	DiffBudget int64
+	// Git is the git binary housekeeping runs: an absolute path, or a name
+	// looked up in PATH; default "git". Without one, housekeeping is off.
+	Git string
 }
 
 // Store manages the bare repositories of all agents under Options.Root.
@@ -48,18 +63,35 @@ type Store struct {
 	agents map[string]*agent // entries in use or idle with an open handle
 	idle   *list.List        // of *agent with users == 0 and h != nil, most recent first
 	cache  *objectCache
+
+	// Housekeeping, guarded by mu.
+	loose          map[string]*looseState
+	repacks        uint64
+	repackFailures uint64
+	repackLocked   time.Duration
+	closed         bool          // no new background runs
+	packing        chan struct{} // one git repack at a time, store-wide
+	bg             sync.WaitGroup
+	bgCtx          context.Context
+	bgCancel       context.CancelFunc
 }
 
-// agent is the lock and cached state of one agent. An entry lives in
-// Store.agents while some goroutine holds or waits for its lock, or while it
-// keeps an open handle in the idle LRU, so the map is bounded by MaxOpen plus
-// the number of in-flight operations.
+// agent is the locks and cached state of one agent. An entry lives in
+// Store.agents while some goroutine uses it (pin), or while it keeps an open
+// writer handle or idle read-only handles in the idle LRU, so the map is
+// bounded by MaxOpen plus the number of in-flight operations.
 type agent struct {
-	id    string
-	mu    sync.Mutex    // the agent lock
-	users int           // guarded by Store.mu
-	elem  *list.Element // guarded by Store.mu
-	h     *handle       // guarded by mu
+	id string
+	mu sync.Mutex // the agent lock
+	hk sync.Mutex // held by housekeeping and Recover, taken before mu
+	// layout is read-held by readers and write-held (after mu) by what
+	// deletes objects or refs: housekeeping's second step, Recover, Remove.
+	layout  sync.RWMutex
+	gen     int           // bumped under layout: pooled readers older than it are stale; guarded by Store.mu
+	readers []*handle     // idle read-only handles of generation gen, guarded by Store.mu
+	users   int           // guarded by Store.mu
+	elem    *list.Element // guarded by Store.mu
+	h       *handle       // guarded by mu
 }
 
 // handle is an open repository with its in-memory caches.
@@ -71,7 +103,12 @@ type handle struct {
 	pubNum int
 	sizes  map[plumbing.Hash]int64
 	cache  *objectCache
+	pr     *packedRefs // packed-refs as last read, nil before the first read
+	gen    int         // for a read-only handle: the agent generation it was opened at
 }
+
+// maxReaders bounds the idle read-only handles kept per agent.
+const maxReaders = 4
 
 // goGitCacheBytes bounds go-git's own per-repository object cache; blobs
 // and trees are cached in the shared objectCache instead.
@@ -108,6 +145,18 @@ func Open(o Options) (*Store, error) {
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 64 << 20
 	}
+	if o.DiffBudget == 0 {
+		o.DiffBudget = 100_000_000
+	}
+	if o.PackThreshold == 0 {
+		o.PackThreshold = defaultPackThreshold
+	}
+	if o.Git == "" {
+		o.Git = "git"
+	}
+	if !filepath.IsAbs(o.Git) {
+		o.Git, _ = exec.LookPath(o.Git) // "" (housekeeping off) if not found
+	}
 	root, err := filepath.Abs(o.Root)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -126,21 +175,29 @@ func Open(o Options) (*Store, error) {
 		// cache; later operations treat existing objects as durable.
 		syncAll()
 	}
-	return &Store{o: o, agents: make(map[string]*agent), idle: list.New(), cache: newObjectCache(o.CacheBytes)}, nil
+	s := &Store{o: o, agents: make(map[string]*agent), idle: list.New(), cache: newObjectCache(o.CacheBytes), loose: map[string]*looseState{}, packing: make(chan struct{}, 1)}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	return s, nil
 }
 
-// Close closes every open repository kept in the LRU. Operations still
-// running keep their repository open until they finish; the Store stays
-// usable and reopens repositories on demand.
+// Close stops background housekeeping (a run in progress is killed, which
+// is as safe as a crash) and closes every open repository kept in the LRU.
+// Operations still running keep their repository open until they finish;
+// the Store stays usable and reopens repositories on demand, without
+// automatic housekeeping.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.bgCancel()
+	s.bg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for e := s.idle.Front(); e != nil; e = s.idle.Front() {
 		a := s.idle.Remove(e).(*agent)
 		a.elem = nil
 		delete(s.agents, a.id)
-		a.h.close()
-		a.h = nil
+		a.closeHandles()
 	}
 	return nil
 }
@@ -181,12 +238,11 @@ func (s *Store) List() ([]string, error) {
 	return ids, nil
 }
 
-// lock takes the agent lock of id and returns its entry; unlock must follow.
-func (s *Store) lock(ctx context.Context, id string) (*agent, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+// pin keeps the entry of id in Store.agents, without taking its lock,
+// until release.
+func (s *Store) pin(id string) *agent {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	a := s.agents[id]
 	if a == nil {
 		a = &agent{id: id}
@@ -197,15 +253,51 @@ func (s *Store) lock(ctx context.Context, id string) (*agent, error) {
 		s.idle.Remove(a.elem)
 		a.elem = nil
 	}
-	s.mu.Unlock()
+	return a
+}
+
+// lock takes the agent lock of id and returns its entry; unlock must follow.
+func (s *Store) lock(ctx context.Context, id string) (*agent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a := s.pin(id)
 	a.mu.Lock()
 	return a, nil
 }
 
-// unlock releases the agent lock and parks an open handle in the idle LRU,
-// closing the least recently used handles beyond MaxOpen.
+// lockAll takes the housekeeping lock, the agent lock and the layout lock
+// of id, so no repack is writing into the repository and nobody reads it;
+// the read-only handles are invalidated. unlockAll must follow.
+func (s *Store) lockAll(ctx context.Context, id string) (*agent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a := s.pin(id)
+	a.hk.Lock()
+	a.mu.Lock()
+	a.layout.Lock()
+	s.invalidateReaders(a)
+	return a, nil
+}
+
+// unlockAll undoes lockAll.
+func (s *Store) unlockAll(a *agent) {
+	a.layout.Unlock()
+	a.mu.Unlock()
+	a.hk.Unlock()
+	s.release(a)
+}
+
+// unlock releases the agent lock and the entry.
 func (s *Store) unlock(a *agent) {
 	a.mu.Unlock()
+	s.release(a)
+}
+
+// release undoes pin: the last user parks an open handle in the idle LRU,
+// closing the least recently used handles beyond MaxOpen.
+func (s *Store) release(a *agent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.users--
@@ -213,7 +305,7 @@ func (s *Store) unlock(a *agent) {
 		return
 	}
 	// Nobody holds or waits for a.mu: its fields are ours under s.mu.
-	if a.h == nil {
+	if a.h == nil && len(a.readers) == 0 {
 		delete(s.agents, a.id)
 		return
 	}
@@ -222,8 +314,88 @@ func (s *Store) unlock(a *agent) {
 		old := s.idle.Remove(s.idle.Back()).(*agent)
 		old.elem = nil
 		delete(s.agents, old.id)
-		old.h.close()
-		old.h = nil
+		old.closeHandles()
+	}
+}
+
+// closeHandles closes the writer and the idle read-only handles of a,
+// which nobody uses.
+func (a *agent) closeHandles() {
+	if a.h != nil {
+		a.h.close()
+		a.h = nil
+	}
+	for _, r := range a.readers {
+		r.close()
+	}
+	a.readers = nil
+}
+
+// invalidateReaders marks every read-only handle of a stale; it runs under
+// a.layout held for writing, after objects or refs were deleted.
+func (s *Store) invalidateReaders(a *agent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.gen++
+	for _, r := range a.readers {
+		r.close()
+	}
+	a.readers = nil
+}
+
+// read runs fn with a read-only handle of id, without the agent lock:
+// objects are immutable and every ref is replaced by a rename, so what fn
+// reads is consistent; only the deletions of housekeeping, Recover and
+// Remove are excluded, through a.layout. Each call has a handle of its
+// own (go-git is not safe for concurrent use), taken from a small pool.
+// fn must not write, and must not use the caches of the writer handle
+// (latest, published).
+func (s *Store) read(ctx context.Context, id string, fn func(h *handle) error) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a := s.pin(id)
+	defer s.release(a)
+	a.layout.RLock()
+	defer a.layout.RUnlock()
+	s.mu.Lock()
+	var h *handle
+	if n := len(a.readers); n > 0 {
+		h, a.readers = a.readers[n-1], a.readers[:n-1]
+	}
+	gen := a.gen
+	s.mu.Unlock()
+	if h == nil {
+		if !s.Exists(id) {
+			return ErrNotFound
+		}
+		h = s.newHandle(s.Path(id))
+		h.gen = gen
+	}
+	err := fn(h)
+	s.mu.Lock()
+	if h.gen == a.gen && len(a.readers) < maxReaders {
+		a.readers = append(a.readers, h)
+		h = nil
+	}
+	s.mu.Unlock()
+	if h != nil {
+		h.close()
+	}
+	return err
+}
+
+// newHandle returns a handle on the repository at dir; nothing is read
+// yet.
+func (s *Store) newHandle(dir string) *handle {
+	return &handle{
+		dir:   dir,
+		st:    filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(goGitCacheBytes)),
+		sizes: make(map[plumbing.Hash]int64),
+		cache: s.cache,
 	}
 }
 
@@ -246,13 +418,7 @@ func (s *Store) openHandle(a *agent) (*handle, error) {
 	if !validID(a.id) || !s.Exists(a.id) {
 		return nil, ErrNotFound
 	}
-	dir := s.Path(a.id)
-	h := &handle{
-		dir:   dir,
-		st:    filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(goGitCacheBytes)),
-		sizes: make(map[plumbing.Hash]int64),
-		cache: s.cache,
-	}
+	h := s.newHandle(s.Path(a.id))
 	if err := h.loadLatest(); err != nil {
 		h.close()
 		return nil, fmt.Errorf("open %s: %w", a.id, err)
@@ -358,12 +524,7 @@ func (s *Store) CreateOwned(ctx context.Context, id string, owner Owner, files m
 			return Commit{}, fmt.Errorf("create %s: %w", id, err)
 		}
 	}
-	h := &handle{
-		dir:   tmp,
-		st:    filesystem.NewStorage(osfs.New(tmp), cache.NewObjectLRU(goGitCacheBytes)),
-		sizes: make(map[plumbing.Hash]int64),
-		cache: s.cache,
-	}
+	h := s.newHandle(tmp)
 	defer h.close()
 	w := newWriteSet(h, false) // the whole directory is synced below
 	for p, data := range files {
@@ -416,11 +577,11 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
-	a, err := s.lock(ctx, id)
+	a, err := s.lockAll(ctx, id)
 	if err != nil {
 		return err
 	}
-	defer s.unlock(a)
+	defer s.unlockAll(a)
 	if !s.Exists(id) {
 		return ErrNotFound
 	}
@@ -436,6 +597,11 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	if err := os.Rename(s.Path(id), dst); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
+	s.mu.Lock()
+	if l := s.loose[id]; l != nil && !l.running {
+		delete(s.loose, id)
+	}
+	s.mu.Unlock()
 	if s.o.Sync {
 		if err := syncDir(s.o.Root); err != nil {
 			return fmt.Errorf("remove %s: %w", id, err)

@@ -126,6 +126,9 @@ type Diff struct {
 	Files                    []FileDiff
 	Additions, Deletions     int
 	Patch                    []byte // unified diff of all files, as git writes it
+	// Truncated reports that some file's exact line diff was over
+	// Options.DiffBudget (see FileDiff.Truncated).
+	Truncated bool
 }
 
 // FileDiff is the difference of one path.
@@ -135,4 +138,9 @@ type FileDiff struct {
 	Additions, Deletions int
 	Binary               bool
 	Patch                string // this file's section of Diff.Patch
+	// Truncated reports that the exact line diff was over budget: the
+	// patch replaces the whole changed region (between the lines common
+	// to the start and end of both sides) and still applies exactly;
+	// Additions and Deletions count every line of that region.
+	Truncated bool
 }

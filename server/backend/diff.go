@@ -63,6 +63,10 @@ type DiffFile struct {
 	Deletions int    `json:"deletions"`
 	Binary    bool   `json:"binary"`
 	Patch     string `json:"patch"`
+	// Truncated reports that the exact line diff of this file was over
+	// the diff budget: the patch replaces the whole changed region (still
+	// exact for git apply) and the counts cover that region.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // KindChanges is the semantic change list of one kind.
@@ -155,7 +159,9 @@ type Diff struct {
 	Stats        DiffStats   `json:"stats"`
 	Files        []DiffFile  `json:"files"`
 	Summary      DiffSummary `json:"summary"`
-	Patch        []byte      `json:"-"`
+	// Truncated reports that some file is Truncated.
+	Truncated bool   `json:"truncated"`
+	Patch     []byte `json:"-"`
 }
 
 // Diff compares two versions, the draft or the published version.
@@ -181,12 +187,12 @@ func (b *Backend) Diff(ctx context.Context, p Principal, agentID string, in Diff
 	}
 	files := make([]DiffFile, 0, len(d.Files))
 	for _, f := range d.Files {
-		files = append(files, DiffFile{Path: f.Path, OldPath: f.OldPath, Status: f.Status, Additions: f.Additions, Deletions: f.Deletions, Binary: f.Binary, Patch: f.Patch})
+		files = append(files, DiffFile{Path: f.Path, OldPath: f.OldPath, Status: f.Status, Additions: f.Additions, Deletions: f.Deletions, Binary: f.Binary, Patch: f.Patch, Truncated: f.Truncated})
 	}
 	return Diff{
 		Base: base.label, Target: target.label,
 		BaseCommit: NullableString(d.BaseCommit), TargetCommit: NullableString(d.TargetCommit),
-		Stats: statsOf(d), Files: files, Summary: summarize(d.Files), Patch: d.Patch,
+		Stats: statsOf(d), Files: files, Summary: summarize(d.Files), Truncated: d.Truncated, Patch: d.Patch,
 	}, nil
 }
 
@@ -246,7 +252,7 @@ func (b *Backend) Report(ctx context.Context, p Principal, agentID string) (Repo
 		blockers = append(blockers, "tests_failed")
 	}
 	if a.Latest > 0 {
-		same, err := b.repos.Diff(ctx, a.ID, repo.Rev{Kind: repo.RevVersion, Number: a.Latest}, repo.Rev{Kind: repo.RevDraft}, true)
+		same, err := b.repos.DiffStat(ctx, a.ID, repo.Rev{Kind: repo.RevVersion, Number: a.Latest}, repo.Rev{Kind: repo.RevDraft}, true)
 		if err != nil {
 			return Report{}, err
 		}
@@ -258,7 +264,7 @@ func (b *Backend) Report(ctx context.Context, p Principal, agentID string) (Repo
 	if a.Published > 0 {
 		base = repo.Rev{Kind: repo.RevVersion, Number: a.Published}
 	}
-	changes, err := b.repos.Diff(ctx, a.ID, base, repo.Rev{Kind: repo.RevDraft}, true)
+	changes, err := b.repos.DiffStat(ctx, a.ID, base, repo.Rev{Kind: repo.RevDraft}, true)
 	if err != nil {
 		return Report{}, err
 	}

@@ -48,7 +48,7 @@ const lockRow = ""
 // schema_migrations, each in its own transaction.
 func (s *Store) migrate(ctx context.Context) error {
 	// Concurrent CREATE TABLE IF NOT EXISTS can still collide in the
-	// catalog (unique violation or duplicate table): the loser retries and
+	// catalog (unique violation, duplicate table or type): the loser retries and
 	// then finds the table.
 	for attempt := 0; ; attempt++ {
 		_, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -60,7 +60,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				`INSERT INTO schema_migrations (name, applied_at) VALUES ($1, 0) ON CONFLICT DO NOTHING`, lockRow)
 		}
 		var pe *pgconn.PgError
-		if err != nil && errors.As(err, &pe) && (pe.Code == codeUniqueViolation || pe.Code == "42P07") && attempt < 3 {
+		if err != nil && errors.As(err, &pe) && (pe.Code == codeUniqueViolation || pe.Code == "42P07" || pe.Code == "42710") && attempt < 5 {
 			continue
 		}
 		if err != nil {
