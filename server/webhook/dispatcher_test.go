@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,7 +20,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowyte/flowyte/server/store"
+	"github.com/flowyte/flowyte/server/store/pgtest"
+	"github.com/flowyte/flowyte/server/store/postgres"
+	"github.com/flowyte/flowyte/server/store/storetest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // hit is one request a receiver got.
 type hit struct {
@@ -66,16 +72,31 @@ func (rc *receiver) got() []hit {
 
 func (rc *receiver) count() int { return len(rc.got()) }
 
-// fixture is a store with one workspace.
+// fixture is a store with one workspace: SQLite, or PostgreSQL when
+// FLOWYTE_TEST_DATABASE is set (see storetest.Open).
 type fixture struct {
-	path  string
-	store *store.Store
+	path  string // the SQLite file
+	dsn   string // the PostgreSQL database; "" on SQLite
+	store storetest.Engine
 	ws    string
 }
 
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
+	if os.Getenv(pgtest.EnvDatabase) != "" {
+		return newPGFixture(tb)
+	}
 	f := &fixture{path: filepath.Join(tb.TempDir(), "flowyte.db")}
+	f.open(tb)
+	f.ws = f.workspace(tb, "default")
+	return f
+}
+
+// newPGFixture returns a fixture on a fresh PostgreSQL database; it skips
+// tb when PostgreSQL is not installed.
+func newPGFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	f := &fixture{dsn: pgtest.Start(tb)}
 	f.open(tb)
 	f.ws = f.workspace(tb, "default")
 	return f
@@ -94,13 +115,26 @@ func (f *fixture) workspace(tb testing.TB, name string) string {
 	return id
 }
 
-// open (re)opens the database file, closing it at the end of the test.
+// open (re)opens the database, closing it at the end of the test.
 func (f *fixture) open(tb testing.TB) {
 	tb.Helper()
+	f.store = f.connect(tb)
+}
+
+// connect opens another handle on the fixture's database (on PostgreSQL,
+// its own pool: another daemon), closed at the end of the test.
+func (f *fixture) connect(tb testing.TB) storetest.Engine {
+	tb.Helper()
+	if f.dsn != "" {
+		s, err := postgres.Open(context.Background(), f.dsn)
+		require.NoError(tb, err, "postgres.Open")
+		tb.Cleanup(func() { _ = s.Close() })
+		return s
+	}
 	s, err := store.Open(f.path, store.WithSynchronous("NORMAL"))
 	require.NoError(tb, err, "store.Open")
 	tb.Cleanup(func() { _ = s.Close() })
-	f.store = s
+	return s
 }
 
 // webhook registers url for events (default: version.published).
