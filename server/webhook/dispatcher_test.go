@@ -872,3 +872,121 @@ func TestTenantFairnessLatency(t *testing.T) {
 	assert.LessOrEqual(t, attacked, max(3*base, 50*time.Millisecond), "p99 under attack (baseline %v)", base)
 	assert.EqualValues(t, DefaultPerWorkspace, inFlight.peak.Load(), "peak attempts in flight of the noisy workspace")
 }
+
+// TestWake: a send on Options.Wake (another daemon's notification) makes
+// the dispatcher fan out at once, without Notify or Poll; a closed Wake
+// is ignored.
+func TestWake(t *testing.T) {
+	f := newFixture(t)
+	rc := newReceiver(t, nil)
+	wh := f.webhook(t, rc.srv.URL)
+	wake := make(chan struct{}, 1)
+	o := f.options()
+	o.Poll = time.Hour
+	o.Wake = wake
+	d, _ := start(t, o)
+	waitFor(t, 5*time.Second, "Run started", d.running.Load)
+	time.Sleep(50 * time.Millisecond) // past the fan-out at start
+
+	f.publish(t, nil, "version.published")
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, rc.count(), "requests before the wake-up")
+	wake <- struct{}{}
+	waitFor(t, 5*time.Second, "delivery after the wake-up", func() bool { return rc.count() == 1 })
+
+	close(wake)
+	f.publish(t, d, "version.published")
+	waitFor(t, 5*time.Second, "delivery after Notify, with Wake closed", func() bool { return rc.count() == 2 })
+	waitFor(t, 5*time.Second, "2 rows", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
+}
+
+// TestRedeliverWhileInFlight: a redelivery asked for while the message's
+// first attempt hangs is sent after that attempt, as attempt 2, right away
+// (not after the claim's lease), and never alongside it.
+func TestRedeliverWhileInFlight(t *testing.T) {
+	f := newFixture(t)
+	var g gauge
+	release := make(chan struct{})
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		g.enter()
+		defer g.leave()
+		if n == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	wh := f.webhook(t, rc.srv.URL)
+	o := f.options()
+	o.Client = NewClient(true, 30*time.Second)
+	o.PerEndpoint = 2
+	d, _ := start(t, o)
+	ev := f.publish(t, d, "version.published")
+	waitFor(t, 5*time.Second, "the first request", func() bool { return rc.count() == 1 })
+
+	require.NoError(t, d.Redeliver(context.Background(), f.ws, wh.ID, ev.ID))
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, 1, rc.count(), "the redelivery waits for the attempt in flight")
+	begin := time.Now()
+	close(release)
+	waitFor(t, 5*time.Second, "the redelivery", func() bool { return rc.count() == 2 })
+	assert.Less(t, time.Since(begin), 3*time.Second, "sent once the first attempt is recorded, not after the lease")
+	waitFor(t, 5*time.Second, "2 rows", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
+	ds := f.deliveries(t, wh.ID)
+	assert.Equal(t, []int{1, 2}, []int{ds[0].Attempt, ds[1].Attempt}, "attempt numbers")
+	assert.EqualValues(t, 1, g.peak.Load(), "requests for the message at once")
+	time.Sleep(100 * time.Millisecond)
+	assert.Equal(t, 2, rc.count(), "requests in all")
+}
+
+// TestAttemptEndsWithinLease: with a lease shorter than the client
+// timeout, a hanging attempt is cut short at 3/4 of the lease and recorded
+// as a timeout before the lease ends, so the message is not sent again
+// while that attempt runs; the retry then succeeds.
+func TestAttemptEndsWithinLease(t *testing.T) {
+	f := newFixture(t)
+	var g gauge
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		g.enter()
+		defer g.leave()
+		if n == 1 {
+			<-r.Context().Done()
+		}
+	})
+	wh := f.webhook(t, rc.srv.URL)
+	o := f.options(10 * time.Millisecond)
+	o.Client = NewClient(true, 30*time.Second)
+	o.Lease = 400 * time.Millisecond
+	o.Poll = 50 * time.Millisecond
+	d, _ := start(t, o)
+	f.publish(t, d, "version.published")
+
+	waitFor(t, 5*time.Second, "2 rows", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
+	ds := f.deliveries(t, wh.ID)
+	assert.Equal(t, store.DeliveryFailed, ds[0].Status)
+	assert.Contains(t, ds[0].Error, "timeout")
+	assert.InDelta(t, 300, ds[0].DurationMs, 150, "the attempt ran for 3/4 of the 400ms lease")
+	assert.Equal(t, store.DeliverySucceeded, ds[1].Status)
+	assert.Equal(t, 2, rc.count(), "requests in all")
+	assert.EqualValues(t, 1, g.peak.Load(), "requests at once")
+}
+
+func TestLeaseDefaults(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		o      Options
+		lease  time.Duration
+		client time.Duration
+	}{
+		{"default client", Options{}, 30 * time.Second, DefaultTimeout},
+		{"short client timeout", Options{Client: NewClient(false, time.Second)}, 6 * time.Second, time.Second},
+		{"long client timeout", Options{Client: NewClient(false, time.Minute)}, 2 * time.Minute, time.Minute},
+		{"client without timeout", Options{Client: &http.Client{}}, 30 * time.Second, DefaultTimeout},
+		{"explicit lease", Options{Lease: 5 * time.Second}, 5 * time.Second, DefaultTimeout},
+	} {
+		d := New(c.o)
+		assert.Equal(t, c.lease, d.lease, c.name)
+		assert.Equal(t, c.client, d.attemptTimeout, c.name)
+	}
+}
