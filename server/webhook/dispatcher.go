@@ -126,6 +126,7 @@ type Dispatcher struct {
 	client              *http.Client
 	attemptTimeout      time.Duration // the client's Timeout, or DefaultTimeout
 	lease               time.Duration
+	maxAge              time.Duration // the oldest claim an attempt may start on
 	wakeCh              <-chan struct{}
 	schedule            []time.Duration
 	now                 func() time.Time
@@ -179,6 +180,10 @@ func New(o Options) *Dispatcher {
 	if d.lease <= 0 {
 		d.lease = DefaultLease(d.attemptTimeout)
 	}
+	// An attempt started on a claim this old still ends (at the attempt
+	// timeout) before 3/4 of the lease, with the last quarter for the
+	// record; a lease too short for that cuts attempts short.
+	d.maxAge = max(d.lease*3/4-d.attemptTimeout, d.lease/4)
 	if len(d.schedule) == 0 {
 		d.schedule = DefaultSchedule()
 	}
@@ -610,33 +615,45 @@ type started struct {
 	attempt int
 }
 
-// work is one webhook's worker. It claims due messages (as many as it has
-// request slots free, each with an attempt slot of the admission taken
-// first, so a claimed message never waits for one while its lease runs),
-// keeps up to perEndpoint requests in flight, and exits when nothing is
-// due, telling the loop when the next message will be, or when it has had
-// its turn (PerEndpoint attempts) and other webhooks wait for a worker (it
-// then exits due now and queues behind them). A message stays "in flight"
-// until its attempt is recorded, so this worker never sends it twice at
-// once: a redelivery claimed meanwhile waits for that record. The request
-// slot frees as soon as the response is in, so the next request does not
-// wait for the database.
+// slotResult is what an attempt tells its worker when its request is over.
+type slotResult struct {
+	gone bool          // the endpoint answered 410: its messages are canceled
+	took time.Duration // the request's duration (0: cut short by shutdown)
+}
+
+// prefetch caps how many messages a worker claims at once.
+const prefetch = 64
+
+// work is one webhook's worker. It claims due messages (a batch at a time:
+// as many as it can start within maxAge of the claim, judging by its
+// endpoint's recent response times), keeps up to perEndpoint requests in
+// flight, and exits when nothing is due, telling the loop when the next
+// message will be, or when it has had its turn (PerEndpoint attempts) and
+// other webhooks wait for a worker (it then hands back what it claimed and
+// did not start, exits due now and queues behind them). A claimed message
+// not started within maxAge is left to fall due when its lease ends, so an
+// attempt always ends, and is recorded, within its lease. A message stays
+// "in flight" until its attempt is recorded, so this worker never sends it
+// twice at once: a redelivery claimed meanwhile waits for that record. The
+// request slot frees as soon as the response is in, so the next request
+// does not wait for the database.
 func (l *loop) work(w *worker) {
 	d := l.d
 	var (
 		hook      store.Webhook
 		haveHook  bool
-		inflight  = map[string]started{}           // started, not yet recorded
-		held      = map[string]claimed{}           // claimed while the same message is in flight
-		ready     []claimed                        // held messages whose attempt in flight is recorded
-		busy      int                              // requests in progress
-		slotFree  = make(chan bool, d.perEndpoint) // true: the endpoint is gone (410)
+		queue     []claimed                              // claimed, not started
+		inflight  = map[string]started{}                 // started, not yet recorded
+		held      = map[string]claimed{}                 // claimed while the same message is in flight
+		busy      int                                    // requests in progress
+		slotFree  = make(chan slotResult, d.perEndpoint) // a request is over
 		recorded  = make(chan string, d.perEndpoint)
 		timer     = time.NewTimer(time.Hour)
-		notBefore time.Time // after a store error: claim nothing before (real time)
-		served    int       // attempts started by this worker
-		yielding  bool      // had its turn while others wait: claim nothing more
-		gone      bool      // a 410 came in: claim nothing until it is recorded
+		notBefore time.Time     // after a store error: claim nothing before (real time)
+		served    int           // attempts started by this worker
+		yielding  bool          // had its turn while others wait: claim nothing more
+		gone      bool          // a 410 came in: claim nothing until it is recorded
+		avg       time.Duration // moving average of the request durations (0: none yet)
 	)
 	defer timer.Stop()
 	exit := func(seen uint64, next time.Time, hasNext bool) {
@@ -645,34 +662,41 @@ func (l *loop) work(w *worker) {
 		case <-l.ctx.Done():
 		}
 	}
-	begin := func(hook store.Webhook, c claimed) {
-		inflight[c.m.EventID] = started{rev: c.m.Rev, attempt: c.m.Attempts + 1}
-		busy++
-		served++
-		go l.attempt(hook, c, slotFree, recorded)
-	}
 	for l.ctx.Err() == nil {
 		seen := w.gen.Load()
 		if gone && len(inflight) == 0 {
 			gone = false
 		}
-		if yielding && len(inflight) == 0 && len(ready) == 0 {
+		if yielding && len(inflight) == 0 && len(queue) == 0 {
 			exit(seen, d.now(), true)
 			return
 		}
-		// Redeliveries that waited for the previous attempt's record.
-		for len(ready) > 0 && busy < d.perEndpoint && l.admit.acquire(l.ctx, w.ws) {
-			c := ready[0]
-			ready = ready[1:]
-			if time.Since(c.at) > d.lease/2 {
+		// Start what is claimed while request slots are free.
+		for busy < d.perEndpoint && len(queue) > 0 && l.ctx.Err() == nil {
+			if !yielding && served >= d.perEndpoint && l.othersWait(w.ws) {
+				yielding = true
+				l.unclaim(l.ctx, w, queue)
+				queue = nil
+				break
+			}
+			if !l.admit.acquire(l.ctx, w.ws) {
+				break
+			}
+			c := queue[0]
+			queue = queue[1:]
+			if time.Since(c.at) > d.maxAge {
 				// Too little of its lease is left for an attempt: it
 				// falls due again when the lease ends.
 				l.admit.release(w.ws)
 				continue
 			}
-			begin(hook, c)
+			inflight[c.m.EventID] = started{rev: c.m.Rev, attempt: c.m.Attempts + 1}
+			busy++
+			served++
+			go l.attempt(hook, c, slotFree, recorded)
 		}
-		if !yielding && !gone && busy < d.perEndpoint && !time.Now().Before(notBefore) && l.ctx.Err() == nil {
+		if len(queue) == 0 && !yielding && !gone && busy < d.perEndpoint &&
+			!time.Now().Before(notBefore) && l.ctx.Err() == nil {
 			if served >= d.perEndpoint && l.othersWait(w.ws) {
 				yielding = true
 				continue
@@ -704,7 +728,7 @@ func (l *loop) work(w *worker) {
 					continue
 				}
 			}
-			// Look first (a read), claim (a write) only what is due.
+			// Look first (a read), claim (a write) only when something is due.
 			now := d.now()
 			next, ok, err := d.store.NextWebhookMessageAt(l.ctx, w.id, time.Time{})
 			if err != nil {
@@ -714,33 +738,19 @@ func (l *loop) work(w *worker) {
 				d.log.Error().Err(err).Str("webhook", w.id).Msg("webhook: next delivery time")
 				next, ok = now.Add(d.poll), true
 			}
-			if !ok || next.After(now) {
-				// Nothing is due now.
-				if len(inflight) == 0 && len(ready) == 0 {
-					exit(seen, next, ok)
-					return
-				}
-				if ok {
-					timer.Reset(max(next.Sub(now), 0))
-				}
-			} else if l.admit.acquire(l.ctx, w.ws) {
-				n := 1
-				for busy+n < d.perEndpoint && l.admit.tryAcquire(w.ws) {
-					n++
+			if ok && !next.After(now) {
+				n := d.perEndpoint - busy
+				if avg > 0 && !l.othersWait(w.ws) {
+					n = max(n, min(prefetch, int(int64(d.perEndpoint)*int64(d.maxAge)/int64(avg))))
 				}
 				now, at := d.now(), time.Now()
 				msgs, err := d.store.ClaimWebhookMessages(l.ctx, w.id, now, d.lease, n)
-				used := 0
 				for _, m := range msgs {
 					if _, ok := inflight[m.EventID]; ok {
 						held[m.EventID] = claimed{m: m, at: at}
-						continue
+					} else {
+						queue = append(queue, claimed{m: m, at: at})
 					}
-					begin(hook, claimed{m: m, at: at})
-					used++
-				}
-				for range n - used {
-					l.admit.release(w.ws)
 				}
 				switch {
 				case err != nil:
@@ -748,29 +758,56 @@ func (l *loop) work(w *worker) {
 						continue
 					}
 					d.log.Error().Err(err).Str("webhook", w.id).Msg("webhook: claim due deliveries")
-					if len(inflight) == 0 {
+					if len(inflight) == 0 && len(queue) == 0 {
 						exit(seen, now.Add(d.poll), true)
 						return
 					}
 					notBefore = time.Now().Add(d.poll)
 					timer.Reset(d.poll)
-				case len(msgs) == n:
-					continue // there may be more: claim again while slots are free
-				case len(inflight) == 0 && len(ready) == 0:
+				case len(msgs) > 0:
+					continue // start them
+				case len(inflight) == 0:
 					// What looked due is being claimed by another
 					// dispatcher: look again shortly.
 					exit(seen, now.Add(claimRace), true)
 					return
 				default:
-					// Wait for a slot, a poke or the timer to look again.
 					timer.Reset(claimRace)
+				}
+			} else {
+				// Nothing is due now.
+				if len(inflight) == 0 {
+					exit(seen, next, ok)
+					return
+				}
+				if ok {
+					timer.Reset(max(next.Sub(now), 0))
 				}
 			}
 		}
 		select {
-		case g := <-slotFree:
+		case r := <-slotFree:
 			busy--
-			gone = gone || g
+			if r.took > 0 {
+				if avg == 0 {
+					avg = r.took
+				} else {
+					avg = (3*avg + r.took) / 4
+				}
+			}
+			if r.gone {
+				// Its automatic messages are canceled with it; hand back the
+				// redeliveries.
+				gone = true
+				var manual []claimed
+				for _, c := range queue {
+					if c.m.Manual {
+						manual = append(manual, c)
+					}
+				}
+				l.unclaim(l.ctx, w, manual)
+				queue = nil
+			}
 		case id := <-recorded:
 			s := inflight[id]
 			delete(inflight, id)
@@ -781,7 +818,7 @@ func (l *loop) work(w *worker) {
 				// lease ran out mid-attempt: the record just made covers it.
 				if c.m.Rev != s.rev {
 					c.m.Attempts = max(c.m.Attempts, s.attempt)
-					ready = append(ready, c)
+					queue = append([]claimed{c}, queue...)
 				}
 			}
 		case <-w.poke:
@@ -789,8 +826,9 @@ func (l *loop) work(w *worker) {
 		case <-l.ctx.Done():
 		}
 	}
-	// Shutdown: wait for the attempts in flight (cut short by ctx). What
-	// is claimed but not started falls due again when its lease ends.
+	// Shutdown: wait for the attempts in flight (cut short by ctx), then
+	// hand back what is claimed and not started, so another daemon (or
+	// this one after a restart) need not wait for the leases to end.
 	for len(inflight) > 0 {
 		select {
 		case <-slotFree:
@@ -798,6 +836,33 @@ func (l *loop) work(w *worker) {
 			delete(inflight, id)
 		}
 	}
+	for _, c := range held {
+		queue = append(queue, c)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), 5*time.Second)
+	defer cancel()
+	l.unclaim(ctx, w, queue)
+}
+
+// unclaim hands claimed messages that the worker will not send back to the
+// queue, due now (with a new revision, as a redelivery without the
+// "manual" mark). One claimed too long ago is left to its lease: it may
+// have run out, and the message been settled by another dispatcher.
+func (l *loop) unclaim(ctx context.Context, w *worker, cs []claimed) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		if time.Since(c.at) > l.d.lease/2 {
+			continue
+		}
+		wg.Go(func() {
+			err := l.d.store.RequeueWebhookMessage(ctx, w.ws, w.id, c.m.EventID, l.d.now())
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				l.d.log.Warn().Err(err).Str("webhook", w.id).Str("event", c.m.EventID).
+					Msg("webhook: hand back a claimed delivery (it is retried when its lease ends)")
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // attempt makes one delivery attempt, frees its request slot, records the
@@ -806,19 +871,24 @@ func (l *loop) work(w *worker) {
 // the rest for the record: no other dispatcher claims the message before
 // its outcome is in. On shutdown mid-request nothing is recorded: the
 // message falls due again when its lease ends.
-func (l *loop) attempt(hook store.Webhook, c claimed, slotFree chan<- bool, recorded chan<- string) {
+func (l *loop) attempt(hook store.Webhook, c claimed, slotFree chan<- slotResult, recorded chan<- string) {
 	d := l.d
 	m := c.m
 	defer func() { recorded <- m.EventID }()
+	begin := time.Now()
 	a, ok := d.deliver(l.ctx, hook, m, c.at.Add(d.lease-d.lease/4))
 	l.admit.release(hook.WorkspaceID)
-	slotFree <- ok && a.Disable != ""
+	r := slotResult{gone: ok && a.Disable != ""}
+	if ok {
+		r.took = max(time.Since(begin), time.Microsecond)
+	}
+	slotFree <- r
 	if !ok {
 		return
 	}
-	r := record{attempt: a, done: make(chan error, 1)}
-	l.records <- r
-	if err := <-r.done; err != nil {
+	rec := record{attempt: a, done: make(chan error, 1)}
+	l.records <- rec
+	if err := <-rec.done; err != nil {
 		d.log.Error().Err(err).Str("webhook", hook.ID).Str("event", m.EventID).Msg("webhook: record attempt")
 		// Back off before the worker claims again.
 		select {
