@@ -739,7 +739,9 @@ func TestWorkersYieldWhenContended(t *testing.T) {
 		f.publish(t, nil, "version.published")
 	}
 	d.Notify()
-	waitFor(t, 3*time.Second, "the busy workspace delivering", func() bool { return busy.count() >= 2 })
+	// A few attempts in, the busy workers know their endpoint's pace and
+	// claim a batch.
+	waitFor(t, 3*time.Second, "the busy workspace delivering", func() bool { return busy.count() >= 6 })
 
 	begin := time.Now()
 	f.publishIn(t, d, other, "version.published")
@@ -748,6 +750,9 @@ func TestWorkersYieldWhenContended(t *testing.T) {
 	waitFor(t, 10*time.Second, "the backlog delivered", func() bool {
 		return len(f.deliveries(t, busyHooks[0].ID)) == 20 && len(f.deliveries(t, busyHooks[1].ID)) == 20
 	})
+	// The yielding workers had claimed part of their backlog; they hand it
+	// back rather than leave it to the claims' 7s lease.
+	assert.Less(t, time.Since(begin), 5*time.Second, "the backlog delivered, after the yield")
 	assert.Equal(t, 40, busy.count(), "each backlog message sent once")
 }
 
@@ -989,4 +994,39 @@ func TestLeaseDefaults(t *testing.T) {
 		assert.Equal(t, c.lease, d.lease, c.name)
 		assert.Equal(t, c.client, d.attemptTimeout, c.name)
 	}
+}
+
+// TestShutdownHandsBackClaims: messages claimed and not started when the
+// dispatcher stops are due again at once, not when their lease ends.
+func TestShutdownHandsBackClaims(t *testing.T) {
+	f := newFixture(t)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) { time.Sleep(50 * time.Millisecond) })
+	wh := f.webhook(t, rc.srv.URL)
+	o := f.options()
+	o.Lease = time.Hour
+	d, stop := start(t, o)
+	var evs []store.Event
+	for range 20 {
+		evs = append(evs, f.publish(t, nil, "version.published"))
+	}
+	d.Notify()
+	waitFor(t, 5*time.Second, "3 deliveries", func() bool { return rc.count() >= 3 })
+	stop()
+
+	ctx := context.Background()
+	now := time.Now()
+	pending, later := 0, 0
+	for _, ev := range evs {
+		m, err := f.store.WebhookMessage(ctx, wh.ID, ev.ID)
+		require.NoError(t, err)
+		if m.Attempts > 0 {
+			continue
+		}
+		pending++
+		if m.NextAt.After(now) {
+			later++ // still claimed: the attempt cut short by the stop
+		}
+	}
+	assert.Greater(t, pending, 10, "messages not yet sent")
+	assert.LessOrEqual(t, later, 1, "messages left claimed, of %d not sent", pending)
 }
