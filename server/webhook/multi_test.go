@@ -88,8 +88,8 @@ func publishNotify(tb testing.TB, s storetest.Engine, ws string) string {
 // TestTwoDispatchersOneDatabase runs two dispatchers, each with its own
 // connection pool (two daemons), on one PostgreSQL database, and publishes
 // through both: every event reaches every webhook exactly once (no
-// duplicate without a crash), both dispatchers take part, and the
-// delivery log has one successful first attempt per message.
+// duplicate without a crash), and the delivery log has one successful
+// first attempt per message.
 func TestTwoDispatchersOneDatabase(t *testing.T) {
 	f := newPGFixture(t)
 	s1 := f.store.(*postgres.Store)
@@ -143,8 +143,8 @@ func TestTwoDispatchersOneDatabase(t *testing.T) {
 	}
 	mu.Unlock()
 	assert.Equal(t, hooks*events, rc.count(), "requests in all")
-	assert.Positive(t, ct1.n.Load(), "attempts by dispatcher 1")
-	assert.Positive(t, ct2.n.Load(), "attempts by dispatcher 2")
+	// How the work splits depends on timing (a worker claims a batch at
+	// a time); that nothing is sent twice does not.
 	assert.Equal(t, int64(hooks*events), ct1.n.Load()+ct2.n.Load(), "attempts by both")
 	t.Logf("attempts: dispatcher 1 %d, dispatcher 2 %d", ct1.n.Load(), ct2.n.Load())
 	for _, wh := range whs {
