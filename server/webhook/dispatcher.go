@@ -813,10 +813,12 @@ func (l *loop) work(w *worker) {
 			delete(inflight, id)
 			if c, ok := held[id]; ok {
 				delete(held, id)
-				// A newer revision is a redelivery asked for meanwhile: send
-				// it now. The same revision was claimed again because the
-				// lease ran out mid-attempt: the record just made covers it.
-				if c.m.Rev != s.rev {
+				// Claimed again while in flight: a redelivery asked for
+				// meanwhile (a newer revision), or the retry, due already
+				// when the record was in and the worker had not heard yet
+				// (the attempt counted): send it now. Otherwise the lease
+				// ran out mid-attempt: the record just made covers it.
+				if c.m.Rev != s.rev || c.m.Attempts >= s.attempt {
 					c.m.Attempts = max(c.m.Attempts, s.attempt)
 					queue = append([]claimed{c}, queue...)
 				}

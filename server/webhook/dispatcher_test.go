@@ -1030,3 +1030,40 @@ func TestShutdownHandsBackClaims(t *testing.T) {
 	assert.Greater(t, pending, 10, "messages not yet sent")
 	assert.LessOrEqual(t, later, 1, "messages left claimed, of %d not sent", pending)
 }
+
+// TestRetriesNotHeldByClaims: a retry that falls due while its worker has
+// not yet heard that the failed attempt is recorded is claimed and sent
+// at once, not left to the claim's lease.
+func TestRetriesNotHeldByClaims(t *testing.T) {
+	f := newFixture(t)
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+	)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get(HeaderID)]++
+		first := seen[r.Header.Get(HeaderID)] == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	f.webhook(t, rc.srv.URL)
+	o := f.options(time.Millisecond)
+	o.Poll = time.Minute
+	d, _ := start(t, o)
+	const events = 40
+	for range events {
+		f.publish(t, nil, "version.published")
+	}
+	begin := time.Now()
+	d.Notify()
+	waitFor(t, 20*time.Second, "every event retried", func() bool { return rc.count() >= 2*events })
+	assert.Less(t, time.Since(begin), 5*time.Second, "retries within a 7s lease")
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range seen {
+		assert.Equal(t, 2, n, "requests for %s", id)
+	}
+}

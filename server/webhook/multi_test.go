@@ -91,6 +91,18 @@ func publishNotify(tb testing.TB, s storetest.Engine, ws string) string {
 // duplicate without a crash), and the delivery log has one successful
 // first attempt per message.
 func TestTwoDispatchersOneDatabase(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		failures int // the first failures attempts of every message get a 503
+	}{
+		{"first attempts succeed", 0},
+		{"retries", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) { twoDispatchers(t, c.failures) })
+	}
+}
+
+func twoDispatchers(t *testing.T, failures int) {
 	f := newPGFixture(t)
 	s1 := f.store.(*postgres.Store)
 	s2 := f.connect(t).(*postgres.Store)
@@ -101,11 +113,17 @@ func TestTwoDispatchersOneDatabase(t *testing.T) {
 	)
 	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		hits[[2]string{r.URL.Path, r.Header.Get(HeaderID)}]++
+		k := [2]string{r.URL.Path, r.Header.Get(HeaderID)}
+		hits[k]++
+		fail := hits[k] <= failures
 		mu.Unlock()
 		time.Sleep(5 * time.Millisecond) // long enough for the other dispatcher to compete
+		if fail {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
 	})
 	const hooks, events = 4, 30
+	attempts := failures + 1
 	var whs []store.Webhook
 	for i := range hooks {
 		whs = append(whs, f.webhook(t, fmt.Sprintf("%s/h%d", rc.srv.URL, i)))
@@ -116,7 +134,7 @@ func TestTwoDispatchersOneDatabase(t *testing.T) {
 	var ct1, ct2 *countingTransport
 	o1.Client, ct1 = countedClient(5 * time.Second)
 	o2.Client, ct2 = countedClient(5 * time.Second)
-	o1.Poll, o2.Poll = time.Minute, time.Minute // only Notify and Wake
+	o1.Poll, o2.Poll = time.Minute, time.Minute // only Notify, Wake and retry times
 	o1.Wake, o2.Wake = listenWake(t, s1), listenWake(t, s2)
 	d1, _ := start(t, o1)
 	d2, _ := start(t, o2)
@@ -132,26 +150,38 @@ func TestTwoDispatchersOneDatabase(t *testing.T) {
 		d.Notify()
 	}
 	published := time.Since(begin)
-	waitFor(t, 20*time.Second, "every event at every webhook", func() bool { return rc.count() >= hooks*events })
+	waitFor(t, 20*time.Second, "every attempt at every webhook", func() bool { return rc.count() >= hooks*events*attempts })
 	t.Logf("published %d events in %v, all delivered after %v", events, published, time.Since(begin))
 	time.Sleep(300 * time.Millisecond) // room for a duplicate to show
 	mu.Lock()
 	for i := range hooks {
 		for _, id := range ids {
-			assert.Equal(t, 1, hits[[2]string{fmt.Sprintf("/h%d", i), id}], "requests for %s at webhook %d", id, i)
+			assert.Equal(t, attempts, hits[[2]string{fmt.Sprintf("/h%d", i), id}], "requests for %s at webhook %d", id, i)
 		}
 	}
 	mu.Unlock()
-	assert.Equal(t, hooks*events, rc.count(), "requests in all")
+	assert.Equal(t, hooks*events*attempts, rc.count(), "requests in all")
 	// How the work splits depends on timing (a worker claims a batch at
 	// a time); that nothing is sent twice does not.
-	assert.Equal(t, int64(hooks*events), ct1.n.Load()+ct2.n.Load(), "attempts by both")
+	assert.Equal(t, int64(hooks*events*attempts), ct1.n.Load()+ct2.n.Load(), "attempts by both")
 	t.Logf("attempts: dispatcher 1 %d, dispatcher 2 %d", ct1.n.Load(), ct2.n.Load())
 	for _, wh := range whs {
-		waitFor(t, 5*time.Second, "the attempts recorded", func() bool { return len(f.deliveries(t, wh.ID)) == events })
+		waitFor(t, 5*time.Second, "the attempts recorded", func() bool { return len(f.deliveries(t, wh.ID)) == events*attempts })
+		per := map[string][]int{}
 		for _, dl := range f.deliveries(t, wh.ID) {
-			assert.Equal(t, 1, dl.Attempt, "%s: one attempt", dl.EventID)
-			assert.Equal(t, store.DeliverySucceeded, dl.Status, "%s", dl.EventID)
+			per[dl.EventID] = append(per[dl.EventID], dl.Attempt)
+			want := store.DeliveryFailed
+			if dl.Attempt == attempts {
+				want = store.DeliverySucceeded
+			}
+			assert.Equal(t, want, dl.Status, "%s attempt %d", dl.EventID, dl.Attempt)
+		}
+		for _, id := range ids {
+			var want []int
+			for a := range attempts {
+				want = append(want, a+1)
+			}
+			assert.Equal(t, want, per[id], "attempts logged for %s", id)
 		}
 	}
 	p, err := s2.PendingWebhooks(context.Background())
