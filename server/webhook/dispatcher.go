@@ -43,13 +43,19 @@ const (
 // fanOutBatch is how many outbox events one fan-out transaction consumes.
 const fanOutBatch = 500
 
+// claimRace is how soon a worker looks again at a message that was due but
+// that another dispatcher was claiming.
+const claimRace = 50 * time.Millisecond
+
 // maxErrorText bounds the error text kept in a delivery row.
 const maxErrorText = 300
 
 // Options configures a [Dispatcher]. Only Store is required.
 type Options struct {
-	// Store holds the webhooks, the event outbox, the queue and the log.
-	Store *store.Store
+	// Store holds the webhooks, the event outbox, the queue and the log:
+	// *store.Store (SQLite) or *postgres.Store (PostgreSQL, which several
+	// daemons may share, each running a Dispatcher).
+	Store Store
 	// Client sends the deliveries; nil means NewClient(false, DefaultTimeout).
 	// Build it with [NewClient] so the SSRF policy holds at dial time.
 	Client *http.Client
@@ -89,6 +95,26 @@ type Options struct {
 	// they are pruned every PruneEvery (default 1 h) and when Run starts.
 	Retention  time.Duration
 	PruneEvery time.Duration
+	// Lease is how long a message claimed for an attempt stays hidden
+	// from every dispatcher on the database (this one included). An
+	// attempt is cut short at 3/4 of its lease, so its outcome is recorded
+	// before the lease ends and no other daemon sends it again; if the
+	// daemon dies mid-attempt, the message falls due again when the lease
+	// ends. Default: [DefaultLease] of the attempt timeout (the client's
+	// Timeout, or DefaultTimeout).
+	Lease time.Duration
+	// Wake, if not nil, wakes the dispatcher as Notify does, to fan out
+	// and pick up due messages now: the daemon feeds it the notifications
+	// of other daemons (PostgreSQL LISTEN), so events they commit and
+	// messages their dispatchers leave are seen before the next Poll. A
+	// closed Wake is ignored from then on.
+	Wake <-chan struct{}
+}
+
+// DefaultLease returns the default [Options.Lease] for an attempt timeout:
+// twice the timeout, and at least the timeout plus 5 s for the record.
+func DefaultLease(attemptTimeout time.Duration) time.Duration {
+	return max(2*attemptTimeout, attemptTimeout+5*time.Second)
 }
 
 // Dispatcher fans out events from the store's outbox to matching webhooks
@@ -96,8 +122,12 @@ type Options struct {
 // [Dispatcher.Run]; [Dispatcher.Notify] and [Dispatcher.Redeliver] may be
 // called from any goroutine, before or while it runs.
 type Dispatcher struct {
-	store               *store.Store
+	store               Store
 	client              *http.Client
+	attemptTimeout      time.Duration // the client's Timeout, or DefaultTimeout
+	lease               time.Duration
+	maxAge              time.Duration // the oldest claim an attempt may start on
+	wakeCh              <-chan struct{}
 	schedule            []time.Duration
 	now                 func() time.Time
 	log                 zerolog.Logger
@@ -135,12 +165,25 @@ func New(o Options) *Dispatcher {
 		maxRetryAfter: o.MaxRetryAfter,
 		retention:     o.Retention,
 		pruneEvery:    o.PruneEvery,
+		lease:         o.Lease,
+		wakeCh:        o.Wake,
 		notify:        make(chan struct{}, 1),
 		wake:          map[string]struct{}{},
 	}
 	if d.client == nil {
 		d.client = NewClient(false, DefaultTimeout)
 	}
+	d.attemptTimeout = d.client.Timeout
+	if d.attemptTimeout <= 0 {
+		d.attemptTimeout = DefaultTimeout
+	}
+	if d.lease <= 0 {
+		d.lease = DefaultLease(d.attemptTimeout)
+	}
+	// An attempt started on a claim this old still ends (at the attempt
+	// timeout) before 3/4 of the lease, with the last quarter for the
+	// record; a lease too short for that cuts attempts short.
+	d.maxAge = max(d.lease*3/4-d.attemptTimeout, d.lease/4)
 	if len(d.schedule) == 0 {
 		d.schedule = DefaultSchedule()
 	}
@@ -300,6 +343,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	l.resume()
 	l.fanOut()
 	l.prune()
+	wakeCh := d.wakeCh
 	for {
 		l.startDue()
 		select {
@@ -325,6 +369,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			case ex.hasNext:
 				l.schedule(ex.w.id, ex.next)
 			}
+		case _, ok := <-wakeCh:
+			if !ok {
+				wakeCh = nil
+				continue
+			}
+			l.fanOut()
+			l.resume()
 		case <-l.timer.C:
 		case <-poll.C:
 			l.fanOut()
@@ -552,29 +603,57 @@ func (l *loop) start(id, ws string) {
 	}()
 }
 
-// prefetch is how many due messages a worker reads per query.
+// claimed is a message this dispatcher has claimed for an attempt.
+type claimed struct {
+	m  store.WebhookMessage
+	at time.Time // when it was claimed (real time): its lease runs from here
+}
+
+// started is an attempt made and not yet recorded.
+type started struct {
+	rev     int64
+	attempt int
+}
+
+// slotResult is what an attempt tells its worker when its request is over.
+type slotResult struct {
+	gone bool          // the endpoint answered 410: its messages are canceled
+	took time.Duration // the request's duration (0: cut short by shutdown)
+}
+
+// prefetch caps how many messages a worker claims at once.
 const prefetch = 64
 
-// work is one webhook's worker: it reads due messages (a batch at a time),
-// keeps up to perEndpoint requests in flight, and exits when nothing is
-// due, telling the loop when the next message will be, or when it has had
-// its turn (PerEndpoint attempts) and other webhooks wait for a worker
-// (it then exits due now and queues behind them). A message stays
-// "in flight" until its attempt is recorded, so it is never sent twice at
-// once; its request slot frees as soon as the response is in, so the next
-// request does not wait for the database.
+// work is one webhook's worker. It claims due messages (a batch at a time:
+// as many as it can start within maxAge of the claim, judging by its
+// endpoint's recent response times), keeps up to perEndpoint requests in
+// flight, and exits when nothing is due, telling the loop when the next
+// message will be, or when it has had its turn (PerEndpoint attempts) and
+// other webhooks wait for a worker (it then hands back what it claimed and
+// did not start, exits due now and queues behind them). A claimed message
+// not started within maxAge is left to fall due when its lease ends, so an
+// attempt always ends, and is recorded, within its lease. A message stays
+// "in flight" until its attempt is recorded, so this worker never sends it
+// twice at once: a redelivery claimed meanwhile waits for that record. The
+// request slot frees as soon as the response is in, so the next request
+// does not wait for the database.
 func (l *loop) work(w *worker) {
 	d := l.d
 	var (
-		queue    []store.WebhookMessage // due, read but not started
-		hook     store.Webhook
-		inflight = map[string]bool{}              // started, not yet recorded
-		busy     int                              // requests in progress
-		slotFree = make(chan bool, d.perEndpoint) // true: the endpoint is gone (410)
-		recorded = make(chan string, d.perEndpoint+prefetch)
-		timer    = time.NewTimer(time.Hour)
-		served   int  // attempts started by this worker
-		yielding bool // had its turn while others wait: start nothing more
+		hook      store.Webhook
+		haveHook  bool
+		queue     []claimed                              // claimed, not started
+		inflight  = map[string]started{}                 // started, not yet recorded
+		held      = map[string]claimed{}                 // claimed while the same message is in flight
+		busy      int                                    // requests in progress
+		slotFree  = make(chan slotResult, d.perEndpoint) // a request is over
+		recorded  = make(chan string, d.perEndpoint)
+		timer     = time.NewTimer(time.Hour)
+		notBefore time.Time     // after a store error: claim nothing before (real time)
+		served    int           // attempts started by this worker
+		yielding  bool          // had its turn while others wait: claim nothing more
+		gone      bool          // a 410 came in: claim nothing until it is recorded
+		avg       time.Duration // moving average of the request durations (0: none yet)
 	)
 	defer timer.Stop()
 	exit := func(seen uint64, next time.Time, hasNext bool) {
@@ -585,88 +664,173 @@ func (l *loop) work(w *worker) {
 	}
 	for l.ctx.Err() == nil {
 		seen := w.gen.Load()
-		if yielding && len(inflight) == 0 {
+		if gone && len(inflight) == 0 {
+			gone = false
+		}
+		if yielding && len(inflight) == 0 && len(queue) == 0 {
 			exit(seen, d.now(), true)
 			return
 		}
-		if !yielding && len(queue) == 0 && busy < d.perEndpoint {
-			now := d.now()
-			msgs, err := d.store.DueWebhookMessages(l.ctx, w.id, now, prefetch+len(inflight))
-			if err == nil && len(msgs) > 0 {
-				hook, err = d.store.WebhookByID(l.ctx, w.id)
-			}
-			switch {
-			case err == nil:
-				for _, m := range msgs {
-					if !inflight[m.EventID] {
-						queue = append(queue, m)
-					}
-				}
-				if len(queue) == 0 {
-					// Everything due is in flight: when is the next one due?
-					next, ok, err := d.store.NextWebhookMessageAt(l.ctx, w.id, now)
-					if err != nil {
-						if l.ctx.Err() != nil {
-							break
-						}
-						d.log.Error().Err(err).Str("webhook", w.id).Msg("webhook: next delivery time")
-						next, ok = now.Add(d.poll), true
-					}
-					if len(inflight) == 0 {
-						exit(seen, next, ok)
-						return
-					}
-					if ok {
-						timer.Reset(max(next.Sub(d.now()), 0))
-					}
-				}
-			case errors.Is(err, store.ErrNotFound):
-				// The webhook was deleted: finish what is in flight, then go.
-				if len(inflight) == 0 {
-					exit(seen, time.Time{}, false)
-					return
-				}
-			case l.ctx.Err() == nil:
-				d.log.Error().Err(err).Str("webhook", w.id).Msg("webhook: load due deliveries")
-				if len(inflight) == 0 {
-					exit(seen, now.Add(d.poll), true)
-					return
-				}
-				timer.Reset(d.poll)
-			}
-		}
-		for !yielding && busy < d.perEndpoint && len(queue) > 0 && l.ctx.Err() == nil {
-			if served >= d.perEndpoint && l.othersWait(w.ws) {
-				yielding, queue = true, nil
+		// Start what is claimed while request slots are free.
+		for busy < d.perEndpoint && len(queue) > 0 && l.ctx.Err() == nil {
+			if !yielding && served >= d.perEndpoint && l.othersWait(w.ws) {
+				yielding = true
+				l.unclaim(l.ctx, w, queue)
+				queue = nil
 				break
 			}
-			if !l.admit.acquire(l.ctx, hook.WorkspaceID) {
+			if !l.admit.acquire(l.ctx, w.ws) {
+				break
+			}
+			c := queue[0]
+			queue = queue[1:]
+			if time.Since(c.at) > d.maxAge {
+				// Too little of its lease is left for an attempt: it
+				// falls due again when the lease ends.
+				l.admit.release(w.ws)
 				continue
 			}
-			m := queue[0]
-			queue = queue[1:]
-			inflight[m.EventID] = true
+			inflight[c.m.EventID] = started{rev: c.m.Rev, attempt: c.m.Attempts + 1}
 			busy++
 			served++
-			go l.attempt(hook, m, slotFree, recorded)
+			go l.attempt(hook, c, slotFree, recorded)
 		}
-		if yielding && len(inflight) == 0 {
-			continue
+		if len(queue) == 0 && !yielding && !gone && busy < d.perEndpoint &&
+			!time.Now().Before(notBefore) && l.ctx.Err() == nil {
+			if served >= d.perEndpoint && l.othersWait(w.ws) {
+				yielding = true
+				continue
+			}
+			if !haveHook {
+				h, err := d.store.WebhookByID(l.ctx, w.id)
+				switch {
+				case err == nil:
+					hook, haveHook = h, true
+				case errors.Is(err, store.ErrNotFound):
+					// The webhook was deleted with its queue: finish what is
+					// in flight, then go.
+					if len(inflight) == 0 {
+						exit(seen, time.Time{}, false)
+						return
+					}
+					gone = true
+					continue
+				case l.ctx.Err() != nil:
+					continue
+				default:
+					d.log.Error().Err(err).Str("webhook", w.id).Msg("webhook: load webhook")
+					if len(inflight) == 0 {
+						exit(seen, d.now().Add(d.poll), true)
+						return
+					}
+					notBefore = time.Now().Add(d.poll)
+					timer.Reset(d.poll)
+					continue
+				}
+			}
+			// Look first (a read), claim (a write) only when something is due.
+			now := d.now()
+			next, ok, err := d.store.NextWebhookMessageAt(l.ctx, w.id, time.Time{})
+			if err != nil {
+				if l.ctx.Err() != nil {
+					continue
+				}
+				d.log.Error().Err(err).Str("webhook", w.id).Msg("webhook: next delivery time")
+				next, ok = now.Add(d.poll), true
+			}
+			if ok && !next.After(now) {
+				n := d.perEndpoint - busy
+				if avg > 0 && !l.othersWait(w.ws) {
+					n = max(n, min(prefetch, int(int64(d.perEndpoint)*int64(d.maxAge)/int64(avg))))
+				}
+				now, at := d.now(), time.Now()
+				msgs, err := d.store.ClaimWebhookMessages(l.ctx, w.id, now, d.lease, n)
+				for _, m := range msgs {
+					if _, ok := inflight[m.EventID]; ok {
+						held[m.EventID] = claimed{m: m, at: at}
+					} else {
+						queue = append(queue, claimed{m: m, at: at})
+					}
+				}
+				switch {
+				case err != nil:
+					if l.ctx.Err() != nil {
+						continue
+					}
+					d.log.Error().Err(err).Str("webhook", w.id).Msg("webhook: claim due deliveries")
+					if len(inflight) == 0 && len(queue) == 0 {
+						exit(seen, now.Add(d.poll), true)
+						return
+					}
+					notBefore = time.Now().Add(d.poll)
+					timer.Reset(d.poll)
+				case len(msgs) > 0:
+					continue // start them
+				case len(inflight) == 0:
+					// What looked due is being claimed by another
+					// dispatcher: look again shortly.
+					exit(seen, now.Add(claimRace), true)
+					return
+				default:
+					timer.Reset(claimRace)
+				}
+			} else {
+				// Nothing is due now.
+				if len(inflight) == 0 {
+					exit(seen, next, ok)
+					return
+				}
+				if ok {
+					timer.Reset(max(next.Sub(now), 0))
+				}
+			}
 		}
 		select {
-		case gone := <-slotFree:
+		case r := <-slotFree:
 			busy--
-			if gone {
-				queue = nil // its other messages were canceled with it
+			if r.took > 0 {
+				if avg == 0 {
+					avg = r.took
+				} else {
+					avg = (3*avg + r.took) / 4
+				}
+			}
+			if r.gone {
+				// Its automatic messages are canceled with it; hand back the
+				// redeliveries.
+				gone = true
+				var manual []claimed
+				for _, c := range queue {
+					if c.m.Manual {
+						manual = append(manual, c)
+					}
+				}
+				l.unclaim(l.ctx, w, manual)
+				queue = nil
 			}
 		case id := <-recorded:
+			s := inflight[id]
 			delete(inflight, id)
+			if c, ok := held[id]; ok {
+				delete(held, id)
+				// Claimed again while in flight: a redelivery asked for
+				// meanwhile (a newer revision), or the retry, due already
+				// when the record was in and the worker had not heard yet
+				// (the attempt counted): send it now. Otherwise the lease
+				// ran out mid-attempt: the record just made covers it.
+				if c.m.Rev != s.rev || c.m.Attempts >= s.attempt {
+					c.m.Attempts = max(c.m.Attempts, s.attempt)
+					queue = append([]claimed{c}, queue...)
+				}
+			}
 		case <-w.poke:
 		case <-timer.C:
 		case <-l.ctx.Done():
 		}
 	}
-	// Shutdown: wait for the attempts in flight (cut short by ctx).
+	// Shutdown: wait for the attempts in flight (cut short by ctx), then
+	// hand back what is claimed and not started, so another daemon (or
+	// this one after a restart) need not wait for the leases to end.
 	for len(inflight) > 0 {
 		select {
 		case <-slotFree:
@@ -674,26 +838,61 @@ func (l *loop) work(w *worker) {
 			delete(inflight, id)
 		}
 	}
+	for _, c := range held {
+		queue = append(queue, c)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), 5*time.Second)
+	defer cancel()
+	l.unclaim(ctx, w, queue)
+}
+
+// unclaim hands claimed messages that the worker will not send back to the
+// queue, due now (with a new revision, as a redelivery without the
+// "manual" mark). One claimed too long ago is left to its lease: it may
+// have run out, and the message been settled by another dispatcher.
+func (l *loop) unclaim(ctx context.Context, w *worker, cs []claimed) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		if time.Since(c.at) > l.d.lease/2 {
+			continue
+		}
+		wg.Go(func() {
+			err := l.d.store.RequeueWebhookMessage(ctx, w.ws, w.id, c.m.EventID, l.d.now())
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				l.d.log.Warn().Err(err).Str("webhook", w.id).Str("event", c.m.EventID).
+					Msg("webhook: hand back a claimed delivery (it is retried when its lease ends)")
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // attempt makes one delivery attempt, frees its request slot, records the
-// outcome, then reports the message recorded to its worker. On shutdown
-// mid-request nothing is recorded: the message stays due and is delivered
-// after the restart.
-func (l *loop) attempt(hook store.Webhook, m store.WebhookMessage, slotFree chan<- bool, recorded chan<- string) {
+// outcome, then reports the message recorded to its worker. The request
+// is cut short so that it ends within 3/4 of the claim's lease, leaving
+// the rest for the record: no other dispatcher claims the message before
+// its outcome is in. On shutdown mid-request nothing is recorded: the
+// message falls due again when its lease ends.
+func (l *loop) attempt(hook store.Webhook, c claimed, slotFree chan<- slotResult, recorded chan<- string) {
 	d := l.d
+	m := c.m
 	defer func() { recorded <- m.EventID }()
-	a, ok := d.deliver(l.ctx, hook, m)
+	begin := time.Now()
+	a, ok := d.deliver(l.ctx, hook, m, c.at.Add(d.lease-d.lease/4))
 	l.admit.release(hook.WorkspaceID)
-	slotFree <- ok && a.Disable != ""
+	r := slotResult{gone: ok && a.Disable != ""}
+	if ok {
+		r.took = max(time.Since(begin), time.Microsecond)
+	}
+	slotFree <- r
 	if !ok {
 		return
 	}
-	r := record{attempt: a, done: make(chan error, 1)}
-	l.records <- r
-	if err := <-r.done; err != nil {
+	rec := record{attempt: a, done: make(chan error, 1)}
+	l.records <- rec
+	if err := <-rec.done; err != nil {
 		d.log.Error().Err(err).Str("webhook", hook.ID).Str("event", m.EventID).Msg("webhook: record attempt")
-		// Back off before the worker sees the message due again.
+		// Back off before the worker claims again.
 		select {
 		case <-time.After(d.poll):
 		case <-l.ctx.Done():
@@ -733,7 +932,8 @@ func (d *Dispatcher) writeRecords(in <-chan record) {
 
 // deliver POSTs the event to the webhook once and returns the outcome to
 // record, or false when the attempt was cut short by shutdown.
-func (d *Dispatcher) deliver(ctx context.Context, hook store.Webhook, m store.WebhookMessage) (store.WebhookAttempt, bool) {
+// The request ends by deadline at the latest.
+func (d *Dispatcher) deliver(ctx context.Context, hook store.Webhook, m store.WebhookMessage, deadline time.Time) (store.WebhookAttempt, bool) {
 	start := d.now()
 	a := store.WebhookAttempt{
 		Delivery: store.Delivery{
@@ -741,7 +941,7 @@ func (d *Dispatcher) deliver(ctx context.Context, hook store.Webhook, m store.We
 		},
 		Rev: m.Rev,
 	}
-	code, retryAfter, errText := d.post(ctx, hook, m, start)
+	code, retryAfter, errText := d.post(ctx, hook, m, start, deadline)
 	if ctx.Err() != nil && code == 0 {
 		return a, false
 	}
@@ -783,8 +983,10 @@ const (
 )
 
 // post sends one request and returns the response status (0: none), the
-// Retry-After delay asked for, and an error text without secrets.
-func (d *Dispatcher) post(ctx context.Context, hook store.Webhook, m store.WebhookMessage, ts time.Time) (int, time.Duration, string) {
+// Retry-After delay asked for, and an error text without secrets. The
+// request gives up after the attempt timeout or at deadline, whichever
+// comes first.
+func (d *Dispatcher) post(ctx context.Context, hook store.Webhook, m store.WebhookMessage, ts, deadline time.Time) (int, time.Duration, string) {
 	if m.EventMissing {
 		return 0, 0, errEventGone
 	}
@@ -792,11 +994,12 @@ func (d *Dispatcher) post(ctx context.Context, hook store.Webhook, m store.Webho
 	if err != nil {
 		return 0, 0, errBadSecret
 	}
-	if d.client.Timeout <= 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
-		defer cancel()
+	timeout := d.attemptTimeout
+	if left := time.Until(deadline); left < timeout {
+		timeout = max(left, time.Millisecond)
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(m.Payload))
 	if err != nil {
 		return 0, 0, "bad endpoint url"
@@ -808,7 +1011,7 @@ func (d *Dispatcher) post(ctx context.Context, hook store.Webhook, m store.Webho
 	req.Header.Set(HeaderSignature, sig)
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return 0, 0, describe(err, d.client.Timeout)
+		return 0, 0, describe(err, timeout.Round(time.Millisecond))
 	}
 	// Drain a little so the connection can be reused; the body is not kept.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

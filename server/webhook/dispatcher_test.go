@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,7 +20,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowyte/flowyte/server/store"
+	"github.com/flowyte/flowyte/server/store/pgtest"
+	"github.com/flowyte/flowyte/server/store/postgres"
+	"github.com/flowyte/flowyte/server/store/storetest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // hit is one request a receiver got.
 type hit struct {
@@ -66,16 +72,31 @@ func (rc *receiver) got() []hit {
 
 func (rc *receiver) count() int { return len(rc.got()) }
 
-// fixture is a store with one workspace.
+// fixture is a store with one workspace: SQLite, or PostgreSQL when
+// FLOWYTE_TEST_DATABASE is set (see storetest.Open).
 type fixture struct {
-	path  string
-	store *store.Store
+	path  string // the SQLite file
+	dsn   string // the PostgreSQL database; "" on SQLite
+	store storetest.Engine
 	ws    string
 }
 
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
+	if os.Getenv(pgtest.EnvDatabase) != "" {
+		return newPGFixture(tb)
+	}
 	f := &fixture{path: filepath.Join(tb.TempDir(), "flowyte.db")}
+	f.open(tb)
+	f.ws = f.workspace(tb, "default")
+	return f
+}
+
+// newPGFixture returns a fixture on a fresh PostgreSQL database; it skips
+// tb when PostgreSQL is not installed.
+func newPGFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	f := &fixture{dsn: pgtest.Start(tb)}
 	f.open(tb)
 	f.ws = f.workspace(tb, "default")
 	return f
@@ -94,13 +115,26 @@ func (f *fixture) workspace(tb testing.TB, name string) string {
 	return id
 }
 
-// open (re)opens the database file, closing it at the end of the test.
+// open (re)opens the database, closing it at the end of the test.
 func (f *fixture) open(tb testing.TB) {
 	tb.Helper()
+	f.store = f.connect(tb)
+}
+
+// connect opens another handle on the fixture's database (on PostgreSQL,
+// its own pool: another daemon), closed at the end of the test.
+func (f *fixture) connect(tb testing.TB) storetest.Engine {
+	tb.Helper()
+	if f.dsn != "" {
+		s, err := postgres.Open(context.Background(), f.dsn)
+		require.NoError(tb, err, "postgres.Open")
+		tb.Cleanup(func() { _ = s.Close() })
+		return s
+	}
 	s, err := store.Open(f.path, store.WithSynchronous("NORMAL"))
 	require.NoError(tb, err, "store.Open")
 	tb.Cleanup(func() { _ = s.Close() })
-	f.store = s
+	return s
 }
 
 // webhook registers url for events (default: version.published).
@@ -705,7 +739,9 @@ func TestWorkersYieldWhenContended(t *testing.T) {
 		f.publish(t, nil, "version.published")
 	}
 	d.Notify()
-	waitFor(t, 3*time.Second, "the busy workspace delivering", func() bool { return busy.count() >= 2 })
+	// A few attempts in, the busy workers know their endpoint's pace and
+	// claim a batch.
+	waitFor(t, 3*time.Second, "the busy workspace delivering", func() bool { return busy.count() >= 6 })
 
 	begin := time.Now()
 	f.publishIn(t, d, other, "version.published")
@@ -714,6 +750,9 @@ func TestWorkersYieldWhenContended(t *testing.T) {
 	waitFor(t, 10*time.Second, "the backlog delivered", func() bool {
 		return len(f.deliveries(t, busyHooks[0].ID)) == 20 && len(f.deliveries(t, busyHooks[1].ID)) == 20
 	})
+	// The yielding workers had claimed part of their backlog; they hand it
+	// back rather than leave it to the claims' 7s lease.
+	assert.Less(t, time.Since(begin), 5*time.Second, "the backlog delivered, after the yield")
 	assert.Equal(t, 40, busy.count(), "each backlog message sent once")
 }
 
@@ -837,4 +876,194 @@ func TestTenantFairnessLatency(t *testing.T) {
 	t.Logf("quiet workspace p99: %v alone, %v with %d hanging endpoints next door", base, attacked, MaxWebhooksPerWorkspace)
 	assert.LessOrEqual(t, attacked, max(3*base, 50*time.Millisecond), "p99 under attack (baseline %v)", base)
 	assert.EqualValues(t, DefaultPerWorkspace, inFlight.peak.Load(), "peak attempts in flight of the noisy workspace")
+}
+
+// TestWake: a send on Options.Wake (another daemon's notification) makes
+// the dispatcher fan out at once, without Notify or Poll; a closed Wake
+// is ignored.
+func TestWake(t *testing.T) {
+	f := newFixture(t)
+	rc := newReceiver(t, nil)
+	wh := f.webhook(t, rc.srv.URL)
+	wake := make(chan struct{}, 1)
+	o := f.options()
+	o.Poll = time.Hour
+	o.Wake = wake
+	d, _ := start(t, o)
+	waitFor(t, 5*time.Second, "Run started", d.running.Load)
+	time.Sleep(50 * time.Millisecond) // past the fan-out at start
+
+	f.publish(t, nil, "version.published")
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, rc.count(), "requests before the wake-up")
+	wake <- struct{}{}
+	waitFor(t, 5*time.Second, "delivery after the wake-up", func() bool { return rc.count() == 1 })
+
+	close(wake)
+	f.publish(t, d, "version.published")
+	waitFor(t, 5*time.Second, "delivery after Notify, with Wake closed", func() bool { return rc.count() == 2 })
+	waitFor(t, 5*time.Second, "2 rows", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
+}
+
+// TestRedeliverWhileInFlight: a redelivery asked for while the message's
+// first attempt hangs is sent after that attempt, as attempt 2, right away
+// (not after the claim's lease), and never alongside it.
+func TestRedeliverWhileInFlight(t *testing.T) {
+	f := newFixture(t)
+	var g gauge
+	release := make(chan struct{})
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		g.enter()
+		defer g.leave()
+		if n == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	wh := f.webhook(t, rc.srv.URL)
+	o := f.options()
+	o.Client = NewClient(true, 30*time.Second)
+	o.PerEndpoint = 2
+	d, _ := start(t, o)
+	ev := f.publish(t, d, "version.published")
+	waitFor(t, 5*time.Second, "the first request", func() bool { return rc.count() == 1 })
+
+	require.NoError(t, d.Redeliver(context.Background(), f.ws, wh.ID, ev.ID))
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, 1, rc.count(), "the redelivery waits for the attempt in flight")
+	begin := time.Now()
+	close(release)
+	waitFor(t, 5*time.Second, "the redelivery", func() bool { return rc.count() == 2 })
+	assert.Less(t, time.Since(begin), 3*time.Second, "sent once the first attempt is recorded, not after the lease")
+	waitFor(t, 5*time.Second, "2 rows", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
+	ds := f.deliveries(t, wh.ID)
+	assert.Equal(t, []int{1, 2}, []int{ds[0].Attempt, ds[1].Attempt}, "attempt numbers")
+	assert.EqualValues(t, 1, g.peak.Load(), "requests for the message at once")
+	time.Sleep(100 * time.Millisecond)
+	assert.Equal(t, 2, rc.count(), "requests in all")
+}
+
+// TestAttemptEndsWithinLease: with a lease shorter than the client
+// timeout, a hanging attempt is cut short at 3/4 of the lease and recorded
+// as a timeout before the lease ends, so the message is not sent again
+// while that attempt runs; the retry then succeeds.
+func TestAttemptEndsWithinLease(t *testing.T) {
+	f := newFixture(t)
+	var g gauge
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		g.enter()
+		defer g.leave()
+		if n == 1 {
+			<-r.Context().Done()
+		}
+	})
+	wh := f.webhook(t, rc.srv.URL)
+	o := f.options(10 * time.Millisecond)
+	o.Client = NewClient(true, 30*time.Second)
+	o.Lease = 400 * time.Millisecond
+	o.Poll = 50 * time.Millisecond
+	d, _ := start(t, o)
+	f.publish(t, d, "version.published")
+
+	waitFor(t, 5*time.Second, "2 rows", func() bool { return len(f.deliveries(t, wh.ID)) == 2 })
+	ds := f.deliveries(t, wh.ID)
+	assert.Equal(t, store.DeliveryFailed, ds[0].Status)
+	assert.Contains(t, ds[0].Error, "timeout")
+	assert.InDelta(t, 300, ds[0].DurationMs, 150, "the attempt ran for 3/4 of the 400ms lease")
+	assert.Equal(t, store.DeliverySucceeded, ds[1].Status)
+	assert.Equal(t, 2, rc.count(), "requests in all")
+	assert.EqualValues(t, 1, g.peak.Load(), "requests at once")
+}
+
+func TestLeaseDefaults(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		o      Options
+		lease  time.Duration
+		client time.Duration
+	}{
+		{"default client", Options{}, 30 * time.Second, DefaultTimeout},
+		{"short client timeout", Options{Client: NewClient(false, time.Second)}, 6 * time.Second, time.Second},
+		{"long client timeout", Options{Client: NewClient(false, time.Minute)}, 2 * time.Minute, time.Minute},
+		{"client without timeout", Options{Client: &http.Client{}}, 30 * time.Second, DefaultTimeout},
+		{"explicit lease", Options{Lease: 5 * time.Second}, 5 * time.Second, DefaultTimeout},
+	} {
+		d := New(c.o)
+		assert.Equal(t, c.lease, d.lease, c.name)
+		assert.Equal(t, c.client, d.attemptTimeout, c.name)
+	}
+}
+
+// TestShutdownHandsBackClaims: messages claimed and not started when the
+// dispatcher stops are due again at once, not when their lease ends.
+func TestShutdownHandsBackClaims(t *testing.T) {
+	f := newFixture(t)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) { time.Sleep(50 * time.Millisecond) })
+	wh := f.webhook(t, rc.srv.URL)
+	o := f.options()
+	o.Lease = time.Hour
+	d, stop := start(t, o)
+	var evs []store.Event
+	for range 20 {
+		evs = append(evs, f.publish(t, nil, "version.published"))
+	}
+	d.Notify()
+	waitFor(t, 5*time.Second, "3 deliveries", func() bool { return rc.count() >= 3 })
+	stop()
+
+	ctx := context.Background()
+	now := time.Now()
+	pending, later := 0, 0
+	for _, ev := range evs {
+		m, err := f.store.WebhookMessage(ctx, wh.ID, ev.ID)
+		require.NoError(t, err)
+		if m.Attempts > 0 {
+			continue
+		}
+		pending++
+		if m.NextAt.After(now) {
+			later++ // still claimed: the attempt cut short by the stop
+		}
+	}
+	assert.Greater(t, pending, 10, "messages not yet sent")
+	assert.LessOrEqual(t, later, 1, "messages left claimed, of %d not sent", pending)
+}
+
+// TestRetriesNotHeldByClaims: a retry that falls due while its worker has
+// not yet heard that the failed attempt is recorded is claimed and sent
+// at once, not left to the claim's lease.
+func TestRetriesNotHeldByClaims(t *testing.T) {
+	f := newFixture(t)
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+	)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get(HeaderID)]++
+		first := seen[r.Header.Get(HeaderID)] == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	f.webhook(t, rc.srv.URL)
+	o := f.options(time.Millisecond)
+	o.Poll = time.Minute
+	d, _ := start(t, o)
+	const events = 40
+	for range events {
+		f.publish(t, nil, "version.published")
+	}
+	begin := time.Now()
+	d.Notify()
+	waitFor(t, 20*time.Second, "every event retried", func() bool { return rc.count() >= 2*events })
+	assert.Less(t, time.Since(begin), 5*time.Second, "retries within a 7s lease")
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range seen {
+		assert.Equal(t, 2, n, "requests for %s", id)
+	}
 }

@@ -24,4 +24,17 @@
 // transaction that queues the deliveries, and a delivery is marked done only
 // after its attempt is recorded, so a crash can repeat an attempt but never
 // lose one. Receivers deduplicate on webhook-id.
+//
+// Several daemons may share one PostgreSQL database, each running a
+// Dispatcher over the same outbox and queue ([Store] is implemented by
+// both engines). Fan-out locks the outbox cursor, so each event becomes
+// messages once. A worker claims due messages before sending them
+// (ClaimWebhookMessages: rows other daemons are claiming are skipped, and
+// the claimed ones fall due again only after [Options.Lease]); an attempt
+// is cut short at 3/4 of its lease, and its record settles the message,
+// so no other daemon sends it again. A daemon that dies mid-attempt
+// leaves its messages claimed until their lease ends; then another daemon
+// sends them (the only case of a repeat). [Options.Wake] takes the other
+// daemons' notifications (PostgreSQL LISTEN) so their events are fanned
+// out and their due messages picked up before the next poll.
 package webhook

@@ -115,3 +115,16 @@ func (a *admission) inFlight(workspace string) int {
 	}
 	return a.inflight[workspace]
 }
+
+// tryAcquire takes a slot of workspace if one is free and nobody is waiting
+// for one (so it never jumps the queue), and reports whether it did.
+func (a *admission) tryAcquire(workspace string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.waiters) > 0 || a.total >= a.max || a.inflight[workspace] >= a.perWorkspace {
+		return false
+	}
+	a.total++
+	a.inflight[workspace]++
+	return true
+}
