@@ -290,10 +290,18 @@ func knownUnfair(t *testing.T, why string) {
 	}
 }
 
+// raceDetector is set when the tests run with -race (fairness_race_test.go).
+var raceDetector bool
+
+// skipShort skips a fairness test with -short, and under the race
+// detector, whose 5–20× slowdown of CPU-bound code it would measure.
 func skipShort(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("fairness tests time requests under load; skipped with -short")
+	}
+	if raceDetector {
+		t.Skip("fairness tests time requests under load; skipped under the race detector")
 	}
 }
 
@@ -659,6 +667,11 @@ func pktLine(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
 // TestFairnessGitBombsAndClones: item 5, git. b sends 12 concurrent
 // gzip-bomb upload-pack requests and 40 concurrent clones (the server side
 // of one: advertisement and pack) while a calls /healthz and the API.
+//
+// a's p99 here is 37–67 ms against a bound of 60: the default of 8 git
+// processes at once keeps more processes runnable than a 2-core machine
+// has cores, and a's request waits for the kernel's scheduler. With 2
+// processes (an experiment, not the default) it is 4–6 ms.
 func TestFairnessGitBombsAndClones(t *testing.T) {
 	skipShort(t)
 	e := newEnv(t)
