@@ -13,11 +13,13 @@ import (
 	"github.com/flowyte/flowyte/server/backend"
 	"github.com/flowyte/flowyte/server/store"
 	"github.com/flowyte/flowyte/server/store/postgres"
+	"github.com/flowyte/flowyte/server/webhook"
 )
 
 // metaStore is a metadata engine as the daemon and the CLI use it.
 type metaStore interface {
 	backend.Store
+	webhook.Store
 	Close() error
 	CountKeys(ctx context.Context) (int, error)
 }

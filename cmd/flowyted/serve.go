@@ -22,7 +22,6 @@ import (
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server"
 	"github.com/flowyte/flowyte/server/backend"
-	"github.com/flowyte/flowyte/server/store"
 	"github.com/flowyte/flowyte/server/webhook"
 )
 
@@ -39,6 +38,7 @@ type serveConfig struct {
 	adoptOrphans  string
 	debugAddr     string
 	database      string
+	gitPath       string
 	limits        limits
 }
 
@@ -50,6 +50,7 @@ type limits struct {
 	bodyTimeout     time.Duration
 	hooksConcurrent int
 	hooksPerWS      int
+	packThreshold   int
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -77,6 +78,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.Int64Var(&cfg.limits.maxDraftBytes, "max-draft-bytes", int64(envInt(getenv, "FLOWYTE_MAX_DRAFT_BYTES", 256<<20)), "bytes one draft may hold (FLOWYTE_MAX_DRAFT_BYTES)")
 	fs.Int64Var(&cfg.limits.cacheBytes, "cache-bytes", int64(envInt(getenv, "FLOWYTE_CACHE_BYTES", 384<<20)), "memory budget of all caches: compiled drafts, responders, version files, git objects (FLOWYTE_CACHE_BYTES)")
 	fs.DurationVar(&cfg.limits.bodyTimeout, "body-timeout", envDuration(getenv, "FLOWYTE_BODY_TIMEOUT", 30*time.Second), "time a client has to send a request body (FLOWYTE_BODY_TIMEOUT)")
+	fs.IntVar(&cfg.limits.packThreshold, "pack-threshold", envInt(getenv, "FLOWYTE_PACK_THRESHOLD", 256), "loose objects written to a repository before it is packed in the background; negative turns packing off (FLOWYTE_PACK_THRESHOLD)")
 	fs.IntVar(&cfg.limits.hooksConcurrent, "webhook-max-concurrent", envInt(getenv, "FLOWYTE_WEBHOOK_MAX_CONCURRENT", 64), "webhook attempts in flight across all workspaces (FLOWYTE_WEBHOOK_MAX_CONCURRENT)")
 	fs.IntVar(&cfg.limits.hooksPerWS, "webhook-per-workspace", envInt(getenv, "FLOWYTE_WEBHOOK_PER_WORKSPACE", webhook.DefaultPerWorkspace), "webhook attempts in flight of one workspace (FLOWYTE_WEBHOOK_PER_WORKSPACE)")
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +140,8 @@ func openData(ctx context.Context, cfg serveConfig, compiler *compile.Compiler) 
 		Root:          filepath.Join(cfg.data, "agents"),
 		Sync:          true,
 		Shared:        cluster != nil,
+		Git:           cfg.gitPath,
+		PackThreshold: lim.packThreshold,
 		MaxFiles:      lim.maxDraftFiles,
 		MaxDraftBytes: lim.maxDraftBytes,
 		CacheBytes:    lim.cacheBytes / 6,
@@ -224,12 +228,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Error().Msg("git is not installed: clones over HTTP will fail until it is (apt-get install git)")
 		gitPath = "git"
 	}
+	cfg.gitPath = gitPath
 	compiler := compile.NewCompiler(compile.NewCache(cfg.limits.cacheBytes / 6))
 	st, cluster, repos, err := openData(ctx, cfg, compiler)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	defer repos.Close() // stops background housekeeping first (a killed git is safe)
 	journal := backend.NewKeyJournal(keysDir(cfg.data))
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -240,8 +246,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.publicURL != "" {
 		defaultURL = cfg.publicURL
 	}
+	// Other daemons' events wake this one's webhook dispatcher.
+	wake := make(chan struct{}, 1)
 	disp := webhook.New(webhook.Options{
-		Store:         st.(*store.Store),
+		Store:         st,
+		Wake:          wake,
 		Client:        webhook.NewClient(cfg.allowPrivate, 15*time.Second),
 		Schedule:      schedule,
 		MaxConcurrent: cfg.limits.hooksConcurrent,
@@ -307,8 +316,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}()
 		go func() {
 			defer wg.Done()
-			wake := func(string) { disp.Notify() }
-			if err := cluster.Listen(bg, backend.ChannelEvents, wake, func() { disp.Notify() }); err != nil && !errors.Is(err, context.Canceled) {
+			poke := func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+			if err := cluster.Listen(bg, backend.ChannelEvents, func(string) { poke() }, poke); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error().Err(err).Msg("cluster event listener stopped")
 			}
 		}()

@@ -100,6 +100,7 @@ func New(o Options) *Backend {
 		o.MaxWebhooksPerWorkspace = 50
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
+	registerRepoMetrics(o.Registry, o.Repos)
 	return &Backend{
 		repos:   o.Repos,
 		store:   o.Store,
@@ -166,3 +167,26 @@ func (b *Backend) notifyWebhooks() {
 
 // Registry is the Prometheus registry the backend's metrics are in.
 func (b *Backend) Registry() *prometheus.Registry { return b.opts.Registry }
+
+// registerRepoMetrics exposes the repositories' housekeeping.
+func registerRepoMetrics(reg *prometheus.Registry, repos *repo.Store) {
+	if repos == nil {
+		return
+	}
+	gauge := func(name, help string, f func(repo.HousekeepingStats) float64) {
+		_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return f(repos.HousekeepingStats()) }))
+	}
+	counter := func(name, help string, f func(repo.HousekeepingStats) float64) {
+		_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return f(repos.HousekeepingStats()) }))
+	}
+	gauge("flowyte_repo_loose_objects", "Loose objects written since each repository's last packing, summed.",
+		func(s repo.HousekeepingStats) float64 { return float64(s.LooseObjects) })
+	counter("flowyte_repo_repacks_total", "Background packings of agent repositories.",
+		func(s repo.HousekeepingStats) float64 { return float64(s.Repacks) })
+	counter("flowyte_repo_repack_failures_total", "Packings that failed (the repository is left as it was).",
+		func(s repo.HousekeepingStats) float64 { return float64(s.RepackFailures) })
+	gauge("flowyte_repo_repacks_running", "Packings running now.",
+		func(s repo.HousekeepingStats) float64 { return float64(s.Running) })
+}
