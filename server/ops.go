@@ -86,7 +86,9 @@ func (s *Server) noMethod(c *gin.Context) {
 // text/plain (CONTRACT §7), written by githttp itself.
 func (s *Server) gitHandler() *githttp.Handler {
 	return githttp.New(githttp.Options{
-		GitPath: s.deps.GitPath,
+		GitPath:      s.deps.GitPath,
+		BodyTimeout:  s.deps.BodyTimeout,
+		MaxProcesses: s.deps.GitProcesses,
 		Authorize: func(ctx context.Context, token, agentID string) (githttp.Grant, error) {
 			p, err := s.backend.Authenticate(ctx, token)
 			switch {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,8 +26,11 @@ type Deps struct {
 	GitPath string
 	// Registry receives the transport's metrics; the backend's when nil.
 	Registry *prometheus.Registry
+	// GitProcesses caps the git upload-pack processes serving clones at
+	// once; the number of CPUs (at least 2) when zero.
+	GitProcesses int
 	// BodyTimeout bounds how long a request may take to send its body
-	// (API routes; the git routes have their own); 30s when zero.
+	// (API and git routes); 30s when zero.
 	BodyTimeout time.Duration
 	// Ready reports whether the daemon can serve (data dir and database
 	// usable); nil means ready when the database answers a ping.
@@ -52,6 +56,9 @@ func New(d Deps) *Server {
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
+	}
+	if d.GitProcesses <= 0 {
+		d.GitProcesses = max(2, runtime.NumCPU())
 	}
 	if d.BodyTimeout <= 0 {
 		d.BodyTimeout = 30 * time.Second

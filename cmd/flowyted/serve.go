@@ -51,6 +51,7 @@ type limits struct {
 	hooksConcurrent int
 	hooksPerWS      int
 	packThreshold   int
+	gitProcesses    int
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -78,6 +79,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.Int64Var(&cfg.limits.maxDraftBytes, "max-draft-bytes", int64(envInt(getenv, "FLOWYTE_MAX_DRAFT_BYTES", 256<<20)), "bytes one draft may hold (FLOWYTE_MAX_DRAFT_BYTES)")
 	fs.Int64Var(&cfg.limits.cacheBytes, "cache-bytes", int64(envInt(getenv, "FLOWYTE_CACHE_BYTES", 384<<20)), "memory budget of all caches: compiled drafts, responders, version files, git objects (FLOWYTE_CACHE_BYTES)")
 	fs.DurationVar(&cfg.limits.bodyTimeout, "body-timeout", envDuration(getenv, "FLOWYTE_BODY_TIMEOUT", 30*time.Second), "time a client has to send a request body (FLOWYTE_BODY_TIMEOUT)")
+	fs.IntVar(&cfg.limits.gitProcesses, "git-max-processes", envInt(getenv, "FLOWYTE_GIT_MAX_PROCESSES", 0), "git upload-pack processes serving clones at once, others wait (FLOWYTE_GIT_MAX_PROCESSES); default: the number of CPUs, at least 2")
 	fs.IntVar(&cfg.limits.packThreshold, "pack-threshold", envInt(getenv, "FLOWYTE_PACK_THRESHOLD", 256), "loose objects written to a repository before it is packed in the background; negative turns packing off (FLOWYTE_PACK_THRESHOLD)")
 	fs.IntVar(&cfg.limits.hooksConcurrent, "webhook-max-concurrent", envInt(getenv, "FLOWYTE_WEBHOOK_MAX_CONCURRENT", 64), "webhook attempts in flight across all workspaces (FLOWYTE_WEBHOOK_MAX_CONCURRENT)")
 	fs.IntVar(&cfg.limits.hooksPerWS, "webhook-per-workspace", envInt(getenv, "FLOWYTE_WEBHOOK_PER_WORKSPACE", webhook.DefaultPerWorkspace), "webhook attempts in flight of one workspace (FLOWYTE_WEBHOOK_PER_WORKSPACE)")
@@ -263,7 +265,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Webhooks: disp, Redeliver: disp, AllowPrivateWebhooks: cfg.allowPrivate,
 	})
 	srv := server.New(server.Deps{
-		Backend: be, Log: log, PublicURL: cfg.publicURL, GitPath: gitPath, BodyTimeout: cfg.limits.bodyTimeout,
+		Backend: be, Log: log, PublicURL: cfg.publicURL, GitPath: gitPath, BodyTimeout: cfg.limits.bodyTimeout, GitProcesses: cfg.limits.gitProcesses,
 		Ready: func(ctx context.Context) error { return ready(ctx, cfg.data, st) },
 	})
 	// A clean stop left a marker: the database was in step with git, and

@@ -1,7 +1,10 @@
 package backend
 
 import (
+	"fmt"
+
 	"context"
+	"github.com/maypok86/otter/v2"
 	"sort"
 
 	"github.com/flowyte/flowyte/compile"
@@ -64,8 +67,9 @@ type DiffFile struct {
 	Binary    bool   `json:"binary"`
 	Patch     string `json:"patch"`
 	// Truncated reports that the exact line diff of this file was over
-	// the diff budget: the patch replaces the whole changed region (still
-	// exact for git apply) and the counts cover that region.
+	// the diff budget: the counts cover the whole changed region, Patch
+	// is empty, and ?format=patch serves a whole-region patch (still
+	// exact for git apply).
 	Truncated bool `json:"truncated,omitempty"`
 }
 
@@ -181,19 +185,38 @@ func (b *Backend) Diff(ctx context.Context, p Principal, agentID string, in Diff
 		}
 	}
 	sourceOnly := in.SourceOnly || base.rev.Kind == repo.RevDraft || target.rev.Kind == repo.RevDraft
-	d, err := b.repos.Diff(ctx, a.ID, base.rev, target.rev, sourceOnly)
+	d, err := b.repoDiff(ctx, a.ID, base.rev, target.rev, sourceOnly)
 	if err != nil {
 		return Diff{}, err
 	}
 	files := make([]DiffFile, 0, len(d.Files))
 	for _, f := range d.Files {
-		files = append(files, DiffFile{Path: f.Path, OldPath: f.OldPath, Status: f.Status, Additions: f.Additions, Deletions: f.Deletions, Binary: f.Binary, Patch: f.Patch, Truncated: f.Truncated})
+		patch := f.Patch
+		if f.Truncated {
+			// Over the diff budget: the JSON leaves the (whole-region)
+			// patch out; ?format=patch still serves it, exact for git apply.
+			patch = ""
+		}
+		files = append(files, DiffFile{Path: f.Path, OldPath: f.OldPath, Status: f.Status, Additions: f.Additions, Deletions: f.Deletions, Binary: f.Binary, Patch: patch, Truncated: f.Truncated})
 	}
 	return Diff{
 		Base: base.label, Target: target.label,
 		BaseCommit: NullableString(d.BaseCommit), TargetCommit: NullableString(d.TargetCommit),
 		Stats: statsOf(d), Files: files, Summary: summarize(d.Files), Truncated: d.Truncated, Patch: d.Patch,
 	}, nil
+}
+
+// repoDiff is repos.Diff, kept in memory when neither side is the draft:
+// versions never change, so asking again (the review page, a client
+// polling) costs nothing.
+func (b *Backend) repoDiff(ctx context.Context, agentID string, base, target repo.Rev, sourceOnly bool) (repo.Diff, error) {
+	if base.Kind == repo.RevDraft || target.Kind == repo.RevDraft {
+		return b.repos.Diff(ctx, agentID, base, target, sourceOnly)
+	}
+	key := fmt.Sprintf("%s|%d:%d|%d:%d|%t", agentID, base.Kind, base.Number, target.Kind, target.Number, sourceOnly)
+	return b.cache.diffs.Get(ctx, key, otter.LoaderFunc[string, repo.Diff](func(ctx context.Context, _ string) (repo.Diff, error) {
+		return b.repos.Diff(ctx, agentID, base, target, sourceOnly)
+	}))
 }
 
 // CompileReport is the compile section of the pre-publish report.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -341,48 +340,69 @@ func viewJSON(view any, extra map[string]any) (map[string]any, error) {
 // draft revision read.
 type TypedList struct {
 	Revision string
-	Items    []map[string]any
+	Items    []json.RawMessage
 }
 
-// Typed lists the draft's files of one kind as typed views.
+// Typed lists the draft's files of one kind as typed views. Each view is
+// kept by its file's blob id, so listing again parses only files that
+// changed; the client hanging up stops the work.
 func (b *Backend) Typed(ctx context.Context, p Principal, agentID string, kind compile.Kind) (TypedList, error) {
 	a, err := b.agent(ctx, p, agentID)
 	if err != nil {
 		return TypedList{}, err
 	}
-	rev, _, files, err := b.repos.DraftFiles(ctx, a.ID)
+	d, err := b.repos.Draft(ctx, a.ID)
 	if err != nil {
 		return TypedList{}, err
 	}
-	paths := make([]string, 0)
-	for p := range files {
-		if k, _, err := compile.ParsePath(p); err == nil && k == kind {
-			paths = append(paths, p)
+	items := make([]json.RawMessage, 0)
+	for _, f := range d.Files { // sorted by path
+		k, slug, err := compile.ParsePath(f.Path)
+		if err != nil || k != kind {
+			continue
 		}
-	}
-	sort.Strings(paths)
-	items := make([]map[string]any, 0, len(paths))
-	for _, p := range paths {
 		if err := ctx.Err(); err != nil {
 			return TypedList{}, err
 		}
-		_, slug, _ := compile.ParsePath(p)
-		view, diags := compile.ReadView(kind, slug, files[p])
-		extra := map[string]any{"name": slug, "path": p}
-		if len(diags) > 0 {
-			extra["errors"] = []compile.Diagnostic(diags)
-		}
-		item := map[string]any{"name": slug, "path": p}
-		if view != nil {
-			if item, err = viewJSON(view, extra); err != nil {
-				return TypedList{}, err
-			}
-		} else {
-			item["errors"] = extra["errors"]
+		item, err := b.typedItem(ctx, a.ID, kind, slug, f.Path, f.Blob)
+		if err != nil {
+			return TypedList{}, err
 		}
 		items = append(items, item)
 	}
-	return TypedList{Revision: rev, Items: items}, nil
+	return TypedList{Revision: d.Revision, Items: items}, nil
+}
+
+// typedItem is one entry of a typed list, from the cache by blob id or
+// parsed once.
+func (b *Backend) typedItem(ctx context.Context, agentID string, kind compile.Kind, slug, path, blob string) (json.RawMessage, error) {
+	key := string(kind) + ":" + slug + ":" + blob
+	if v, ok := b.cache.views.GetIfPresent(key); ok {
+		return v, nil
+	}
+	data, readBlob, err := b.repos.ReadFile(ctx, agentID, repo.Rev{Kind: repo.RevDraft}, path)
+	if err != nil {
+		return nil, err
+	}
+	view, diags := compile.ReadView(kind, slug, data)
+	extra := map[string]any{"name": slug, "path": path}
+	if len(diags) > 0 {
+		extra["errors"] = []compile.Diagnostic(diags)
+	}
+	item := map[string]any{"name": slug, "path": path}
+	if view != nil {
+		if item, err = viewJSON(view, extra); err != nil {
+			return nil, err
+		}
+	} else {
+		item["errors"] = extra["errors"]
+	}
+	raw, err := json.Marshal(item)
+	if err != nil {
+		return nil, err
+	}
+	b.cache.views.Set(string(kind)+":"+slug+":"+readBlob, raw)
+	return raw, nil
 }
 
 // TypedFile returns one draft file as its typed view (slug is "" for

@@ -52,6 +52,10 @@ type caches struct {
 	engines  *otter.Cache[string, *loadedEngine]
 	files    *otter.Cache[string, frozenFile]
 	versions *otter.Cache[string, store.Version]
+	// diffs are diffs between versions (immutable), by agent and sides.
+	diffs *otter.Cache[string, repo.Diff]
+	// views are typed views of draft files by kind, slug and blob id.
+	views *otter.Cache[string, json.RawMessage]
 	trees    *otter.Cache[string, string]
 
 	mu     sync.Mutex
@@ -88,9 +92,19 @@ func newCaches(budget int64, compiler *compile.Compiler, reg *prometheus.Registr
 		StatsRecorder: counter("engines"),
 	})
 	c.files = otter.Must(&otter.Options[string, frozenFile]{
-		MaximumWeight: uint64(budget * 2 / 10),
+		MaximumWeight: uint64(budget * 15 / 100),
 		Weigher:       func(k string, f frozenFile) uint32 { return uint32(min(len(f.data)+len(k)+len(f.blob)+64, 1<<31)) },
 		StatsRecorder: counter("files"),
+	})
+	c.diffs = otter.Must(&otter.Options[string, repo.Diff]{
+		MaximumWeight: uint64(max(budget/10, 1<<20)),
+		Weigher:       func(k string, d repo.Diff) uint32 { return uint32(min(diffWeight(d)+len(k), 1<<31)) },
+		StatsRecorder: counter("diffs"),
+	})
+	c.views = otter.Must(&otter.Options[string, json.RawMessage]{
+		MaximumWeight: uint64(max(budget/20, 1<<20)),
+		Weigher:       func(k string, v json.RawMessage) uint32 { return uint32(min(len(k)+len(v)+64, 1<<31)) },
+		StatsRecorder: counter("views"),
 	})
 	c.versions = otter.Must(&otter.Options[string, store.Version]{MaximumSize: 100_000, StatsRecorder: counter("versions")})
 	c.trees = otter.Must(&otter.Options[string, string]{MaximumSize: 100_000})
@@ -306,4 +320,14 @@ func (c *caches) forget(agentID string) {
 	if prev != "" {
 		c.drafts.Invalidate(prev)
 	}
+}
+
+// diffWeight estimates a diff's memory: its patch text twice (whole and
+// per file) and a little per file.
+func diffWeight(d repo.Diff) int {
+	n := 2*len(d.Patch) + 256
+	for _, f := range d.Files {
+		n += len(f.Path) + len(f.OldPath) + 128
+	}
+	return n
 }
