@@ -9,8 +9,9 @@ import { val } from './tester';
 type GateFailure = { test: string; turn: number; expect: string; want: unknown; got: unknown };
 type RunCase = { test: string; status: string; turns: { user: string; failures: { expect: string; want: unknown; got: unknown }[] | null }[] };
 
+// failureText says one failure; turn counts from 0 in the API, from 1 here.
 function failureText(f: GateFailure) {
-  return `${f.test}, turn ${f.turn}: ${f.expect} wanted ${val(f.want)}, got ${val(f.got)}`;
+  return `${f.test}, turn ${f.turn + 1}: ${f.expect} wanted ${val(f.want)}, got ${val(f.got)}`;
 }
 
 type Report = {
@@ -54,7 +55,7 @@ export function ReviewPage({ session, agent, reloadAgent }: Ctx) {
           .then((run) =>
             setReportFailures(
               (run.cases ?? []).flatMap((c) =>
-                c.turns.flatMap((t, i) => (t.failures ?? []).map((f) => ({ test: c.test, turn: i + 1, ...f }))),
+                c.turns.flatMap((t, i) => (t.failures ?? []).map((f) => ({ test: c.test, turn: i, ...f }))),
               ),
             ),
           )
