@@ -140,7 +140,7 @@ func TestBrowserTrafficSplit(t *testing.T) {
 	base := d.srv.URL + "/ui/agents/" + d.agent
 
 	run(t, ctx, "traffic", chromedp.Navigate(base+"/traffic"), chromedp.WaitVisible(`//h3[normalize-space()="phone"]`),
-		waitText("follows the published version (v2)"))
+		chromedp.WaitVisible(`//li[h3="phone"]/p[contains(., "follows the published version (v2)")]`))
 	assertNamed(t, ctx, "traffic")
 	run(t, ctx, "split mode",
 		chromedp.Click(`//form[@aria-label="Route channel phone"]//label[contains(., "split")]/input`),
@@ -149,7 +149,7 @@ func TestBrowserTrafficSplit(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#sv-phone-1`), "v2"),
 		setField(`#sw-phone-0`, "80"),
 		setField(`#sw-phone-1`, "10"),
-		waitText("Weights total 90% (they must total 100%)"),
+		chromedp.WaitVisible(`//p[contains(., "Weights total 90% (they must total 100%)")]`),
 		chromedp.Click(button("Save phone split")),
 		waitText("Some fields are invalid."),
 		waitText("The split: weights must sum to 100, got 90"),
@@ -158,10 +158,10 @@ func TestBrowserTrafficSplit(t *testing.T) {
 	shot(t, ctx, "split-refused")
 	run(t, ctx, "split 90/10",
 		setField(`#sw-phone-0`, "90"),
-		waitText("Weights total 100%"),
+		chromedp.WaitVisible(`//p[contains(., "Weights total 100%")]`),
 		chromedp.Click(button("Save phone split")),
 		waitText("Channel phone is split: v1 90%, v2 10%."),
-		waitText("split: v1 90%, v2 10%"),
+		chromedp.WaitVisible(`//li[h3="phone"]/p[contains(., "split: v1 90%, v2 10%")]`),
 	)
 	ph := d.channel("phone")
 	assert.Equal(t, "split", ph["mode"])

@@ -41,6 +41,8 @@ const describe = (c: Channel) =>
       ? `pinned to ${c.serves}`
       : `follows the published version (${c.serves ?? 'nothing published'})`;
 
+const sorted = (vs: string[]) => [...vs].sort((a, b) => +a.slice(1) - +b.slice(1));
+
 export function TrafficPage({ session, agent }: Ctx) {
   const id = enc(agent.id);
   const [channels, setChannels] = useState<Channel[] | null | 'missing'>(null);
@@ -60,7 +62,7 @@ export function TrafficPage({ session, agent }: Ctx) {
       setPicked((p) => {
         if (p) return p;
         const served = [...new Set(ch.flatMap((c) => (c.split ? c.split.map((s) => s.version) : c.serves ? [c.serves] : [])))];
-        return served.length > 1 ? served : v.data.slice(0, 2).map((x) => x.id);
+        return sorted(served.length > 1 ? served : v.data.slice(0, 2).map((x) => x.id));
       });
     } catch (e) {
       if (missing(e)) setChannels('missing');
@@ -85,7 +87,6 @@ export function TrafficPage({ session, agent }: Ctx) {
     if (picked) loadOutcomes(picked);
   }, [picked]);
   const editable = can(session, 'agents:write');
-  const sorted = (vs: string[]) => [...vs].sort((a, b) => +a.slice(1) - +b.slice(1));
   return (
     <>
       <Status msg={msg} />
