@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -185,6 +186,14 @@ func TestBrowserTrafficSplit(t *testing.T) {
 		msgs := get(t, ctx, "messages "+v, chromedp.Text(fmt.Sprintf(`//td[@data-version=%q][@data-metric="messages"]`, v)))
 		assert.Equal(t, fmt.Sprint(got[v]), msgs, "messages of %s", v)
 	}
+	// A period after today has no sessions.
+	tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
+	run(t, ctx, "period",
+		chromedp.SetValue(chromedp.CSS(`#out-from`), tomorrow),
+		poll(`document.querySelector('td[data-version="v1"][data-metric="sessions"]').textContent === '0'`),
+		chromedp.SetValue(chromedp.CSS(`#out-from`), ""),
+		poll(`document.querySelector('td[data-version="v1"][data-metric="sessions"]').textContent !== '0'`),
+	)
 	// The version picker: v1 alone.
 	run(t, ctx, "pick v1 only",
 		chromedp.Click(`//fieldset[contains(@class, "picker")]//label[normalize-space()="v2"]/input`),

@@ -49,6 +49,7 @@ export function TrafficPage({ session, agent }: Ctx) {
   const [versions, setVersions] = useState<string[]>([]);
   const [picked, setPicked] = useState<string[] | null>(null);
   const [outcomes, setOutcomes] = useState<Outcome[] | null | 'missing'>(null);
+  const [period, setPeriod] = useState({ from: '', to: '' });
   const [msg, setMsg] = useState<{ text: string; error?: boolean } | null>(null);
   const load = async () => {
     try {
@@ -71,8 +72,12 @@ export function TrafficPage({ session, agent }: Ctx) {
   };
   const loadOutcomes = async (vs: string[]) => {
     if (!vs.length) return setOutcomes([]);
+    // Whole UTC days: from the start of From to the end of To.
+    let q = `versions=${vs.map(enc).join(',')}`;
+    if (period.from) q += `&from=${enc(period.from + 'T00:00:00Z')}`;
+    if (period.to) q += `&to=${enc(new Date(Date.parse(period.to + 'T00:00:00Z') + 86400000).toISOString().replace('.000', ''))}`;
     try {
-      const r = await api<{ data: Outcome[] }>('GET', `/agents/${id}/outcomes?versions=${vs.map(enc).join(',')}`);
+      const r = await api<{ data: Outcome[] }>('GET', `/agents/${id}/outcomes?${q}`);
       setOutcomes(r.data);
     } catch (e) {
       setOutcomes(missing(e) ? 'missing' : []);
@@ -85,7 +90,7 @@ export function TrafficPage({ session, agent }: Ctx) {
   }, [agent.id]);
   useEffect(() => {
     if (picked) loadOutcomes(picked);
-  }, [picked]);
+  }, [picked, period]);
   const editable = can(session, 'agents:write');
   return (
     <>
@@ -140,6 +145,12 @@ export function TrafficPage({ session, agent }: Ctx) {
                 ))}
               </fieldset>
             )}
+            <div class="field-row">
+              <label for="out-from">From (UTC day)</label>
+              <input id="out-from" type="date" value={period.from} onChange={(e) => setPeriod({ ...period, from: (e.target as HTMLInputElement).value })} />
+              <label for="out-to">To (UTC day)</label>
+              <input id="out-to" type="date" value={period.to} onChange={(e) => setPeriod({ ...period, to: (e.target as HTMLInputElement).value })} />
+            </div>
             {!outcomes ? (
               <p>Loading…</p>
             ) : outcomes.length === 0 ? (
