@@ -45,8 +45,21 @@ type daemon struct {
 	agent  string
 }
 
-func newDaemon(tb testing.TB) *daemon {
+// daemonOption changes how newDaemon loads the fixture.
+type daemonOption func(*daemonConfig)
+
+type daemonConfig struct{ warrantyTest bool }
+
+// withWarrantyTest loads tests/warranty-question.yaml too, so the release
+// gate refuses a draft whose warranty article changed.
+func withWarrantyTest() daemonOption { return func(c *daemonConfig) { c.warrantyTest = true } }
+
+func newDaemon(tb testing.TB, opts ...daemonOption) *daemon {
 	tb.Helper()
+	var cfg daemonConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	dir := tb.TempDir()
 	st, err := store.Open(filepath.Join(dir, "flowyte.db"))
 	require.NoError(tb, err)
@@ -82,10 +95,10 @@ func newDaemon(tb testing.TB) *daemon {
 	d.agent = a["id"].(string)
 	var changes []map[string]any
 	for p, c := range files {
-		if p == "tests/warranty-question.yaml" {
+		if p == "tests/warranty-question.yaml" && !cfg.warrantyTest {
 			// The release flow below changes the warranty article on
-			// purpose; the gate's refusal of that is tested by the API
-			// suites (server/testruns_test.go), not here.
+			// purpose; the gate's refusal of that is tested with
+			// withWarrantyTest (TestBrowserTestsGate).
 			continue
 		}
 		changes = append(changes, map[string]any{"path": p, "content": string(c)})
@@ -189,7 +202,10 @@ func shot(t *testing.T, ctx context.Context, name string) {
 // run runs actions and fails the test with a screenshot on error.
 func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
+	// A step that hangs fails within 45 s, leaving time for the screenshot.
+	sctx, cancelStep := context.WithTimeout(ctx, 45*time.Second)
+	defer cancelStep()
+	if err := chromedp.Do(sctx, actions...); err != nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if buf, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)); err == nil {
@@ -372,7 +388,7 @@ func TestBrowserReleaseFlow(t *testing.T) {
 	assert.Equal(t, "v2", d.api("GET", "/agents/"+d.agent+"/versions/published", d.admin, nil, 200)["id"], "nothing moves before confirming")
 	run(t, ctx, "roll back", chromedp.Click(button("Confirm roll back")), waitText("Rolled back: v1 is published."))
 	assert.Equal(t, "v1", d.api("GET", "/agents/"+d.agent+"/versions/published", d.admin, nil, 200)["id"])
-	run(t, ctx, "deployments", waitText("rollback"))
+	run(t, ctx, "deployments", chromedp.WaitVisible(`//ol[@class="timeline"]//strong[normalize-space()="Rolled back"]`))
 
 	// A diff between any two versions.
 	run(t, ctx, "compare",
@@ -466,8 +482,14 @@ func TestBrowserReaderSeesNoPublish(t *testing.T) {
 	assert.Zero(t, count(button("Save")))
 	assert.Zero(t, count(button("Create file")))
 	run(t, ctx, "webhooks", chromedp.Navigate(base+"/webhooks"), waitText("needs the webhooks:write scope"))
+	// Traffic: the modes are shown, the routing controls are not.
+	run(t, ctx, "traffic", chromedp.Navigate(base+"/traffic"), chromedp.WaitVisible(`//h3[normalize-space()="phone"]`), waitText("Sessions"))
+	assert.Zero(t, count(button("Pin phone")))
+	assert.Zero(t, count(`//input[@type="radio"]`))
 	// The tester still works: the key has chat:write.
-	run(t, ctx, "tester", chromedp.Navigate(base+"/tester"), chromedp.WaitVisible(chromedp.CSS(`#message`)))
+	run(t, ctx, "tester", chromedp.Navigate(base+"/tester"), chromedp.WaitVisible(chromedp.CSS(`#message`)),
+		waitText("Running tests needs the agents:write scope"))
+	assert.Zero(t, count(button("Run tests")))
 }
 
 // TestBrowserNarrowAndKeyboard: at 375 px nothing overflows sideways on the

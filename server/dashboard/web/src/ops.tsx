@@ -1,133 +1,321 @@
 // Traffic (channels and outcomes, §12) and Webhooks (§9). Routes a daemon
 // does not have yet are hidden with a note instead of failing.
 import { useEffect, useState } from 'preact/hooks';
-import { api, enc, errorText, missing } from './api';
+import { api, ApiError, enc, errorText, missing } from './api';
 import { can, Ctx, Status, when } from './main';
 
-type Channel = { channel: string; serves: string | null; mode?: string; split?: { version: string; weight: number }[] | null };
+type Share = { version: string; weight: number };
+type Channel = { channel: string; serves: string | null; mode: string; split: Share[] | null };
 type Outcome = { version: string; sessions: number; messages: number; fallbackRate: number; guardrailBlocks: number; playbooksCompleted: number; handoffs: number };
 
-export function TrafficPage({ session, agent, reloadAgent }: Ctx) {
+const metrics: [keyof Outcome, string, (o: Outcome) => string][] = [
+  ['sessions', 'Sessions', (o) => String(o.sessions)],
+  ['messages', 'Messages', (o) => String(o.messages)],
+  ['fallbackRate', 'Fallback rate', (o) => `${Math.round(o.fallbackRate * 1000) / 10}%`],
+  ['guardrailBlocks', 'Guardrail blocks', (o) => String(o.guardrailBlocks)],
+  ['playbooksCompleted', 'Playbooks completed', (o) => String(o.playbooksCompleted)],
+  ['handoffs', 'Handoffs', (o) => String(o.handoffs)],
+];
+
+// fieldWords names a request member the way the Traffic form labels it.
+function fieldWords(pointer: string | undefined): string {
+  const m = /^\/split\/(\d+)\/(version|weight)$/.exec(pointer ?? '');
+  if (m) return `${m[2] === 'version' ? 'Version' : 'Weight'} ${+m[1] + 1}`;
+  if (pointer === '/split') return 'The split';
+  if (pointer === '/version') return 'Version';
+  return pointer ? pointer.replace(/^\//, '') : '';
+}
+
+function problemLines(e: unknown): string[] {
+  if (!(e instanceof ApiError)) return [];
+  return (e.problem.errors ?? []).map((d) => {
+    const f = fieldWords(d.pointer);
+    return f ? `${f}: ${d.message}` : d.message;
+  });
+}
+
+const describe = (c: Channel) =>
+  c.mode === 'split' && c.split
+    ? `split: ${c.split.map((s) => `${s.version} ${s.weight}%`).join(', ')}`
+    : c.mode === 'pin'
+      ? `pinned to ${c.serves}`
+      : `follows the published version (${c.serves ?? 'nothing published'})`;
+
+const sorted = (vs: string[]) => [...vs].sort((a, b) => +a.slice(1) - +b.slice(1));
+
+export function TrafficPage({ session, agent }: Ctx) {
   const id = enc(agent.id);
-  const [channels, setChannels] = useState<Channel[] | null>(null);
-  const [outcomes, setOutcomes] = useState<Outcome[] | null | 'missing'>(null);
+  const [channels, setChannels] = useState<Channel[] | null | 'missing'>(null);
   const [versions, setVersions] = useState<string[]>([]);
+  const [picked, setPicked] = useState<string[] | null>(null);
+  const [outcomes, setOutcomes] = useState<Outcome[] | null | 'missing'>(null);
+  const [period, setPeriod] = useState({ from: '', to: '' });
   const [msg, setMsg] = useState<{ text: string; error?: boolean } | null>(null);
   const load = async () => {
     try {
-      setChannels(await api<Channel[]>('GET', `/agents/${id}/channels`));
-      const v = await api<{ data: { id: string }[] }>('GET', `/agents/${id}/versions?limit=100`);
+      const [ch, v] = await Promise.all([
+        api<Channel[]>('GET', `/agents/${id}/channels`),
+        api<{ data: { id: string }[] }>('GET', `/agents/${id}/versions?limit=100`),
+      ]);
+      setChannels(ch);
       setVersions(v.data.map((x) => x.id));
+      // Compare what the channels serve now, or else the two newest.
+      setPicked((p) => {
+        if (p) return p;
+        const served = [...new Set(ch.flatMap((c) => (c.split ? c.split.map((s) => s.version) : c.serves ? [c.serves] : [])))];
+        return sorted(served.length > 1 ? served : v.data.slice(0, 2).map((x) => x.id));
+      });
     } catch (e) {
-      setMsg({ text: errorText(e), error: true });
+      if (missing(e)) setChannels('missing');
+      else setMsg({ text: errorText(e), error: true });
     }
-    api<{ data: Outcome[] }>('GET', `/agents/${id}/outcomes`)
-      .then((r) => setOutcomes(r.data))
-      .catch((e) => setOutcomes(missing(e) ? 'missing' : []));
+  };
+  const loadOutcomes = async (vs: string[]) => {
+    if (!vs.length) return setOutcomes([]);
+    // Whole UTC days: from the start of From to the end of To.
+    let q = `versions=${vs.map(enc).join(',')}`;
+    if (period.from) q += `&from=${enc(period.from + 'T00:00:00Z')}`;
+    if (period.to) q += `&to=${enc(new Date(Date.parse(period.to + 'T00:00:00Z') + 86400000).toISOString().replace('.000', ''))}`;
+    try {
+      const r = await api<{ data: Outcome[] }>('GET', `/agents/${id}/outcomes?${q}`);
+      setOutcomes(r.data);
+    } catch (e) {
+      setOutcomes(missing(e) ? 'missing' : []);
+      if (!missing(e)) setMsg({ text: errorText(e), error: true });
+    }
   };
   useEffect(() => {
+    setPicked(null);
     load();
   }, [agent.id]);
-  const editable = can(session, 'agents:write') && !!channels?.some((c) => c.mode);
+  useEffect(() => {
+    if (picked) loadOutcomes(picked);
+  }, [picked, period]);
+  const editable = can(session, 'agents:write');
   return (
     <>
       <Status msg={msg} />
       <section aria-labelledby="ch-h">
         <h2 id="ch-h">Channels</h2>
-        {!channels ? (
+        {channels === 'missing' ? (
+          <p class="muted">Every channel follows the published version (pins and splits are not available on this daemon).</p>
+        ) : !channels ? (
           <p>Loading…</p>
         ) : (
           <ul class="channels">
             {channels.map((c) => (
-              <ChannelRow key={c.channel} agentId={agent.id} c={c} versions={versions} editable={editable} onSaved={async (t) => { setMsg({ text: t }); await reloadAgent(); await load(); }} onError={(t) => setMsg({ text: t, error: true })} />
+              <ChannelCard
+                key={`${c.channel}:${c.mode}:${JSON.stringify(c.split)}:${c.serves}`}
+                agentId={agent.id}
+                c={c}
+                versions={versions}
+                editable={editable}
+                onSaved={async (t) => {
+                  setMsg({ text: t });
+                  await load();
+                  if (picked) await loadOutcomes(picked);
+                }}
+              />
             ))}
           </ul>
         )}
-        {channels && !channels.some((c) => c.mode) && <p class="muted">Every channel follows the published version (pins and splits are not available on this daemon yet).</p>}
+        {!agent.published && <p class="muted">Nothing is published yet: publish a version from Review before routing traffic.</p>}
       </section>
       <section aria-labelledby="out-h">
         <h2 id="out-h">Outcomes per version</h2>
         {outcomes === 'missing' ? (
-          <p class="muted">Outcomes are not available on this daemon yet.</p>
-        ) : !outcomes ? (
-          <p>Loading…</p>
-        ) : outcomes.length === 0 ? (
-          <p>No conversations yet.</p>
+          <p class="muted">Outcomes are not available on this daemon.</p>
         ) : (
-          <div class="scroll">
-            <table class="list">
-              <thead>
-                <tr>
-                  <th scope="col">Version</th><th scope="col">Sessions</th><th scope="col">Messages</th><th scope="col">Fallback rate</th>
-                  <th scope="col">Guardrail blocks</th><th scope="col">Playbooks completed</th><th scope="col">Handoffs</th>
-                </tr>
-              </thead>
-              <tbody>
-                {outcomes.map((o) => (
-                  <tr key={o.version}>
-                    <th scope="row">{o.version}</th><td>{o.sessions}</td><td>{o.messages}</td><td>{Math.round(o.fallbackRate * 100)}%</td>
-                    <td>{o.guardrailBlocks}</td><td>{o.playbooksCompleted}</td><td>{o.handoffs}</td>
-                  </tr>
+          <>
+            {versions.length > 0 && (
+              <fieldset class="picker">
+                <legend>Versions to compare</legend>
+                {sorted(versions).map((v) => (
+                  <label key={v} class="check">
+                    <input
+                      type="checkbox"
+                      checked={!!picked?.includes(v)}
+                      onChange={(e) => {
+                        const on = (e.target as HTMLInputElement).checked;
+                        setPicked(sorted(on ? [...(picked ?? []), v] : (picked ?? []).filter((x) => x !== v)));
+                      }}
+                    />
+                    {v}
+                  </label>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </fieldset>
+            )}
+            <div class="field-row">
+              <label for="out-from">From (UTC day)</label>
+              <input id="out-from" type="date" value={period.from} onChange={(e) => setPeriod({ ...period, from: (e.target as HTMLInputElement).value })} />
+              <label for="out-to">To (UTC day)</label>
+              <input id="out-to" type="date" value={period.to} onChange={(e) => setPeriod({ ...period, to: (e.target as HTMLInputElement).value })} />
+            </div>
+            {!outcomes ? (
+              <p>Loading…</p>
+            ) : outcomes.length === 0 ? (
+              <p>Pick one or more versions to compare.</p>
+            ) : (
+              <div class="scroll">
+                <table class="list outcomes">
+                  <caption class="sr-only">Outcomes per version, side by side</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Outcome</th>
+                      {outcomes.map((o) => (
+                        <th scope="col" key={o.version}>{o.version}</th>
+                      ))}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {metrics.map(([k, label, fmt]) => (
+                      <tr key={k}>
+                        <th scope="row">{label}</th>
+                        {outcomes.map((o) => (
+                          <td key={o.version} data-version={o.version} data-metric={k}>{fmt(o)}</td>
+                        ))}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+            <p class="muted small">Draft conversations from the Tester are never counted.</p>
+          </>
         )}
       </section>
     </>
   );
 }
 
-function ChannelRow({ agentId, c, versions, editable, onSaved, onError }: { agentId: string; c: Channel; versions: string[]; editable: boolean; onSaved: (t: string) => void; onError: (t: string) => void }) {
-  const [mode, setMode] = useState(c.mode ?? 'follow');
+function ChannelCard({ agentId, c, versions, editable, onSaved }: { agentId: string; c: Channel; versions: string[]; editable: boolean; onSaved: (t: string) => void }) {
+  const ch = c.channel;
+  const [mode, setMode] = useState(c.mode === 'follow' ? 'pin' : c.mode);
   const [pin, setPin] = useState(c.serves ?? versions[0] ?? '');
-  const [split, setSplit] = useState(c.split ?? versions.slice(0, 2).map((v, i) => ({ version: v, weight: i ? 10 : 90 })));
-  const save = async (e: Event) => {
-    e.preventDefault();
-    const body = mode === 'pin' ? { mode, version: pin } : mode === 'split' ? { mode, split } : { mode };
+  const [split, setSplit] = useState<Share[]>(
+    c.split ?? (versions.length >= 2 ? [{ version: versions[1], weight: 90 }, { version: versions[0], weight: 10 }] : versions.map((v) => ({ version: v, weight: 100 }))),
+  );
+  const [err, setErr] = useState<{ text: string; lines: string[] } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const put = async (body: unknown, done: string) => {
+    setBusy(true);
+    setErr(null);
     try {
-      await api('PUT', `/agents/${enc(agentId)}/channels/${enc(c.channel)}`, body);
-      onSaved(`Channel ${c.channel} saved.`);
-    } catch (err) {
-      onError(missing(err) ? 'Changing channels is not available on this daemon yet.' : errorText(err));
+      await api('PUT', `/agents/${enc(agentId)}/channels/${enc(ch)}`, body);
+      onSaved(done);
+    } catch (e) {
+      setErr({ text: missing(e) ? 'Changing channels is not available on this daemon.' : errorText(e), lines: problemLines(e) });
+    } finally {
+      setBusy(false);
     }
   };
-  const desc = c.mode === 'split' && c.split ? c.split.map((s) => `${s.version} ${s.weight}%`).join(', ') : c.mode === 'pin' ? `pinned to ${c.serves}` : `follows published (${c.serves ?? 'nothing'})`;
+  const save = (e: Event) => {
+    e.preventDefault();
+    if (mode === 'pin') put({ mode, version: pin }, `Channel ${ch} is pinned to ${pin}.`);
+    else put({ mode, split }, `Channel ${ch} is split: ${split.map((s) => `${s.version} ${s.weight}%`).join(', ')}.`);
+  };
+  const total = split.reduce((n, s) => n + (Number.isFinite(s.weight) ? s.weight : 0), 0);
+  const setRow = (i: number, patch: Partial<Share>) => setSplit(split.map((x, j) => (j === i ? { ...x, ...patch } : x)));
   return (
-    <li class="card">
-      <h3>{c.channel}</h3>
+    <li class="card channel" aria-labelledby={`ch-${ch}-h`}>
+      <h3 id={`ch-${ch}-h`}>{ch}</h3>
       <p>
-        Serves <strong>{c.serves ?? 'nothing'}</strong> — {desc}
+        <span class={`badge mode-${c.mode}`}>{c.mode}</span> Serves <strong>{c.serves ?? 'nothing'}</strong>: {describe(c)}
       </p>
-      {editable && (
-        <form onSubmit={save} aria-label={`Channel ${c.channel}`} class="inline-form">
-          <label for={`mode-${c.channel}`}>Mode</label>
-          <select id={`mode-${c.channel}`} value={mode} onChange={(e) => setMode((e.target as HTMLSelectElement).value)}>
-            <option value="follow">follow</option>
-            <option value="pin">pin</option>
-            <option value="split">split</option>
-          </select>
-          {mode === 'pin' && (
-            <>
-              <label for={`pin-${c.channel}`}>Version</label>
-              <select id={`pin-${c.channel}`} value={pin} onChange={(e) => setPin((e.target as HTMLSelectElement).value)}>
-                {versions.map((v) => <option key={v}>{v}</option>)}
-              </select>
-            </>
+      {editable && versions.length > 0 && (
+        <>
+          {c.mode !== 'follow' && (
+            <div class="buttons">
+              <button type="button" class="secondary" disabled={busy} onClick={() => put({ mode: 'follow' }, `Channel ${ch} follows the published version again.`)}>
+                Return {ch} to follow
+              </button>
+            </div>
           )}
-          {mode === 'split' &&
-            split.map((s, i) => (
-              <span key={i} class="split-row">
-                <label for={`sv-${c.channel}-${i}`}>Version {i + 1}</label>
-                <select id={`sv-${c.channel}-${i}`} value={s.version} onChange={(e) => setSplit(split.map((x, j) => (j === i ? { ...x, version: (e.target as HTMLSelectElement).value } : x)))}>
-                  {versions.map((v) => <option key={v}>{v}</option>)}
+          <form onSubmit={save} aria-label={`Route channel ${ch}`} class="channel-form">
+            <fieldset class="modes">
+              <legend>Route {ch} to</legend>
+              <label class="check">
+                <input type="radio" name={`mode-${ch}`} value="pin" checked={mode === 'pin'} onChange={() => setMode('pin')} />
+                One version (pin)
+              </label>
+              <label class="check">
+                <input type="radio" name={`mode-${ch}`} value="split" checked={mode === 'split'} onChange={() => setMode('split')} />
+                Several versions by weight (split)
+              </label>
+            </fieldset>
+            {mode === 'pin' && (
+              <div class="field-row">
+                <label for={`pin-${ch}`}>Version to pin</label>
+                <select id={`pin-${ch}`} value={pin} onChange={(e) => setPin((e.target as HTMLSelectElement).value)}>
+                  {versions.map((v) => (
+                    <option key={v} value={v}>{v}</option>
+                  ))}
                 </select>
-                <label for={`sw-${c.channel}-${i}`}>Weight {i + 1}</label>
-                <input id={`sw-${c.channel}-${i}`} type="number" min={0} max={100} value={s.weight} onInput={(e) => setSplit(split.map((x, j) => (j === i ? { ...x, weight: +(e.target as HTMLInputElement).value } : x)))} />
-              </span>
-            ))}
-          <button type="submit">Save channel</button>
-        </form>
+              </div>
+            )}
+            {mode === 'split' && (
+              <>
+                <ol class="split-rows">
+                  {split.map((s, i) => (
+                    <li key={i} class="split-row">
+                      <label for={`sv-${ch}-${i}`}>Version {i + 1}</label>
+                      <select id={`sv-${ch}-${i}`} value={s.version} onChange={(e) => setRow(i, { version: (e.target as HTMLSelectElement).value })}>
+                        {versions.map((v) => (
+                          <option key={v} value={v}>{v}</option>
+                        ))}
+                      </select>
+                      <label for={`sw-${ch}-${i}`}>Weight {i + 1} (%)</label>
+                      <input
+                        id={`sw-${ch}-${i}`}
+                        type="number"
+                        inputMode="numeric"
+                        min={1}
+                        max={100}
+                        step={1}
+                        value={Number.isFinite(s.weight) ? s.weight : ''}
+                        onInput={(e) => setRow(i, { weight: parseFloat((e.target as HTMLInputElement).value) })}
+                      />
+                      {split.length > 2 && (
+                        <button type="button" class="secondary" aria-label={`Remove version ${i + 1} from the ${ch} split`} onClick={() => setSplit(split.filter((_, j) => j !== i))}>
+                          Remove
+                        </button>
+                      )}
+                    </li>
+                  ))}
+                </ol>
+                <p class={total === 100 ? 'muted' : 'warn'} aria-live="polite">
+                  Weights total {total}%{total === 100 ? '' : ' (they must total 100%)'}
+                </p>
+                {split.length < 5 && (
+                  <button
+                    type="button"
+                    class="secondary"
+                    onClick={() => setSplit([...split, { version: versions.find((v) => !split.some((s) => s.version === v)) ?? versions[0], weight: 0 }])}
+                  >
+                    Add a version to the {ch} split
+                  </button>
+                )}
+              </>
+            )}
+            <div class="buttons">
+              <button type="submit" disabled={busy}>
+                {mode === 'pin' ? `Pin ${ch}` : `Save ${ch} split`}
+              </button>
+            </div>
+            {err && (
+              <div role="alert" class="msg error">
+                <p>{err.text}</p>
+                {err.lines.length > 0 && (
+                  <ul>
+                    {err.lines.map((l, i) => (
+                      <li key={i}>{l}</li>
+                    ))}
+                  </ul>
+                )}
+              </div>
+            )}
+          </form>
+        </>
       )}
     </li>
   );
@@ -136,7 +324,7 @@ function ChannelRow({ agentId, c, versions, editable, onSaved, onError }: { agen
 type Webhook = { id: string; url: string; events: string[]; agentId: string | null; description: string; createdAt: string; secret?: string };
 type Delivery = { id: string; eventId: string; type: string; attempt: number; status: string; responseCode: number | null; error: string; at: string; durationMs: number };
 
-const eventTypes = ['version.published', 'version.rolled_back', 'draft.updated'];
+const eventTypes = ['version.published', 'version.rolled_back', 'draft.updated', 'channel.updated'];
 
 export function WebhooksPage({ session, agent }: Ctx) {
   const [hooks, setHooks] = useState<Webhook[] | null>(null);

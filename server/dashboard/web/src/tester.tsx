@@ -2,7 +2,7 @@
 // published version, every reply with its trace; test suites when the
 // daemon has them.
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, enc, errorText, missing } from './api';
+import { api, enc, errorText, missing } from './api';
 import { can, Ctx, Status } from './main';
 
 type Trace = { guardrail?: unknown; playbook?: unknown; knowledge?: unknown; skillCalls?: unknown[]; [k: string]: unknown };
@@ -139,62 +139,126 @@ export function TesterPage({ session, agent }: Ctx) {
   );
 }
 
+export type Failure = { expect: string; want: unknown; got: unknown };
 type TestRun = {
   id: string;
+  target: string;
+  version: string | null;
+  draftRevision: string | null;
   status: string;
   total: number;
   passed: number;
   failed: number;
   durationMs: number;
-  cases?: { test: string; status: string; turns: { user: string; reply: string; failures: { expect: string; want: unknown; got: unknown }[] }[] }[];
+  createdAt: string;
+  cases?: { test: string; status: string; turns: { user: string; reply: string; failures: Failure[] | null }[] }[];
 };
 
+// val shows a want or got value the way the test file would say it.
+export const val = (v: unknown) => (v === undefined ? 'nothing' : typeof v === 'string' ? `“${v}”` : JSON.stringify(v));
+
+function RunResult({ run }: { run: TestRun }) {
+  const on = run.version ?? (run.draftRevision ? `draft ${run.draftRevision.slice(0, 8)}` : run.target);
+  return (
+    <div class="test-run">
+      <p>
+        <strong class={run.status === 'passed' ? 'ok' : 'bad'}>{run.status === 'passed' ? 'Passed' : 'Failed'}</strong>: {run.passed} of{' '}
+        {run.total} tests passed on {on} <span class="muted">({run.durationMs} ms)</span>
+      </p>
+      <ul class="cases">
+        {(run.cases ?? []).map((c) => (
+          <li key={c.test} class={`card ${c.status}`}>
+            <h3 class="h4">
+              <span class={c.status === 'passed' ? 'badge ok' : 'badge bad'}>{c.status === 'passed' ? 'Passed' : 'Failed'}</span> {c.test}
+            </h3>
+            <ol class="test-turns">
+              {c.turns.map((t, i) => (
+                <li key={i} class={t.failures?.length ? 'failed' : 'passed'}>
+                  <p>
+                    <span class="who-said">Turn {i + 1}, you:</span> {t.user}
+                  </p>
+                  <p>
+                    <span class="who-said">Agent:</span> {t.reply}
+                  </p>
+                  {(t.failures ?? []).length > 0 && (
+                    <ul class="diags" aria-label={`Failures of ${c.test}, turn ${i + 1}`}>
+                      {t.failures!.map((f, j) => (
+                        <li key={j} class="error">
+                          <code>{f.expect}</code>: wanted {val(f.want)}, got {val(f.got)}
+                        </li>
+                      ))}
+                    </ul>
+                  )}
+                </li>
+              ))}
+            </ol>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 function TestSuites({ session, agent }: Pick<Ctx, 'session' | 'agent'>) {
+  const id = enc(agent.id);
   const [available, setAvailable] = useState<boolean | null>(null);
   const [run, setRun] = useState<TestRun | null>(null);
+  const [target, setTarget] = useState('draft');
+  const [versions, setVersions] = useState<string[]>([]);
+  const [busy, setBusy] = useState(false);
   const [msg, setMsg] = useState<{ text: string; error?: boolean } | null>(null);
   useEffect(() => {
-    api('GET', `/agents/${enc(agent.id)}/test-runs?limit=1`)
-      .then(() => setAvailable(true))
+    setRun(null);
+    api<{ data: TestRun[] }>('GET', `/agents/${id}/test-runs?limit=1`)
+      .then(async (r) => {
+        setAvailable(true);
+        if (r.data[0]) setRun(await api<TestRun>('GET', `/agents/${id}/test-runs/${enc(r.data[0].id)}`));
+      })
       .catch((e) => setAvailable(!missing(e)));
+    api<{ data: { id: string }[] }>('GET', `/agents/${id}/versions?limit=100`)
+      .then((r) => setVersions(r.data.map((v) => v.id)))
+      .catch(() => setVersions([]));
   }, [agent.id]);
   if (!available) return null;
-  const start = async () => {
+  const start = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
     setMsg({ text: 'Running tests…' });
     try {
-      const r = await api<TestRun>('POST', `/agents/${enc(agent.id)}/test-runs`, { target: 'draft' });
+      const r = await api<TestRun>('POST', `/agents/${id}/test-runs`, { target });
       setRun(r);
-      setMsg({ text: `Tests ${r.status}: ${r.passed} of ${r.total} passed.` });
-    } catch (e) {
-      if (missing(e)) setAvailable(false);
-      setMsg({ text: e instanceof ApiError ? e.message : errorText(e), error: true });
+      setMsg({ text: r.total === 0 ? 'This agent has no tests yet: add files under tests/.' : `Tests ${r.status}: ${r.passed} of ${r.total} passed.` });
+    } catch (err) {
+      if (missing(err)) setAvailable(false);
+      setMsg({ text: errorText(err), error: true });
+    } finally {
+      setBusy(false);
     }
   };
   return (
     <section aria-labelledby="tests-h">
       <h2 id="tests-h">Test suites</h2>
-      {can(session, 'agents:write') && (
-        <button type="button" onClick={start}>
-          Run tests
-        </button>
+      {can(session, 'agents:write') ? (
+        <form onSubmit={start} class="inline-form" aria-label="Run tests">
+          <label for="test-target">Run against</label>
+          <select id="test-target" value={target} onChange={(e) => setTarget((e.target as HTMLSelectElement).value)}>
+            <option value="draft">draft</option>
+            {agent.published && <option value="published">published ({agent.published.version})</option>}
+            {versions.map((v) => (
+              <option key={v} value={v}>
+                {v}
+              </option>
+            ))}
+          </select>
+          <button type="submit" disabled={busy}>
+            Run tests
+          </button>
+        </form>
+      ) : (
+        <p class="muted">Running tests needs the agents:write scope; the latest run is shown.</p>
       )}
       <Status msg={msg} />
-      {run?.cases && (
-        <ul class="cases">
-          {run.cases.map((c) => (
-            <li key={c.test} class={c.status}>
-              <strong>{c.test}</strong>: {c.status}
-              {c.turns
-                .flatMap((t) => t.failures.map((f) => ({ t, f })))
-                .map(({ t, f }, i) => (
-                  <p key={i} class="muted">
-                    “{t.user}” → {f.expect}: wanted {JSON.stringify(f.want)}, got {JSON.stringify(f.got)}
-                  </p>
-                ))}
-            </li>
-          ))}
-        </ul>
-      )}
+      {run && <RunResult run={run} />}
     </section>
   );
 }

@@ -13,9 +13,32 @@ type Version = {
   publishedBy: string;
   createdAt: string;
   published: boolean;
-  tests?: { total: number; passed: number; failed: number };
+  tests?: { total: number; passed: number; failed: number } | null;
 };
-type Deployment = { at: string; by: string; kind: string; from: string | null; to: string | null; channel?: string };
+type Deployment = {
+  at: string;
+  by: string;
+  kind: string;
+  from: string | null;
+  to: string | null;
+  channel?: string | null;
+  split?: { version: string; weight: number }[] | null;
+};
+
+const kindWords: Record<string, string> = {
+  publish: 'Published',
+  rollback: 'Rolled back',
+  pin: 'Pinned',
+  split: 'Split',
+  follow: 'Follows published',
+};
+
+function deploymentText(d: Deployment) {
+  const move = `${d.from ?? 'nothing'} → ${d.to ?? 'nothing'}`;
+  if (!d.channel) return move;
+  if (d.kind === 'split' && d.split) return `${d.split.map((s) => `${s.version} ${s.weight}%`).join(', ')} (was ${d.from ?? 'nothing'})`;
+  return move;
+}
 
 export function VersionsPage({ session, agent, reloadAgent }: Ctx) {
   const id = enc(agent.id);
@@ -111,7 +134,15 @@ export function VersionsPage({ session, agent, reloadAgent }: Ctx) {
                   <td>{v.publishedBy}</td>
                   <td>{when(v.createdAt)}</td>
                   <td><code title={v.compiledDigest}>{v.compiledDigest.slice(7, 19)}</code></td>
-                  <td>{v.tests ? `${v.tests.passed}/${v.tests.total}` : '—'}</td>
+                  <td>
+                    {!v.tests || v.tests.total === 0 ? (
+                      <span class="muted">no tests</span>
+                    ) : (
+                      <span class={v.tests.failed ? 'bad' : 'ok'}>
+                        {v.tests.passed}/{v.tests.total} passed{v.tests.failed ? `, ${v.tests.failed} failed` : ''}
+                      </span>
+                    )}
+                  </td>
                   {write && (
                     <td>
                       {v.id !== published && (
@@ -169,8 +200,8 @@ export function VersionsPage({ session, agent, reloadAgent }: Ctx) {
         <ol class="timeline">
           {deployments.map((d, i) => (
             <li key={i}>
-              <strong>{d.kind}</strong>
-              {d.channel ? ` (${d.channel})` : ''} {d.from ?? 'nothing'} → {d.to ?? 'nothing'} <span class="muted">by {d.by}, {when(d.at)}</span>
+              <strong>{kindWords[d.kind] ?? d.kind}</strong>
+              {d.channel ? <> channel <strong>{d.channel}</strong></> : ''}: {deploymentText(d)} <span class="muted">by {d.by}, {when(d.at)}</span>
             </li>
           ))}
         </ol>
