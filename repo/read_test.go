@@ -62,7 +62,7 @@ func TestReadsSkipTheWriterLock(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
-		t.Fatal("reads blocked behind the agent lock")
+		require.FailNow(t, "reads blocked behind the agent lock")
 	}
 }
 

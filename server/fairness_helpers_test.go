@@ -210,7 +210,7 @@ func attackRound(t *testing.T, name string, probe func(ctx context.Context, i in
 	select {
 	case <-drained:
 	case <-time.After(fairDrain):
-		t.Errorf("%s: the attackers did not stop within %s of hanging up", name, fairDrain)
+		assert.Fail(t, fmt.Sprintf("%s: the attackers did not stop within %s of hanging up", name, fairDrain))
 	}
 	return fairResult{loud: p99(loud), attackAnswers: st.snapshot(), attackHits: hits.Load()}, loud
 }

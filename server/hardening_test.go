@@ -82,7 +82,7 @@ func TestSlowBodyIsCutOffAtTheDeadline(t *testing.T) {
 		case <-tick.C:
 			_, _ = conn.Write([]byte("a")) // 20 B/s: never finishes 1000 bytes in time
 		case <-time.After(20 * time.Second):
-			t.Fatal("a trickled body held the request for 20s")
+			require.FailNow(t, "a trickled body held the request for 20s")
 		}
 	}
 }

@@ -71,7 +71,7 @@ func TestTwoDaemonsOneService(t *testing.T) {
 			case 409:
 				conflicts.Add(1)
 			default:
-				t.Errorf("racing publish: status %d %v", st, body)
+				assert.Fail(t, fmt.Sprintf("racing publish: status %d %v", st, body))
 			}
 		}()
 	}

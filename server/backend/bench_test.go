@@ -109,7 +109,7 @@ func (p *publisher) publish(tb testing.TB) time.Duration {
 	took := time.Since(start)
 	require.NoError(tb, err)
 	if p.n > 0 && (v.Version.Tests == nil || v.Version.Tests.Passed != p.n) {
-		tb.Fatalf("tests=%+v, want %d passed", v.Version.Tests, p.n)
+		require.FailNow(tb, fmt.Sprintf("tests=%+v, want %d passed", v.Version.Tests, p.n))
 	}
 	return took
 }

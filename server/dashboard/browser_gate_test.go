@@ -239,7 +239,7 @@ func (d *daemon) channel(name string) map[string]any {
 			return c
 		}
 	}
-	d.tb.Fatalf("no channel %s", name)
+	require.FailNow(d.tb, fmt.Sprintf("no channel %s", name))
 	return nil
 }
 

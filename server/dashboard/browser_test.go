@@ -211,7 +211,7 @@ func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Act
 		if buf, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)); err == nil {
 			_ = os.WriteFile(filepath.Join(artifacts(t), "FAILED-"+step+".png"), buf, 0o644)
 		}
-		t.Fatalf("%s: %v", step, err)
+		require.FailNow(t, fmt.Sprintf("%s: %v", step, err))
 	}
 }
 
@@ -233,7 +233,7 @@ func get[T any](t *testing.T, ctx context.Context, step string, a chromedp.Actio
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
-		t.Fatalf("%s: %v", step, err)
+		require.FailNow(t, fmt.Sprintf("%s: %v", step, err))
 	}
 	return v
 }
@@ -722,7 +722,7 @@ func TestBrowserWebhooks(t *testing.T) {
 	select {
 	case first = <-got:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the publish was not delivered")
+		require.FailNow(t, "the publish was not delivered")
 	}
 	run(t, ctx, "delivery log",
 		chromedp.Click(button("Delivery log")),
@@ -735,7 +735,7 @@ func TestBrowserWebhooks(t *testing.T) {
 	case again := <-got:
 		assert.Equal(t, first, again, "a redelivery keeps the event id")
 	case <-time.After(10 * time.Second):
-		t.Fatal("the redelivery did not arrive")
+		require.FailNow(t, "the redelivery did not arrive")
 	}
 	assertNamed(t, ctx, "deliveries")
 }

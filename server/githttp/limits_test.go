@@ -259,7 +259,7 @@ func rssKiB(tb testing.TB) int {
 			return n
 		}
 	}
-	tb.Fatal("no VmRSS")
+	require.FailNow(tb, "no VmRSS")
 	return 0
 }
 

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ func next(t *testing.T, got <-chan string) string {
 	case p := <-got:
 		return p
 	case <-time.After(10 * time.Second):
-		t.Fatal("no notification within 10s")
+		require.FailNow(t, "no notification within 10s")
 		return ""
 	}
 }
@@ -51,7 +52,7 @@ func none(t *testing.T, got <-chan string) {
 	t.Helper()
 	select {
 	case p := <-got:
-		t.Fatalf("unexpected notification %q", p)
+		require.FailNow(t, fmt.Sprintf("unexpected notification %q", p))
 	case <-time.After(200 * time.Millisecond):
 	}
 }

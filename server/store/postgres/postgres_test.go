@@ -166,7 +166,7 @@ func TestLockAgentAcrossDaemons(t *testing.T) {
 	}()
 	select {
 	case <-got:
-		t.Fatal("b got the lock while a held it")
+		require.FailNow(t, "b got the lock while a held it")
 	case <-time.After(200 * time.Millisecond):
 	}
 	unlock()
@@ -175,7 +175,7 @@ func TestLockAgentAcrossDaemons(t *testing.T) {
 		require.NotNil(t, u)
 		u()
 	case <-time.After(10 * time.Second):
-		t.Fatal("b did not get the lock after a released it")
+		require.FailNow(t, "b did not get the lock after a released it")
 	}
 }
 
