@@ -56,7 +56,7 @@ type caches struct {
 	diffs *otter.Cache[string, repo.Diff]
 	// views are typed views of draft files by kind, slug and blob id.
 	views *otter.Cache[string, json.RawMessage]
-	trees    *otter.Cache[string, string]
+	trees *otter.Cache[string, string]
 
 	mu     sync.Mutex
 	latest map[string]string // agent → tree of its newest compiled draft
