@@ -82,17 +82,9 @@ func (s *Store) ListTestRuns(ctx context.Context, agentID, cursor string, limit 
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
-	before := int64(1<<63 - 1)
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !strings.HasPrefix(string(b), "run.") {
-			return nil, "", ErrBadCursor
-		}
-		n, err := strconv.ParseInt(strings.TrimPrefix(string(b), "run."), 10, 64)
-		if err != nil || n <= 0 {
-			return nil, "", ErrBadCursor
-		}
-		before = n
+	before, err := DecodeTestRunCursor(cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+testRunColumns+`, seq FROM test_runs WHERE agent_id = ? AND seq < ?
@@ -120,7 +112,30 @@ func (s *Store) ListTestRuns(ctx context.Context, agentID, cursor string, limit 
 	}
 	next := ""
 	if more {
-		next = base64.RawURLEncoding.EncodeToString([]byte("run." + strconv.FormatInt(seq, 10)))
+		next = EncodeTestRunCursor(seq)
 	}
 	return out, next, nil
+}
+
+// EncodeTestRunCursor is the page cursor after the run with sequence seq,
+// the same on every engine.
+func EncodeTestRunCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("run." + strconv.FormatInt(seq, 10)))
+}
+
+// DecodeTestRunCursor returns the sequence a cursor lists below (the
+// largest one for ""), or ErrBadCursor.
+func DecodeTestRunCursor(cursor string) (int64, error) {
+	if cursor == "" {
+		return 1<<63 - 1, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !strings.HasPrefix(string(b), "run.") {
+		return 0, ErrBadCursor
+	}
+	n, err := strconv.ParseInt(strings.TrimPrefix(string(b), "run."), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, ErrBadCursor
+	}
+	return n, nil
 }

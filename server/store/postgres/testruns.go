@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -66,17 +63,9 @@ func (s *Store) ListTestRuns(ctx context.Context, agentID, cursor string, limit 
 	if limit <= 0 {
 		limit = store.DefaultPageSize
 	}
-	before := int64(1<<63 - 1)
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !strings.HasPrefix(string(b), "run.") {
-			return nil, "", store.ErrBadCursor
-		}
-		n, err := strconv.ParseInt(strings.TrimPrefix(string(b), "run."), 10, 64)
-		if err != nil || n <= 0 {
-			return nil, "", store.ErrBadCursor
-		}
-		before = n
+	before, err := store.DecodeTestRunCursor(cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	rows, err := s.pool.Query(ctx,
 		`SELECT `+testRunColumns+`, seq FROM test_runs WHERE agent_id = $1 AND seq < $2
@@ -104,7 +93,7 @@ func (s *Store) ListTestRuns(ctx context.Context, agentID, cursor string, limit 
 	}
 	next := ""
 	if more {
-		next = base64.RawURLEncoding.EncodeToString([]byte("run." + strconv.FormatInt(seq, 10)))
+		next = store.EncodeTestRunCursor(seq)
 	}
 	return out, next, nil
 }
