@@ -7,7 +7,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: build run test bench fuzz lint lint-openapi clean dashboard dashboard-check
+.PHONY: build run test test-postgres bench fuzz lint lint-openapi clean dashboard dashboard-check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flowyted
@@ -19,6 +19,13 @@ test: dashboard-check
 	@command -v git >/dev/null || { echo "git is required: apt-get install -y git" >&2; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory test-postgres
+
+# The HTTP and webhook suites again on PostgreSQL (a throwaway cluster from
+# server/store/pgtest; every test skips with a message when PostgreSQL is
+# not installed). FLOWYTE_TEST_DATABASE=postgres://... uses that server.
+test-postgres:
+	FLOWYTE_TEST_DATABASE=$${FLOWYTE_TEST_DATABASE:-postgres} $(GO) test -count=1 -timeout 20m ./server/ ./server/webhook/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -timeout 60m $(PKGS)

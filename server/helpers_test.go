@@ -31,15 +31,19 @@ import (
 	"github.com/flowyte/flowyte/server"
 	"github.com/flowyte/flowyte/server/backend"
 	"github.com/flowyte/flowyte/server/store"
+	"github.com/flowyte/flowyte/server/store/pgtest"
+	"github.com/flowyte/flowyte/server/store/storetest"
+	"github.com/flowyte/flowyte/server/webhook"
 )
 
-// env is one daemon under test: real temp git repositories, a real SQLite
-// file, and keys of two workspaces.
+// env is one daemon under test: real temp git repositories, a real
+// database (a SQLite file, or PostgreSQL with FLOWYTE_TEST_DATABASE set:
+// see server/store/pgtest), and keys of two workspaces.
 type env struct {
 	tb       testing.TB
 	srv      *httptest.Server
 	api      *server.Server
-	store    *store.Store
+	store    testStore
 	repos    *repo.Store
 	dir      string
 	admin    string // workspace a, every scope
@@ -100,12 +104,33 @@ func newStrictEnv(tb testing.TB, _ *env) *env {
 	return newEnvOpts(tb, false)
 }
 
-func newEnvOpts(tb testing.TB, allowPrivate bool) *env {
+// testStore is a metadata engine as the server tests use it.
+type testStore interface {
+	backend.Store
+	webhook.Store
+}
+
+// openTestStore opens SQLite under dir, or PostgreSQL when
+// FLOWYTE_TEST_DATABASE is set, so every server test can run on either.
+func openTestStore(tb testing.TB, dir string) testStore {
 	tb.Helper()
-	dir := tb.TempDir()
+	if os.Getenv(pgtest.EnvDatabase) != "" {
+		return storetest.Open(tb)
+	}
 	st, err := store.Open(filepath.Join(dir, "flowyte.db"), store.WithSynchronous(os.Getenv("FLOWYTE_TEST_SYNC")+"FULL"[:4*btoi(os.Getenv("FLOWYTE_TEST_SYNC") == "")]))
 	require.NoError(tb, err, "open store")
 	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestMain shares one throwaway PostgreSQL cluster across the package's
+// tests when they run on PostgreSQL.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func newEnvOpts(tb testing.TB, allowPrivate bool) *env {
+	tb.Helper()
+	dir := tb.TempDir()
+	st := openTestStore(tb, dir)
 	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), Compile: compileArtifact})
 	require.NoError(tb, err, "open repos")
 	e := &env{tb: tb, store: st, repos: repos, dir: dir, notifier: &countingNotifier{n: make(chan struct{}, 1)}}
