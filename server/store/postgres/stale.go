@@ -34,6 +34,13 @@ func staleConn(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
+// unreachable reports whether err says the server could not be reached or
+// went away: a failed connection attempt or a stale connection.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || staleConn(err)
+}
+
 // retryStale runs fn once more after dropping every connection of pool
 // when fn failed on a stale connection (see staleConn). fn must be safe to
 // repeat after such a failure: a BEGIN, a lock taken on a session that

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/flowyte/flowyte/server/store"
 )
 
 func TestStaleConn(t *testing.T) {
@@ -29,4 +31,13 @@ func TestStaleConn(t *testing.T) {
 	} {
 		assert.Equal(t, c.want, staleConn(c.err), c.name)
 	}
+}
+
+// TestWrapErrorUnavailable: a server gone away is store.ErrUnavailable
+// (503 unavailable), other failures are not.
+func TestWrapErrorUnavailable(t *testing.T) {
+	assert.ErrorIs(t, wrapError(&pgconn.PgError{Severity: "FATAL", Code: "57P01"}), store.ErrUnavailable)
+	assert.ErrorIs(t, wrapError(fmt.Errorf("dial: %w", syscall.ECONNRESET)), store.ErrUnavailable)
+	assert.NotErrorIs(t, wrapError(&pgconn.PgError{Code: "23505"}), store.ErrUnavailable)
+	assert.NotErrorIs(t, wrapError(errors.New("boom")), store.ErrUnavailable)
 }

@@ -108,7 +108,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	err := retryStale(s.pool, func() error { return s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one) })
 	if err != nil {
-		return fmt.Errorf("ping store: %w", err)
+		return fmt.Errorf("ping store: %w", wrapError(err))
 	}
 	return nil
 }
@@ -206,6 +206,9 @@ func wrapError(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == codeUniqueViolation {
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	}
+	if unreachable(err) && !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
 }
