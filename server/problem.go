@@ -74,7 +74,7 @@ var problemCodes = map[string]struct {
 	"idempotency_key_reused":     {422, "This Idempotency-Key was used with a different request body."},
 	"tests_failed":               {422, "The draft's conversation tests fail (see failures): fix them, or publish with force: true."},
 	"internal":                   {500, "Something went wrong on our side. The request id identifies it in the logs."},
-	"unavailable":                {503, "The service is starting or shutting down. Retry shortly."},
+	"unavailable":                {503, "The service is starting or shutting down, or its database cannot be reached. Retry shortly."},
 }
 
 // problemCodeList returns the known codes, sorted.

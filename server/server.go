@@ -73,7 +73,13 @@ func New(d Deps) *Server {
 		metrics: newMetrics(d.Registry),
 		valid:   newValidator(),
 	}
-	s.sessions = dashboard.NewSessions(dashboard.SessionsOptions{Verifier: dashboardKeys{s}})
+	// Sessions live in the database, so every daemon over it knows them
+	// and a restart signs nobody out.
+	var sessions dashboard.SessionStore
+	if d.Backend != nil {
+		sessions = &dashboardStore{b: d.Backend, log: d.Log, idle: dashboard.DefaultIdleTimeout, maxAge: dashboard.DefaultMaxAge}
+	}
+	s.sessions = dashboard.NewSessions(dashboard.SessionsOptions{Verifier: dashboardKeys{s}, Store: sessions})
 	s.engine = s.routes()
 	return s
 }

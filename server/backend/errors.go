@@ -100,6 +100,8 @@ func ErrorOf(err error) *Error {
 		return Errorf("payload_too_large", "%v", err)
 	case errors.Is(err, repo.ErrBadCursor), errors.Is(err, store.ErrBadCursor):
 		return Errorf("invalid_request", "bad cursor")
+	case errors.Is(err, store.ErrUnavailable):
+		return Errorf("unavailable", "the database is unavailable")
 	case errors.Is(err, store.ErrNotFound):
 		return Errorf("not_found", "no such resource")
 	case errors.Is(err, ErrUnauthenticated):

@@ -56,6 +56,13 @@ type Store interface {
 	TestRun(ctx context.Context, agentID, id string) (store.TestRun, error)
 	ListTestRuns(ctx context.Context, agentID, cursor string, limit int) ([]store.TestRun, string, error)
 
+	// Dashboard sign-in sessions.
+	CreateDashboardSession(ctx context.Context, d store.DashboardSession) error
+	DashboardSession(ctx context.Context, tokenHash []byte) (store.DashboardSession, error)
+	TouchDashboardSession(ctx context.Context, tokenHash []byte, at time.Time) error
+	DeleteDashboardSession(ctx context.Context, tokenHash []byte) error
+	PruneDashboardSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int, error)
+
 	// Webhooks.
 	Webhook(ctx context.Context, workspaceID, id string) (store.Webhook, error)
 	ListWebhooks(ctx context.Context, workspaceID string) ([]store.Webhook, error)

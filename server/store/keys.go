@@ -154,8 +154,9 @@ func (s *Store) ListKeys(ctx context.Context) ([]Key, error) {
 	return keys, nil
 }
 
-// RevokeKey marks the key revoked at now. Revoking a revoked key keeps the
-// first revocation time; an unknown id is ErrNotFound.
+// RevokeKey marks the key revoked at now and deletes its dashboard
+// sessions. Revoking a revoked key keeps the first revocation time; an
+// unknown id is ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
 	err := s.write(ctx, func(tx *sqliteTx) error {
 		res, err := tx.q.ExecContext(ctx,
@@ -163,7 +164,12 @@ func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
 		if err != nil {
 			return wrapError(err)
 		}
-		return mustAffect(res)
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		// The key's dashboard sessions end with it.
+		_, err = tx.q.ExecContext(ctx, `DELETE FROM dashboard_sessions WHERE key_id = ?`, id)
+		return wrapError(err)
 	})
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)

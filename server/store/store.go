@@ -30,6 +30,10 @@ var ErrConflict = errors.New("store: conflict")
 // ErrBadCursor is returned when a pagination cursor cannot be decoded.
 var ErrBadCursor = errors.New("store: bad cursor")
 
+// ErrUnavailable is returned when the database cannot be reached (a
+// database server down or restarting); the caller may retry later.
+var ErrUnavailable = errors.New("store: database unavailable")
+
 // Store is the metadata database. It is safe for concurrent use.
 type Store struct {
 	// db is the reader pool. Single autocommit writes through it also work

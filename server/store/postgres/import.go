@@ -21,7 +21,7 @@ var ErrNotEmpty = errors.New("postgres: destination database is not empty")
 var importTables = []string{
 	"workspaces", "api_keys", "agents", "versions", "deployments", "idempotency", "events",
 	"webhooks", "webhook_messages", "webhook_deliveries", "sessions", "session_messages",
-	"channels", "outcome_counters", "test_runs",
+	"channels", "outcome_counters", "test_runs", "dashboard_sessions",
 }
 
 // ImportSQLite copies every row of the SQLite store src into the empty

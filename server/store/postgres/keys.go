@@ -129,8 +129,9 @@ func (s *Store) ListKeys(ctx context.Context) ([]store.Key, error) {
 	return keys, nil
 }
 
-// RevokeKey marks the key revoked at now and bumps the key revision in the
-// same transaction, so every daemon's next KeysStamp differs. Revoking a
+// RevokeKey marks the key revoked at now, deletes its dashboard sessions
+// and bumps the key revision in the same transaction, so every daemon's
+// next KeysStamp differs. Revoking a
 // revoked key keeps the first revocation time; an unknown id is
 // ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
@@ -142,6 +143,10 @@ func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
 		}
 		if err := mustAffect(tag); err != nil {
 			return err
+		}
+		// The key's dashboard sessions end with it.
+		if _, err := tx.tx.Exec(ctx, `DELETE FROM dashboard_sessions WHERE key_id = $1`, id); err != nil {
+			return wrapError(err)
 		}
 		_, err = tx.tx.Exec(ctx, `UPDATE key_revision SET rev = rev + 1 WHERE id = 1`)
 		return wrapError(err)

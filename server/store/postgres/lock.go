@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // LockAgent takes the cross-daemon lock of agent id: a PostgreSQL session
@@ -18,16 +20,26 @@ import (
 // connection to the pool (or closes it, when the release itself fails, so
 // the server drops the lock with the session).
 func (s *Store) LockAgent(ctx context.Context, id string) (unlock func(), err error) {
-	conn, err := s.locks.Acquire(ctx)
+	var conn *pgxpool.Conn
+	// A lock statement that failed on a stale connection (the server
+	// restarted) took no lock: its session is gone. Try a fresh one.
+	err = retryStale(s.locks, func() error {
+		c, err := s.locks.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		// hashtextextended maps the id to the 64-bit lock key; a collision
+		// between two agents only serialises them needlessly.
+		if _, err := c.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, "agent:"+id); err != nil {
+			// A cancelled wait may leave the connection mid-protocol: drop it.
+			c.Conn().Close(context.Background())
+			c.Release()
+			return err
+		}
+		conn = c
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("lock agent %s: %w", id, wrapError(err))
-	}
-	// hashtextextended maps the id to the 64-bit lock key; a collision
-	// between two agents only serialises them needlessly.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, "agent:"+id); err != nil {
-		// A cancelled wait may leave the connection mid-protocol: drop it.
-		conn.Conn().Close(context.Background())
-		conn.Release()
 		return nil, fmt.Errorf("lock agent %s: %w", id, wrapError(err))
 	}
 	return func() {
@@ -44,13 +56,21 @@ func (s *Store) LockAgent(ctx context.Context, id string) (unlock func(), err er
 // TryLockAgent is LockAgent without waiting: ok is false when another
 // session holds the lock.
 func (s *Store) TryLockAgent(ctx context.Context, id string) (unlock func(), ok bool, err error) {
-	conn, err := s.locks.Acquire(ctx)
+	var conn *pgxpool.Conn
+	err = retryStale(s.locks, func() error {
+		c, err := s.locks.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, "agent:"+id).Scan(&ok); err != nil {
+			c.Conn().Close(context.Background())
+			c.Release()
+			return err
+		}
+		conn = c
+		return nil
+	})
 	if err != nil {
-		return nil, false, fmt.Errorf("lock agent %s: %w", id, wrapError(err))
-	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, "agent:"+id).Scan(&ok); err != nil {
-		conn.Conn().Close(context.Background())
-		conn.Release()
 		return nil, false, fmt.Errorf("lock agent %s: %w", id, wrapError(err))
 	}
 	if !ok {

@@ -106,8 +106,9 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Ping reports an error if the database is not usable, for /readyz.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	if err := s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return fmt.Errorf("ping store: %w", err)
+	err := retryStale(s.pool, func() error { return s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one) })
+	if err != nil {
+		return fmt.Errorf("ping store: %w", wrapError(err))
 	}
 	return nil
 }
@@ -126,7 +127,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *pgTx) error) (err error) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ptx, err := s.pool.Begin(ctx)
+	var ptx pgx.Tx
+	err = retryStale(s.pool, func() (err error) {
+		ptx, err = s.pool.Begin(ctx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("begin: %w", wrapError(err))
 	}
@@ -201,6 +206,9 @@ func wrapError(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == codeUniqueViolation {
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	}
+	if unreachable(err) && !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
 }

@@ -69,6 +69,13 @@ type Engine interface {
 	Usage(ctx context.Context, workspaceID, agentID string, from, to time.Time) (store.Usage, error)
 	CountSessionsByAgent(ctx context.Context, workspaceID string) (map[string]int, error)
 
+	// Dashboard sign-in sessions.
+	CreateDashboardSession(ctx context.Context, d store.DashboardSession) error
+	DashboardSession(ctx context.Context, tokenHash []byte) (store.DashboardSession, error)
+	TouchDashboardSession(ctx context.Context, tokenHash []byte, at time.Time) error
+	DeleteDashboardSession(ctx context.Context, tokenHash []byte) error
+	PruneDashboardSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int, error)
+
 	// Webhooks.
 	Webhook(ctx context.Context, workspaceID, id string) (store.Webhook, error)
 	WebhookByID(ctx context.Context, id string) (store.Webhook, error)

@@ -68,6 +68,9 @@ func Run(t *testing.T, open Opener) {
 		{"WebhookClaim", testWebhookClaim},
 		{"Traffic", testTraffic},
 		{"TestRuns", testTestRuns},
+		{"DashboardSessions", testDashboardSessions},
+		{"DashboardSessionsPrune", testDashboardSessionsPrune},
+		{"DashboardSessionsEndWithTheirKey", testDashboardSessionsEndWithTheirKey},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
 	}
