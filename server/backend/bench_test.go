@@ -47,16 +47,19 @@ var benchConversations = []string{`turns:
     expect: {playbook: talk-to-human, replyContains: ["connecting you"]}
 `}
 
-// newSharedWorld is newWorld wired as the daemon is: publish and the
-// backend share one compiler with a per-file cache.
+// newSharedWorld is newWorld wired as the daemon is (cmd/flowyted
+// openData and serve with the default limits): publish and the backend
+// share one compiler with a per-file cache, and the --cache-bytes default
+// (384 MiB) is split as the daemon splits it.
 func newSharedWorld(tb testing.TB) *world {
 	tb.Helper()
 	dir := tb.TempDir()
 	st, err := store.Open(filepath.Join(dir, "flowyte.db"), store.WithSynchronous("OFF"))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { st.Close() })
-	compiler := compile.NewCompiler(compile.NewCache(64 << 20))
-	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), Compile: func(files map[string][]byte) ([]byte, error) {
+	const cacheBytes = 384 << 20
+	compiler := compile.NewCompiler(compile.NewCache(cacheBytes / 6))
+	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), PackThreshold: 256, MaxFiles: 20000, MaxDraftBytes: 256 << 20, CacheBytes: cacheBytes / 6, Compile: func(files map[string][]byte) ([]byte, error) {
 		res := compiler.Compile(files)
 		if !res.OK() {
 			return nil, res.Errors
@@ -64,7 +67,7 @@ func newSharedWorld(tb testing.TB) *world {
 		return res.JSON, nil
 	}})
 	require.NoError(tb, err)
-	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Compiler: compiler}), st: st}
+	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Compiler: compiler, CacheBytes: cacheBytes * 4 / 6}), st: st}
 	w.admin = w.principal(tb, "a", "admin", backend.AllScopes...)
 	return w
 }
