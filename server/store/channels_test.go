@@ -110,12 +110,12 @@ func TestTrafficMigrationKeepsDeploymentIDs(t *testing.T) {
 	ms, err := migrations()
 	require.NoError(t, err)
 	for _, m := range ms {
-		if m.name >= "0006" {
+		if m.Name >= "0006" {
 			break
 		}
-		_, err := db.ExecContext(ctx, m.sql)
-		require.NoError(t, err, m.name)
-		_, err = db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, 0)`, m.name)
+		_, err := db.ExecContext(ctx, m.SQL)
+		require.NoError(t, err, m.Name)
+		_, err = db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, 0)`, m.Name)
 		require.NoError(t, err)
 	}
 	for _, q := range []string{

@@ -12,26 +12,30 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded schema file.
-type migration struct {
-	name string // file name, e.g. "0001_core.sql"
-	sql  string
+// Migration is one embedded schema file.
+type Migration struct {
+	Name string // file name, e.g. "0001_core.sql"
+	SQL  string
 }
 
-// migrations returns the embedded migrations in file-name order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+// migrations returns this engine's embedded migrations in file-name order.
+func migrations() ([]Migration, error) { return ReadMigrations(migrationFS) }
+
+// ReadMigrations returns the migrations/*.sql files of fsys in file-name
+// order (every engine embeds its own).
+func ReadMigrations(fsys fs.FS) ([]Migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("list migrations: %w", err)
 	}
 	sort.Strings(names)
-	out := make([]migration, 0, len(names))
+	out := make([]Migration, 0, len(names))
 	for _, n := range names {
-		b, err := migrationFS.ReadFile(n)
+		b, err := fs.ReadFile(fsys, n)
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", n, err)
 		}
-		out = append(out, migration{name: n[len("migrations/"):], sql: string(b)})
+		out = append(out, Migration{Name: n[len("migrations/"):], SQL: string(b)})
 	}
 	return out, nil
 }
@@ -55,22 +59,22 @@ func (s *Store) migrate(ctx context.Context) error {
 		err := s.write(ctx, func(tx *sqliteTx) error {
 			var n int
 			if err := tx.tx.QueryRowContext(ctx,
-				`SELECT count(*) FROM schema_migrations WHERE name = ?`, m.name).Scan(&n); err != nil {
+				`SELECT count(*) FROM schema_migrations WHERE name = ?`, m.Name).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.tx.ExecContext(ctx,
 				`INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`,
-				m.name, toNanos(time.Now()))
+				m.Name, toNanos(time.Now()))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return nil

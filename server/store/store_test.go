@@ -134,7 +134,7 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 func TestMigrationsOrdered(t *testing.T) {
 	ms, err := migrations()
 	require.NoError(t, err)
-	require.True(t, sort.SliceIsSorted(ms, func(i, j int) bool { return ms[i].name < ms[j].name }), "migrations not in name order: %v", ms)
+	require.True(t, sort.SliceIsSorted(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name }), "migrations not in name order: %v", ms)
 }
 
 func TestOpenCreatesParentDir(t *testing.T) {

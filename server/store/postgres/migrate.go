@@ -5,39 +5,17 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"time"
 
+	"github.com/flowyte/flowyte/server/store"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded schema file.
-type migration struct {
-	name string // file name, e.g. "0001_init.sql"
-	sql  string
-}
-
 // migrations returns the embedded migrations in file-name order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	sort.Strings(names)
-	out := make([]migration, 0, len(names))
-	for _, n := range names {
-		b, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", n, err)
-		}
-		out = append(out, migration{name: n[len("migrations/"):], sql: string(b)})
-	}
-	return out, nil
-}
+func migrations() ([]store.Migration, error) { return store.ReadMigrations(migrationFS) }
 
 // lockRow is the schema_migrations row every migration transaction locks
 // first (SELECT ... FOR UPDATE), so daemons starting together apply each
@@ -81,7 +59,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			var n int
 			if err := tx.tx.QueryRow(ctx,
-				`SELECT count(*) FROM schema_migrations WHERE name = $1`, m.name).Scan(&n); err != nil {
+				`SELECT count(*) FROM schema_migrations WHERE name = $1`, m.Name).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -89,15 +67,15 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			// No arguments: the simple protocol, which runs a file of
 			// several statements.
-			if _, err := tx.tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.tx.Exec(ctx,
-				`INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)`, m.name, toNanos(time.Now()))
+				`INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)`, m.Name, toNanos(time.Now()))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
