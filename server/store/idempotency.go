@@ -101,19 +101,13 @@ func (s *Store) FinishIdempotent(ctx context.Context, workspaceID, key string, s
 // FinishIdempotentTx is FinishIdempotent inside a write transaction, so a
 // publish records its response atomically with its rows.
 func (tx *sqliteTx) FinishIdempotentTx(ctx context.Context, workspaceID, key string, status int, headers map[string]string, body []byte) error {
-	if headers == nil {
-		headers = map[string]string{}
-	}
-	h, err := json.Marshal(headers)
+	h, body, err := EncodeIdempotentResponse(headers, body)
 	if err != nil {
 		return fmt.Errorf("finish idempotent %q: %w", key, err)
 	}
-	if body == nil {
-		body = []byte{}
-	}
 	res, err := tx.q.ExecContext(ctx,
 		`UPDATE idempotency SET state = ?, status = ?, headers = ?, body = ? WHERE workspace_id = ? AND key = ?`,
-		IdemDone, status, string(h), body, workspaceID, key)
+		IdemDone, status, h, body, workspaceID, key)
 	if err == nil {
 		err = mustAffect(res)
 	}
@@ -147,4 +141,20 @@ func (s *Store) PruneIdempotency(ctx context.Context, olderThan time.Time) (int,
 		return 0, fmt.Errorf("prune idempotency: %w", err)
 	}
 	return int(n), nil
+}
+
+// EncodeIdempotentResponse is the stored form of a first response's
+// headers (JSON, never null) and body (never NULL), shared by engines.
+func EncodeIdempotentResponse(headers map[string]string, body []byte) (string, []byte, error) {
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	h, err := json.Marshal(headers)
+	if err != nil {
+		return "", nil, err
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return string(h), body, nil
 }

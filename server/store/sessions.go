@@ -162,7 +162,9 @@ func (s *Store) AppendTurnAfter(ctx context.Context, sessionID string, lastSeq i
 
 // appendTurn appends one exchange; also, when not nil, runs in the same
 // transaction after the messages are written.
-func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, user, agent Message, state []byte, also func(tx Tx) error) error {
+// PrepareTurn fills in the default roles and times of one turn's two
+// messages and checks them (every engine appends turns this way).
+func PrepareTurn(sessionID string, user, agent *Message, now time.Time) error {
 	if user.Role == "" {
 		user.Role = RoleUser
 	}
@@ -172,11 +174,17 @@ func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, u
 	if user.Role != RoleUser || agent.Role != RoleAgent {
 		return fmt.Errorf("append turn %s: roles %q, %q, want %q, %q", sessionID, user.Role, agent.Role, RoleUser, RoleAgent)
 	}
-	now := time.Now()
-	for _, m := range []*Message{&user, &agent} {
+	for _, m := range []*Message{user, agent} {
 		if m.At.IsZero() {
 			m.At = now
 		}
+	}
+	return nil
+}
+
+func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, user, agent Message, state []byte, also func(tx Tx) error) error {
+	if err := PrepareTurn(sessionID, &user, &agent, time.Now()); err != nil {
+		return err
 	}
 	err := s.write(ctx, func(tx *sqliteTx) error {
 		var cur int

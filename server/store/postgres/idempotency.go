@@ -108,19 +108,13 @@ func (s *Store) FinishIdempotent(ctx context.Context, workspaceID, key string, s
 
 // FinishIdempotentTx is FinishIdempotent inside a write transaction.
 func (tx *pgTx) FinishIdempotentTx(ctx context.Context, workspaceID, key string, status int, headers map[string]string, body []byte) error {
-	if headers == nil {
-		headers = map[string]string{}
-	}
-	h, err := json.Marshal(headers)
+	h, body, err := store.EncodeIdempotentResponse(headers, body)
 	if err != nil {
 		return fmt.Errorf("finish idempotent %q: %w", key, err)
 	}
-	if body == nil {
-		body = []byte{}
-	}
 	tag, err := tx.tx.Exec(ctx,
 		`UPDATE idempotency SET state = $1, status = $2, headers = $3, body = $4 WHERE workspace_id = $5 AND key = $6`,
-		store.IdemDone, status, string(h), body, workspaceID, key)
+		store.IdemDone, status, h, body, workspaceID, key)
 	if err == nil {
 		err = mustAffect(tag)
 	}

@@ -91,21 +91,8 @@ func (s *Store) AppendTurnAfter(ctx context.Context, sessionID string, lastSeq i
 }
 
 func (s *Store) appendTurn(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte, also func(tx *pgTx) error) error {
-	if user.Role == "" {
-		user.Role = store.RoleUser
-	}
-	if agent.Role == "" {
-		agent.Role = store.RoleAgent
-	}
-	if user.Role != store.RoleUser || agent.Role != store.RoleAgent {
-		return fmt.Errorf("append turn %s: roles %q, %q, want %q, %q",
-			sessionID, user.Role, agent.Role, store.RoleUser, store.RoleAgent)
-	}
-	now := time.Now()
-	for _, m := range []*store.Message{&user, &agent} {
-		if m.At.IsZero() {
-			m.At = now
-		}
+	if err := store.PrepareTurn(sessionID, &user, &agent, time.Now()); err != nil {
+		return err
 	}
 	err := s.write(ctx, func(tx *pgTx) error {
 		var cur int
