@@ -135,27 +135,7 @@ func CreateJournaledKey(ctx context.Context, st KeyWriter, j *KeyJournal, worksp
 	if err != nil {
 		return "", store.Key{}, err
 	}
-	var key store.Key
-	err = st.Write(ctx, func(tx store.Tx) error {
-		ws, err := tx.EnsureWorkspace(ctx, workspace, now)
-		if err != nil {
-			return err
-		}
-		key = store.Key{
-			ID:            store.NewID("key_"),
-			WorkspaceID:   ws.ID,
-			WorkspaceName: ws.Name,
-			Name:          name,
-			Scopes:        slices.Clone(scopes),
-			CreatedAt:     now.UTC(),
-		}
-		// The journal first: a crash between the two leaves a journaled
-		// key whose secret nobody has, which is harmless.
-		if err := j.record(key, HashKey(secret)); err != nil {
-			return err
-		}
-		return tx.CreateKey(ctx, key, HashKey(secret))
-	})
+	key, err := storeKey(ctx, st, j, secret, workspace, name, scopes, now)
 	if err != nil {
 		return "", store.Key{}, fmt.Errorf("create key: %w", err)
 	}
@@ -168,6 +148,18 @@ func RestoreKey(ctx context.Context, st KeyWriter, j *KeyJournal, secret, worksp
 	if err := ParseKey(secret); err != nil {
 		return store.Key{}, err
 	}
+	key, err := storeKey(ctx, st, j, secret, workspace, name, scopes, now)
+	if err != nil {
+		return store.Key{}, fmt.Errorf("restore key: %w", err)
+	}
+	return key, nil
+}
+
+// storeKey writes the key with secret (and its workspace if new): the
+// journal first, so a crash between the two leaves a journaled key whose
+// row recovery restores (or, for a fresh key, whose secret nobody has,
+// which is harmless).
+func storeKey(ctx context.Context, st KeyWriter, j *KeyJournal, secret, workspace, name string, scopes []string, now time.Time) (store.Key, error) {
 	var key store.Key
 	err := st.Write(ctx, func(tx store.Tx) error {
 		ws, err := tx.EnsureWorkspace(ctx, workspace, now)
@@ -181,10 +173,7 @@ func RestoreKey(ctx context.Context, st KeyWriter, j *KeyJournal, secret, worksp
 		}
 		return tx.CreateKey(ctx, key, HashKey(secret))
 	})
-	if err != nil {
-		return store.Key{}, fmt.Errorf("restore key: %w", err)
-	}
-	return key, nil
+	return key, err
 }
 
 // Principal is the authenticated caller.
