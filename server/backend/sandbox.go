@@ -119,8 +119,8 @@ type loadedEngine struct {
 	weight uint32
 }
 
-func newEngine(a *compile.Artifact, artifactBytes int) (*loadedEngine, error) {
-	e, err := responder.New(a)
+func newEngine(prev *responder.Engine, a *compile.Artifact, artifactBytes int) (*loadedEngine, error) {
+	e, err := responder.NewFrom(prev, a)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func registerWeightGauges(reg *prometheus.Registry, c *caches) {
 // and drops the agent's previous draft tree.
 func (c *caches) draft(ctx context.Context, agentID, tree string, files map[string][]byte) *compiledDraft {
 	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
-		return c.compileDraft(files), nil
+		return c.compileDraft(files, c.latestEngine(agentID)), nil
 	}))
 	c.noteLatest(agentID, tree)
 	if cd.engine != nil {
@@ -162,9 +162,27 @@ func (c *caches) draft(ctx context.Context, agentID, tree string, files map[stri
 	return cd
 }
 
+// latestEngine returns the responder of agentID's newest compiled draft,
+// if it is still cached: a new draft's responder is built from it, so only
+// what changed is indexed again.
+func (c *caches) latestEngine(agentID string) *responder.Engine {
+	c.mu.Lock()
+	tree := c.latest[agentID]
+	c.mu.Unlock()
+	if tree == "" {
+		return nil
+	}
+	if cd, ok := c.drafts.GetIfPresent(tree); ok && cd.engine != nil {
+		return cd.engine.engine
+	}
+	return nil
+}
+
 // compileDraft compiles through the shared compiler, whose per-file cache
-// makes a one-file edit re-parse one file.
-func (c *caches) compileDraft(files map[string][]byte) *compiledDraft {
+// makes a one-file edit re-parse one file; the responder reuses prev's
+// knowledge index (see [responder.NewFrom]), so it indexes only the
+// articles that changed.
+func (c *caches) compileDraft(files map[string][]byte, prev *responder.Engine) *compiledDraft {
 	size := 0
 	for p, data := range files {
 		size += len(p) + len(data)
@@ -172,7 +190,7 @@ func (c *caches) compileDraft(files map[string][]byte) *compiledDraft {
 	res := c.compiler.Compile(files)
 	cd := &compiledDraft{result: res}
 	if res.OK() && res.Artifact != nil {
-		if eng, err := newEngine(res.Artifact, len(res.JSON)); err == nil {
+		if eng, err := newEngine(prev, res.Artifact, len(res.JSON)); err == nil {
 			cd.engine = eng
 		} else {
 			cd.result.Errors = append(slices.Clone(cd.result.Errors), compile.Diagnostic{Code: "responder", Message: err.Error()})
@@ -239,7 +257,7 @@ func (c *caches) draftAt(ctx context.Context, repos *repo.Store, agentID, rev st
 	}
 	c.rememberRevision(agentID, rev, tree)
 	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
-		return c.compileDraft(files), nil
+		return c.compileDraft(files, c.latestEngine(agentID)), nil
 	}))
 	return cd, nil
 }
@@ -298,7 +316,7 @@ func (b *Backend) versionEngine(ctx context.Context, agentID string, n int) (*re
 		if err := json.Unmarshal(data, &art); err != nil {
 			return nil, fmt.Errorf("decode v%d artifact: %w", n, err)
 		}
-		e, err := newEngine(&art, len(data))
+		e, err := newEngine(nil, &art, len(data))
 		if err != nil {
 			return nil, fmt.Errorf("load v%d: %w", n, err)
 		}

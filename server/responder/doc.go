@@ -6,7 +6,9 @@
 //
 // An [Engine] is built once per artifact with [New] (regexes compiled and
 // the knowledge index built there; the server keeps engines per draft tree
-// and per version, so no turn compiles a pattern) and is then immutable and
+// and per version, so no turn compiles a pattern), or with [NewFrom] from
+// the engine of an earlier draft, which analyses only the articles that
+// changed and shares the rest of the index; it is then immutable and
 // safe for concurrent use. A turn's guardrail matching is bounded: at most
 // [MaxGuardrailText] bytes of text are examined, fewer for large patterns
 // ([MaxGuardrailWork]), and longer text is cut. Skill calls in a trace show

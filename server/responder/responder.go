@@ -119,7 +119,14 @@ type Outcome struct {
 // pattern, resolves playbook skills and indexes the knowledge. It fails on
 // an invalid pattern, an unknown guardrail direction, an empty step or a
 // step naming an unknown skill.
-func New(a *compile.Artifact) (*Engine, error) {
+func New(a *compile.Artifact) (*Engine, error) { return NewFrom(nil, a) }
+
+// NewFrom is [New] reusing prev (an engine of an earlier artifact, usually
+// the agent's previous draft; nil for none): the knowledge index analyses
+// only articles that are new or changed since prev and shares the rest, so
+// a one-article edit costs about one article. The engine answers exactly
+// as one built by New would.
+func NewFrom(prev *Engine, a *compile.Artifact) (*Engine, error) {
 	if a == nil {
 		return nil, fmt.Errorf("responder: nil artifact")
 	}
@@ -175,7 +182,11 @@ func New(a *compile.Artifact) (*Engine, error) {
 
 	arts := append([]compile.Article(nil), a.Knowledge...)
 	sort.SliceStable(arts, func(i, j int) bool { return arts[i].Slug < arts[j].Slug })
-	e.knowledge = buildIndex(arts)
+	var base *index
+	if prev != nil {
+		base = prev.knowledge
+	}
+	e.knowledge = rebuildIndex(base, arts)
 	return e, nil
 }
 
