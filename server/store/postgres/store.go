@@ -24,6 +24,8 @@ type Store struct {
 	// pool so lock holders can never exhaust the connections their own
 	// writes need.
 	locks *pgxpool.Pool
+	// sessions is the group-commit queue of CreateSessionCounted.
+	sessions sessionQueue
 }
 
 // Option configures [Open].
