@@ -313,3 +313,45 @@ func TestSessionBatchWithDatabaseDown(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), out[0].Sessions, "only the creation that succeeded is counted")
 }
+
+// TestSessionCreationRightAfterRestart: creations on a pool whose
+// connections died with the server succeed once it is back (a dead
+// connection is retried on a fresh one), each stored and counted once.
+func TestSessionCreationRightAfterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a cluster")
+	}
+	c := pgtest.NewCluster(t)
+	s := open(t, pgtest.CreateDatabase(t, c.URL("postgres")))
+	ctx := context.Background()
+	ws := mustWorkspace(t, s, "w")
+	require.NoError(t, s.Write(ctx, func(tx store.Tx) error {
+		return tx.CreateAgent(ctx, store.Agent{ID: "agt_a", WorkspaceID: ws.ID, Name: "a", CreatedAt: t0, DraftUpdatedAt: t0})
+	}))
+	create := func(n int) []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				ses := store.Session{ID: store.NewSessionID(), WorkspaceID: ws.ID, AgentID: "agt_a", Channel: "chat", Version: 1, Billable: true, CreatedAt: t0}
+				errs[i] = s.CreateSessionCounted(ctx, ses, &store.OutcomeDelta{AgentID: "agt_a", Version: 1, At: t0, Sessions: 1})
+			})
+		}
+		wg.Wait()
+		return errs
+	}
+	for _, err := range create(50) { // fills the pool with connections
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.Stop())
+	require.NoError(t, c.Start())
+	for i, err := range create(50) {
+		assert.NoError(t, err, "creation %d right after the restart", i)
+	}
+	out, err := s.Outcomes(ctx, "agt_a", []int{1}, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(100), out[0].Sessions, "every session counted once")
+	u, err := s.Usage(ctx, ws.ID, "agt_a", time.Time{}, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, 100, u.ByVersion[1])
+}

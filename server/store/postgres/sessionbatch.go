@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -242,8 +243,14 @@ const createSessionsSQL = `WITH input AS (
 )
 SELECT id FROM ins`
 
-// insertSessions runs createSessionsSQL for batch in one transaction and
-// returns the ids it inserted.
+// insertSessions runs createSessionsSQL for batch and returns the ids it
+// inserted. The statement is its own transaction: one round trip, and the
+// counter rows it updates are locked only until its commit, not for a
+// round trip more. A connection found dead (see staleConn) is retried once
+// on a fresh one; since the first attempt may have committed before its
+// connection died, a session the retry finds taken by a row identical to
+// the one asked for counts as inserted (ids are random: no other caller
+// makes that row), and its counters were added with it, once.
 func (s *Store) insertSessions(batch []*sessionReq) (map[string]struct{}, error) {
 	n := len(batch)
 	var (
@@ -267,29 +274,79 @@ func (s *Store) insertSessions(batch []*sessionReq) (map[string]struct{}, error)
 			dGuardrails[i], dPlaybooks[i], dHandoffs[i] = int64(d.GuardrailBlocks), int64(d.PlaybooksCompleted), int64(d.Handoffs)
 		}
 	}
-	var inserted map[string]struct{}
 	// Not a caller's context: one caller going away must not roll back
 	// the others' sessions.
 	ctx := context.Background()
-	err := s.write(ctx, func(tx *pgTx) error {
-		rows, err := tx.tx.Query(ctx, createSessionsSQL, ids, workspaces, agents, channels, drafts, versions,
+	insert := func() (map[string]struct{}, error) {
+		rows, err := s.pool.Query(ctx, createSessionsSQL, ids, workspaces, agents, channels, drafts, versions,
 			revisions, billables, createdAt, states, dAgents, dVersions, dHours,
 			dSessions, dMessages, dFallbacks, dGuardrails, dPlaybooks, dHandoffs)
 		if err != nil {
-			return wrapError(err)
+			return nil, err
 		}
 		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
-			return wrapError(err)
+			return nil, err
 		}
-		inserted = make(map[string]struct{}, len(got))
+		inserted := make(map[string]struct{}, len(got))
 		for _, id := range got {
 			inserted[id] = struct{}{}
 		}
-		return nil
-	})
+		return inserted, nil
+	}
+	inserted, err := insert()
+	if !staleConn(err) {
+		return inserted, wrapError(err)
+	}
+	s.pool.Reset() // idle connections close now, busy ones when released
+	if inserted, err = insert(); err != nil {
+		return nil, wrapError(err)
+	}
+	var taken []*sessionReq
+	for _, r := range batch {
+		if _, ok := inserted[r.s.ID]; !ok {
+			taken = append(taken, r)
+		}
+	}
+	if len(taken) == 0 {
+		return inserted, nil
+	}
+	mine, err := s.storedAsAsked(ctx, taken)
 	if err != nil {
 		return nil, err
 	}
+	for _, id := range mine {
+		inserted[id] = struct{}{}
+	}
 	return inserted, nil
+}
+
+// storedAsAsked returns the ids of batch whose stored row is exactly the
+// session asked for.
+func (s *Store) storedAsAsked(ctx context.Context, batch []*sessionReq) ([]string, error) {
+	ids := make([]string, len(batch))
+	want := make(map[string]store.Session, len(batch))
+	for i, r := range batch {
+		ids[i] = r.s.ID
+		want[r.s.ID] = r.s
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, wrapError(err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
+	if err != nil {
+		return nil, err
+	}
+	var mine []string
+	for _, g := range got {
+		w := want[g.ID]
+		if g.ID == w.ID && g.WorkspaceID == w.WorkspaceID && g.AgentID == w.AgentID && g.Channel == w.Channel &&
+			g.DraftMode == w.DraftMode && g.Version == w.Version && g.DraftRevision == w.DraftRevision &&
+			g.Billable == w.Billable && toNanos(g.CreatedAt) == toNanos(w.CreatedAt) && bytes.Equal(g.State, w.State) &&
+			(g.State == nil) == (w.State == nil) {
+			mine = append(mine, g.ID)
+		}
+	}
+	return mine, nil
 }
