@@ -355,3 +355,50 @@ func TestSessionCreationRightAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 100, u.ByVersion[1])
 }
+
+// TestKeysStampSharedReadsStayExact: with KeysStamp reads in flight all
+// the time (shared among concurrent callers), a call made after a
+// revocation returned always sees it.
+func TestKeysStampSharedReadsStayExact(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	const keys = 30
+	require.NoError(t, a.Write(ctx, func(tx store.Tx) error {
+		ws, err := tx.EnsureWorkspace(ctx, "w", t0)
+		if err != nil {
+			return err
+		}
+		for i := range keys {
+			id := "key_" + string(rune('a'+i))
+			if err := tx.CreateKey(ctx, store.Key{ID: id, WorkspaceID: ws.ID, Name: id, CreatedAt: t0}, []byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					_ = b.KeysStamp()
+					calls.Add(1)
+				}
+			}
+		})
+	}
+	for i := range keys {
+		before := b.KeysStamp()
+		require.NoError(t, a.RevokeKey(ctx, "key_"+string(rune('a'+i)), t0))
+		assert.NotEqual(t, before, b.KeysStamp(), "revocation %d unseen by a call made after it", i)
+	}
+	close(stop)
+	wg.Wait()
+	assert.Positive(t, calls.Load(), "the concurrent callers ran")
+}
