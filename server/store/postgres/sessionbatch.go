@@ -215,7 +215,9 @@ func (s *Store) createSessionAlone(r *sessionReq) error {
 // agent means none) of the rows actually inserted, summed per counter row
 // and applied in key order, so two batches never wait on each other's
 // rows in opposite orders. It returns the ids inserted: an id missing was
-// already taken.
+// already taken. The sums are cast back to bigint explicitly (sum of
+// bigint is numeric), as engines stricter about assignment casts than
+// PostgreSQL (CockroachDB) want.
 const createSessionsSQL = `WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[],
 		$7::text[], $8::integer[], $9::bigint[], $10::bytea[], $11::text[], $12::integer[], $13::bigint[],
@@ -230,8 +232,9 @@ const createSessionsSQL = `WITH input AS (
 	RETURNING id
 ), counted AS (
 	INSERT INTO outcome_counters AS o (agent_id, version, hour, sessions, messages, fallbacks, guardrail_blocks, playbooks_completed, handoffs)
-	SELECT i.d_agent, i.d_version, i.d_hour, sum(i.d_sessions), sum(i.d_messages), sum(i.d_fallbacks),
-		sum(i.d_guardrail_blocks), sum(i.d_playbooks_completed), sum(i.d_handoffs)
+	SELECT i.d_agent, i.d_version, i.d_hour, sum(i.d_sessions)::bigint, sum(i.d_messages)::bigint,
+		sum(i.d_fallbacks)::bigint, sum(i.d_guardrail_blocks)::bigint, sum(i.d_playbooks_completed)::bigint,
+		sum(i.d_handoffs)::bigint
 	FROM input i JOIN ins ON ins.id = i.id
 	WHERE i.d_agent <> ''
 	GROUP BY i.d_agent, i.d_version, i.d_hour
