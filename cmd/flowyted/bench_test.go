@@ -11,6 +11,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowyte/flowyte/fixtures"
@@ -410,6 +412,86 @@ func BenchmarkPGSessionVsHealthz(b *testing.B) {
 	// A draft session writes no outcome counter: the contrast shows what
 	// the per-version counter row costs.
 	b.ReportMetric(drafts, "draft-sessions/s")
+}
+
+// BenchmarkPGSessionCPU (issue 13): the CPU time one request costs, summed
+// over every process it runs in (the daemon, the PostgreSQL backends of its
+// database with the WAL writer, checkpointer and background writer, and
+// this load generator), for /healthz and for a session creation, 32
+// clients. Unlike the throughputs of BenchmarkPGSessionVsHealthz, it hardly
+// moves with whatever else the machine runs: healthz-us / session-us is the
+// ratio a CPU-bound machine would reach.
+func BenchmarkPGSessionCPU(b *testing.B) {
+	dsn := pgDSN(b)
+	d := benchDaemon(b, b.TempDir(), "--database", dsn)
+	key := d.bootstrapKey()
+	id := bigAgent(b, d, key, 0)
+	mustCall(b, "POST", d.url+"/agents/"+id+"/publish", key, map[string]any{}, 201)
+	body := []byte(`{"agentId":"` + id + `"}`)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = conn.Close(context.Background()) })
+	// pgTicks sums the CPU ticks of the database's backends (but this
+	// one) and of the server processes commits wake.
+	pgTicks := func() int64 {
+		rows, err := conn.Query(context.Background(), `SELECT pid FROM pg_stat_activity
+			WHERE (datname = current_database() AND pid <> pg_backend_pid())
+			OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`)
+		require.NoError(b, err)
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		require.NoError(b, err)
+		var n int64
+		for _, p := range pids {
+			n += procTicks(int(p))
+		}
+		return n
+	}
+	const n, conc = 20000, 32
+	// cpu runs fn twice (the first warms up) and reports µs of CPU per
+	// request of the second run, per process and in all.
+	cpu := func(name string, fn func()) float64 {
+		fn()
+		d0, p0, s0 := procTicks(d.cmd.Process.Pid), pgTicks(), selfTicks()
+		fn()
+		d1, p1, s1 := procTicks(d.cmd.Process.Pid), pgTicks(), selfTicks()
+		us := func(ticks int64) float64 { return float64(ticks) * 1e6 / clockTicks / n }
+		b.ReportMetric(us(d1-d0), name+"-daemon-us")
+		b.ReportMetric(us(p1-p0), name+"-pg-us")
+		b.ReportMetric(us(s1-s0), name+"-loadgen-us")
+		b.ReportMetric(us(d1-d0+p1-p0+s1-s0), name+"-us")
+		return us(d1 - d0 + p1 - p0 + s1 - s0)
+	}
+	var health, sess float64
+	for b.Loop() {
+		health = cpu("healthz", func() { blast(b, []string{d.url + "/healthz"}, n, conc, "GET", "", nil, nil, 200) })
+		sess = cpu("session", func() { blast(b, []string{d.url + "/chat/sessions"}, n, conc, "POST", key, body, nil, 201) })
+	}
+	b.ReportMetric(health/sess, "cpu-ratio")
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat CPU times (100 on
+// every Linux this runs on).
+const clockTicks = 100
+
+// procTicks returns the user plus system CPU time of process pid so far,
+// in clock ticks (0 if it is gone).
+func procTicks(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndex(s, ")")+2:]) // fields from the 3rd (state) on
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return utime + stime
+}
+
+// selfTicks is procTicks of this process.
+func selfTicks() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return (ru.Utime.Nano() + ru.Stime.Nano()) * clockTicks / 1e9
 }
 
 // BenchmarkPGTwoDaemonsRead (issue 13): the published artifact route

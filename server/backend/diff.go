@@ -4,8 +4,9 @@ import (
 	"fmt"
 
 	"context"
-	"github.com/maypok86/otter/v2"
 	"sort"
+
+	"github.com/maypok86/otter/v2"
 
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/repo"

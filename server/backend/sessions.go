@@ -111,16 +111,13 @@ func (b *Backend) CreateSession(ctx context.Context, p Principal, in SessionInpu
 		ss.Version = n
 		ss.Billable = true
 	}
-	err = b.store.Write(ctx, func(tx store.Tx) error {
-		if err := tx.CreateSession(ctx, ss); err != nil {
-			return err
-		}
-		if ss.DraftMode {
-			return nil
-		}
-		return tx.AddOutcomes(ctx, store.OutcomeDelta{AgentID: ss.AgentID, Version: ss.Version, At: ss.CreatedAt, Sessions: 1})
-	})
-	if err != nil {
+	// A published session counts in its version's outcomes, in the same
+	// transaction that stores it (which concurrent creations share).
+	var count *store.OutcomeDelta
+	if !ss.DraftMode {
+		count = &store.OutcomeDelta{AgentID: ss.AgentID, Version: ss.Version, At: ss.CreatedAt, Sessions: 1}
+	}
+	if err := b.store.CreateSessionCounted(ctx, ss, count); err != nil {
 		return Session{}, err
 	}
 	mode := "published"

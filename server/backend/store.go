@@ -47,6 +47,7 @@ type Store interface {
 
 	// Sessions.
 	Session(ctx context.Context, workspaceID, id string) (store.Session, error)
+	CreateSessionCounted(ctx context.Context, s store.Session, d *store.OutcomeDelta) error
 	AppendTurnAfter(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte) error
 	AppendTurnCounted(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte, d store.OutcomeDelta) error
 	Messages(ctx context.Context, sessionID string) ([]store.Message, error)

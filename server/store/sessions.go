@@ -95,6 +95,23 @@ func boolInt(b bool) int {
 // messages). A draft session must have Version 0; a published one a
 // Version > 0 and no DraftRevision. A duplicate id is ErrConflict.
 func (tx *sqliteTx) CreateSession(ctx context.Context, s Session) error {
+	if err := CheckSession(s); err != nil {
+		return err
+	}
+	_, err := tx.q.ExecContext(ctx,
+		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+		s.ID, s.WorkspaceID, s.AgentID, s.Channel, boolInt(s.DraftMode), s.Version,
+		s.DraftRevision, boolInt(s.Billable), toNanos(s.CreatedAt), nullBytes(s.State))
+	if err != nil {
+		return fmt.Errorf("create session %s: %w", s.ID, wrapError(err))
+	}
+	return nil
+}
+
+// CheckSession reports what makes s unfit for CreateSession before any
+// database sees it (shared by both engines): missing ids or creation
+// time, or a pinning that is neither a draft revision nor a version.
+func CheckSession(s Session) error {
 	switch {
 	case s.ID == "" || s.WorkspaceID == "" || s.AgentID == "" || s.Channel == "":
 		return errors.New("create session: id, workspace, agent and channel are required")
@@ -107,14 +124,23 @@ func (tx *sqliteTx) CreateSession(ctx context.Context, s Session) error {
 	case !s.DraftMode && s.DraftRevision != "":
 		return fmt.Errorf("create session %s: published session with a draft revision", s.ID)
 	}
-	_, err := tx.q.ExecContext(ctx,
-		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-		s.ID, s.WorkspaceID, s.AgentID, s.Channel, boolInt(s.DraftMode), s.Version,
-		s.DraftRevision, boolInt(s.Billable), toNanos(s.CreatedAt), nullBytes(s.State))
-	if err != nil {
-		return fmt.Errorf("create session %s: %w", s.ID, wrapError(err))
-	}
 	return nil
+}
+
+// CreateSessionCounted creates s and, when d is not nil, adds d to the
+// outcome counters in the same transaction: a session is counted exactly
+// when it is stored. Concurrent calls share commits, as every Write does.
+// A duplicate id is ErrConflict and counts nothing.
+func (s *Store) CreateSessionCounted(ctx context.Context, ses Session, d *OutcomeDelta) error {
+	return s.write(ctx, func(tx *sqliteTx) error {
+		if err := tx.CreateSession(ctx, ses); err != nil {
+			return err
+		}
+		if d == nil {
+			return nil
+		}
+		return tx.AddOutcomes(ctx, *d)
+	})
 }
 
 // nullBytes stores nil as NULL and anything else (even empty) as a BLOB.

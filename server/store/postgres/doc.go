@@ -3,7 +3,10 @@
 // daemons sharing one database (CONTRACT §14).
 //
 // Writes go through [Store.Write], which runs a function in one READ
-// COMMITTED transaction and hands it a [store.Tx]. Reads run on the pool.
+// COMMITTED transaction and hands it a [store.Tx]. Session creations, the
+// hot write, go through [Store.CreateSessionCounted] instead, which
+// group-commits concurrent ones: one statement inserts a batch and adds its
+// outcome counts. Reads run on the pool.
 // Where SQLite relied on its single writer, this engine takes row locks
 // (SELECT ... FOR UPDATE, FOR UPDATE SKIP LOCKED for webhook work) so the
 // same guarantees hold across daemons. Inserts that may collide use
@@ -16,7 +19,9 @@
 // Cross-daemon coordination the backend builds on:
 //   - [Store.LockAgent]: a per-agent advisory lock, released when its
 //     connection dies (a SIGKILLed daemon never leaves an agent locked);
-//   - [Store.KeysStamp]: a revision row bumped by every key revocation;
+//   - [Store.KeysStamp]: a revision row bumped by every key revocation,
+//     read on every call (concurrent calls share a read that started after
+//     all of them);
 //   - [Store.Notify], the Tx's Notify and [Store.Listen]: LISTEN/NOTIFY for
 //     cache invalidation, delivered at commit, with a reset after every
 //     reconnection;

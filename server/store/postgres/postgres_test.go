@@ -263,3 +263,142 @@ func TestSurvivesDatabaseRestart(t *testing.T) {
 	_, err := s.WorkspaceByName(ctx, "before")
 	assert.NoError(t, err)
 }
+
+// TestSessionBatchWithDatabaseDown: while the server is down, every
+// caller of a shared session batch is told it failed (unavailable), none
+// of those sessions exists once the server is back, and creations work
+// again without reopening the store.
+func TestSessionBatchWithDatabaseDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a cluster")
+	}
+	c := pgtest.NewCluster(t)
+	s := open(t, pgtest.CreateDatabase(t, c.URL("postgres")))
+	ctx := context.Background()
+	ws := mustWorkspace(t, s, "w")
+	require.NoError(t, s.Write(ctx, func(tx store.Tx) error {
+		return tx.CreateAgent(ctx, store.Agent{ID: "agt_a", WorkspaceID: ws.ID, Name: "a", CreatedAt: t0, DraftUpdatedAt: t0})
+	}))
+	newSession := func() (store.Session, *store.OutcomeDelta) {
+		return store.Session{ID: store.NewSessionID(), WorkspaceID: ws.ID, AgentID: "agt_a", Channel: "chat", Version: 1, Billable: true, CreatedAt: t0},
+			&store.OutcomeDelta{AgentID: "agt_a", Version: 1, At: t0, Sessions: 1}
+	}
+	require.NoError(t, c.Stop())
+	const n = 20
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ses, d := newSession()
+			ids[i] = ses.ID
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			errs[i] = s.CreateSessionCounted(cctx, ses, d)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		assert.ErrorIs(t, err, store.ErrUnavailable, "creation %d with the server down", i)
+	}
+	require.NoError(t, c.Start())
+	require.Eventually(t, func() bool { return s.Ping(ctx) == nil }, 10*time.Second, 50*time.Millisecond)
+	for _, id := range ids {
+		_, err := s.Session(ctx, ws.ID, id)
+		assert.ErrorIs(t, err, store.ErrNotFound, "a failed creation stores nothing")
+	}
+	ses, d := newSession()
+	require.NoError(t, s.CreateSessionCounted(ctx, ses, d), "creation after the server came back")
+	out, err := s.Outcomes(ctx, "agt_a", []int{1}, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), out[0].Sessions, "only the creation that succeeded is counted")
+}
+
+// TestSessionCreationRightAfterRestart: creations on a pool whose
+// connections died with the server succeed once it is back (a dead
+// connection is retried on a fresh one), each stored and counted once.
+func TestSessionCreationRightAfterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a cluster")
+	}
+	c := pgtest.NewCluster(t)
+	s := open(t, pgtest.CreateDatabase(t, c.URL("postgres")))
+	ctx := context.Background()
+	ws := mustWorkspace(t, s, "w")
+	require.NoError(t, s.Write(ctx, func(tx store.Tx) error {
+		return tx.CreateAgent(ctx, store.Agent{ID: "agt_a", WorkspaceID: ws.ID, Name: "a", CreatedAt: t0, DraftUpdatedAt: t0})
+	}))
+	create := func(n int) []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				ses := store.Session{ID: store.NewSessionID(), WorkspaceID: ws.ID, AgentID: "agt_a", Channel: "chat", Version: 1, Billable: true, CreatedAt: t0}
+				errs[i] = s.CreateSessionCounted(ctx, ses, &store.OutcomeDelta{AgentID: "agt_a", Version: 1, At: t0, Sessions: 1})
+			})
+		}
+		wg.Wait()
+		return errs
+	}
+	for _, err := range create(50) { // fills the pool with connections
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.Stop())
+	require.NoError(t, c.Start())
+	for i, err := range create(50) {
+		assert.NoError(t, err, "creation %d right after the restart", i)
+	}
+	out, err := s.Outcomes(ctx, "agt_a", []int{1}, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(100), out[0].Sessions, "every session counted once")
+	u, err := s.Usage(ctx, ws.ID, "agt_a", time.Time{}, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, 100, u.ByVersion[1])
+}
+
+// TestKeysStampSharedReadsStayExact: with KeysStamp reads in flight all
+// the time (shared among concurrent callers), a call made after a
+// revocation returned always sees it.
+func TestKeysStampSharedReadsStayExact(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	const keys = 30
+	require.NoError(t, a.Write(ctx, func(tx store.Tx) error {
+		ws, err := tx.EnsureWorkspace(ctx, "w", t0)
+		if err != nil {
+			return err
+		}
+		for i := range keys {
+			id := "key_" + string(rune('a'+i))
+			if err := tx.CreateKey(ctx, store.Key{ID: id, WorkspaceID: ws.ID, Name: id, CreatedAt: t0}, []byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					_ = b.KeysStamp()
+					calls.Add(1)
+				}
+			}
+		})
+	}
+	for i := range keys {
+		before := b.KeysStamp()
+		require.NoError(t, a.RevokeKey(ctx, "key_"+string(rune('a'+i)), t0))
+		assert.NotEqual(t, before, b.KeysStamp(), "revocation %d unseen by a call made after it", i)
+	}
+	close(stop)
+	wg.Wait()
+	assert.Positive(t, calls.Load(), "the concurrent callers ran")
+}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,17 +35,8 @@ func scanSession(row pgx.Row) (store.Session, error) {
 // have Version 0; a published one a Version > 0 and no DraftRevision. A
 // duplicate id is ErrConflict.
 func (tx *pgTx) CreateSession(ctx context.Context, s store.Session) error {
-	switch {
-	case s.ID == "" || s.WorkspaceID == "" || s.AgentID == "" || s.Channel == "":
-		return errors.New("create session: id, workspace, agent and channel are required")
-	case s.CreatedAt.IsZero():
-		return errors.New("create session: created at is required")
-	case s.DraftMode && s.Version != 0:
-		return fmt.Errorf("create session %s: draft session with version %d", s.ID, s.Version)
-	case !s.DraftMode && s.Version <= 0:
-		return fmt.Errorf("create session %s: published session needs a version", s.ID)
-	case !s.DraftMode && s.DraftRevision != "":
-		return fmt.Errorf("create session %s: published session with a draft revision", s.ID)
+	if err := store.CheckSession(s); err != nil {
+		return err
 	}
 	tag, err := tx.tx.Exec(ctx,
 		`INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)

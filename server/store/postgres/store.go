@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,10 @@ type Store struct {
 	// pool so lock holders can never exhaust the connections their own
 	// writes need.
 	locks *pgxpool.Pool
+	// sessions is the group-commit queue of CreateSessionCounted.
+	sessions sessionQueue
+	// stamps shares KeysStamp reads among concurrent callers.
+	stamps stampReads
 }
 
 // Option configures [Open].
@@ -263,12 +268,73 @@ func boolInt(b bool) int {
 // daemon: the revision counter RevokeKey bumps, one primary-key read. When
 // the database cannot be read it returns a fresh value each time, so
 // callers drop their caches rather than trust them.
+//
+// Concurrent callers share reads, without any caller getting a value read
+// before it asked: a caller joins the next read to start, never one
+// already in flight, so a revocation committed before the call is always
+// seen. At most one read is in flight per store.
 func (s *Store) KeysStamp() string {
+	q := &s.stamps
+	q.mu.Lock()
+	var r *stampRead
+	switch {
+	case q.running == nil:
+		r = newStampRead()
+		q.running = r
+		q.mu.Unlock()
+	case q.next == nil:
+		// This caller reads next, once the read in flight ends.
+		r = newStampRead()
+		q.next = r
+		q.mu.Unlock()
+		<-r.start
+	default:
+		r = q.next
+		q.mu.Unlock()
+		<-r.done
+		return r.value()
+	}
+	r.rev, r.err = s.readKeysStamp()
+	q.mu.Lock()
+	q.running, q.next = q.next, nil
+	if q.running != nil {
+		close(q.running.start)
+	}
+	q.mu.Unlock()
+	close(r.done)
+	return r.value()
+}
+
+// stampReads is the queue of KeysStamp reads.
+type stampReads struct {
+	mu      sync.Mutex
+	running *stampRead // the read in flight
+	next    *stampRead // the read to start when it ends, if anyone waits for it
+}
+
+// stampRead is one read of the key revision, shared by its callers.
+type stampRead struct {
+	start chan struct{} // closed when the read may start (for a next read)
+	done  chan struct{} // closed when rev and err are set
+	rev   int64
+	err   error
+}
+
+func newStampRead() *stampRead {
+	return &stampRead{start: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (r *stampRead) value() string {
+	if r.err != nil {
+		return "unknown " + store.NewID("")
+	}
+	return strconv.FormatInt(r.rev, 10)
+}
+
+func (s *Store) readKeysStamp() (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var rev int64
-	if err := s.pool.QueryRow(ctx, `SELECT rev FROM key_revision WHERE id = 1`).Scan(&rev); err != nil {
-		return "unknown " + store.NewID("")
-	}
-	return strconv.FormatInt(rev, 10)
+	err := s.pool.QueryRow(ctx, `SELECT rev FROM key_revision WHERE id = 1`).Scan(&rev)
+	return rev, err
 }

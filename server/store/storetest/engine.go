@@ -63,6 +63,7 @@ type Engine interface {
 
 	// Sessions.
 	Session(ctx context.Context, workspaceID, id string) (store.Session, error)
+	CreateSessionCounted(ctx context.Context, s store.Session, d *store.OutcomeDelta) error
 	AppendTurn(ctx context.Context, sessionID string, user, agent store.Message, state []byte) error
 	AppendTurnAfter(ctx context.Context, sessionID string, lastSeq int, user, agent store.Message, state []byte) error
 	Messages(ctx context.Context, sessionID string) ([]store.Message, error)
