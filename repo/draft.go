@@ -236,6 +236,7 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 		}
 		// Objects first (blobs, trees, commit), fsynced, then the ref.
 		w := newWriteSet(h, s.o.Sync)
+		defer w.discard()
 		for p, data := range writes {
 			b, err := w.putBlob(data)
 			if err != nil {

@@ -312,6 +312,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 		notes := cleanNotes(req.Notes)
 
 		w := newWriteSet(h, s.o.Sync)
+		defer w.discard()
 		blob, err := w.putBlob(artifact)
 		if err != nil {
 			return err
