@@ -19,7 +19,13 @@ type objectCache struct {
 	size int64
 	ll   *list.List // of *cacheItem, most recent first
 	m    map[plumbing.Hash]*list.Element
+	// stats are the files and bytes below trees, by tree id, for the draft
+	// limits; a few dozen bytes each, dropped all at once past maxStats.
+	stats map[plumbing.Hash]treeStat
 }
+
+// maxStats bounds objectCache.stats.
+const maxStats = 1 << 15
 
 type cacheItem struct {
 	hash plumbing.Hash
@@ -31,7 +37,7 @@ type cacheItem struct {
 }
 
 func newObjectCache(max int64) *objectCache {
-	return &objectCache{max: max, ll: list.New(), m: map[plumbing.Hash]*list.Element{}}
+	return &objectCache{max: max, ll: list.New(), m: map[plumbing.Hash]*list.Element{}, stats: map[plumbing.Hash]treeStat{}}
 }
 
 func (c *objectCache) get(h plumbing.Hash) (*cacheItem, bool) {
@@ -73,4 +79,20 @@ func (c *objectCache) putTree(h plumbing.Hash, entries []object.TreeEntry) {
 		size += int64(len(e.Name)) + 48
 	}
 	c.put(&cacheItem{hash: h, tree: entries, size: size, isTree: true})
+}
+
+func (c *objectCache) stat(t plumbing.Hash) (treeStat, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.stats[t]
+	return st, ok
+}
+
+func (c *objectCache) putStat(t plumbing.Hash, st treeStat) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.stats) >= maxStats {
+		clear(c.stats)
+	}
+	c.stats[t] = st
 }

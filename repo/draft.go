@@ -190,49 +190,62 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 		if req.ExpectedRevision != "" && req.ExpectedRevision != head.Hash.String() {
 			return &RevisionMismatchError{Current: head.Hash.String()}
 		}
-		flat, err := h.flatten(head.TreeHash, "")
-		if err != nil {
-			return err
-		}
-		// Validate everything before writing anything.
+		// Validate everything before writing anything. final is each
+		// changed path's new entry, nil when deleted.
 		changed := map[string]bool{}
 		writes := map[string][]byte{}
+		final := map[string]*entry{}
 		for _, ch := range req.Changes {
 			if err := checkPath(ch.Path); err != nil {
 				return err
 			}
 			if ch.Delete {
-				if _, ok := flat[ch.Path]; !ok {
+				e, ok := final[ch.Path]
+				if !ok {
+					if _, err := h.lookup(head.TreeHash, ch.Path); err != nil {
+						return fmt.Errorf("delete %s: %w", ch.Path, err)
+					}
+				} else if e == nil {
 					return fmt.Errorf("delete %s: %w", ch.Path, ErrFileNotFound)
 				}
-				delete(flat, ch.Path)
+				final[ch.Path] = nil
 				delete(writes, ch.Path)
 			} else {
-				flat[ch.Path] = entry{hash: plumbing.ComputeHash(plumbing.BlobObject, ch.Content), mode: modeFile}
+				final[ch.Path] = &entry{hash: plumbing.ComputeHash(plumbing.BlobObject, ch.Content), mode: modeFile}
 				writes[ch.Path] = ch.Content
 			}
 			changed[ch.Path] = true
 		}
-		if err := checkCollisions(flat); err != nil {
+		// Only the trees on the changed paths are rebuilt; the limits
+		// are checked on sizes derived from the base tree's.
+		edit := newTreeEdit()
+		for p, e := range final {
+			edit.set(p, e)
+		}
+		sizes := make(map[plumbing.Hash]int64, len(writes))
+		for p, data := range writes {
+			sizes[final[p].hash] = int64(len(data))
+		}
+		var trees []newTree
+		tree, st, err := h.applyEdit(head.TreeHash, edit, "", sizes, &trees)
+		if err != nil {
 			return err
 		}
-		if len(flat) > s.o.MaxFiles {
-			return fmt.Errorf("%d files, limit %d: %w", len(flat), s.o.MaxFiles, ErrDraftTooLarge)
+		if tree.IsZero() { // every file deleted: the empty tree
+			empty := newTree{entries: []object.TreeEntry{}}
+			empty.hash = plumbing.ComputeHash(plumbing.TreeObject, empty.data)
+			tree, trees = empty.hash, append(trees, empty)
 		}
-		var total int64
-		for p, e := range flat {
-			if data, ok := writes[p]; ok {
-				total += int64(len(data))
-				continue
-			}
-			n, err := h.blobSize(e.hash)
-			if err != nil {
-				return err
-			}
-			total += n
+		if st.files > s.o.MaxFiles {
+			return fmt.Errorf("%d files, limit %d: %w", st.files, s.o.MaxFiles, ErrDraftTooLarge)
 		}
-		if total > s.o.MaxDraftBytes {
-			return fmt.Errorf("%d bytes, limit %d: %w", total, s.o.MaxDraftBytes, ErrDraftTooLarge)
+		if st.bytes > s.o.MaxDraftBytes {
+			return fmt.Errorf("%d bytes, limit %d: %w", st.bytes, s.o.MaxDraftBytes, ErrDraftTooLarge)
+		}
+		if tree == head.TreeHash {
+			out, err = h.describe(head)
+			out.Unchanged = true
+			return err
 		}
 		// Objects first (blobs, trees, commit), fsynced, then the ref.
 		w := newWriteSet(h, s.o.Sync)
@@ -242,18 +255,14 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 			if err != nil {
 				return err
 			}
-			if b != flat[p].hash {
-				return fmt.Errorf("blob %s: hash %s, want %s", p, b, flat[p].hash)
+			if b != final[p].hash {
+				return fmt.Errorf("blob %s: hash %s, want %s", p, b, final[p].hash)
 			}
 		}
-		tree, err := w.putTree(flat)
-		if err != nil {
-			return err
-		}
-		if tree == head.TreeHash {
-			out, err = h.describe(head)
-			out.Unchanged = true
-			return err
+		for _, t := range trees {
+			if err := w.putNewTree(t); err != nil {
+				return err
+			}
 		}
 		msg := req.Message
 		if strings.TrimSpace(msg) == "" {
