@@ -77,46 +77,93 @@ func newWriteSet(h *handle, sync bool) *writeSet {
 }
 
 // put stores object (typ, data) unless the repository already has it and
-// returns its id. A loose object file of length zero (what a power loss
-// could leave of an unsynced write by an older version) is not trusted:
-// it is replaced.
+// returns its id. From fastCompressionSize up the object is hashed while
+// it is compressed (into a temporary file in objects/, as its name is not
+// known yet), on two cores in about the time of one.
 func (w *writeSet) put(typ plumbing.ObjectType, data []byte) (plumbing.Hash, error) {
-	hash := plumbing.ComputeHash(typ, data)
-	if w.queued[hash] {
-		return hash, nil
+	if len(data) < fastCompressionSize {
+		return w.putHashed(typ, data, plumbing.ComputeHash(typ, data))
+	}
+	hashed := make(chan plumbing.Hash, 1)
+	go func() { hashed <- plumbing.ComputeHash(typ, data) }()
+	tmp, err := w.writeTemp(filepath.Join(w.h.dir, "objects"), typ, data)
+	hash := <-hashed
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", typ, hash, err)
+	}
+	known, err := w.has(hash)
+	if err != nil || known {
+		_ = os.Remove(tmp)
+		return hash, err
+	}
+	return hash, w.place(typ, hash, tmp)
+}
+
+// putHashed is put for an object whose id hash is known.
+func (w *writeSet) putHashed(typ plumbing.ObjectType, data []byte, hash plumbing.Hash) (plumbing.Hash, error) {
+	known, err := w.has(hash)
+	if err != nil || known {
+		return hash, err
 	}
 	hex := hash.String()
-	dir := filepath.Join(w.h.dir, "objects", hex[:2])
-	loose := filepath.Join(dir, hex[2:])
+	tmp, err := w.writeTemp(filepath.Join(w.h.dir, "objects", hex[:2]), typ, data)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", typ, hash, err)
+	}
+	return hash, w.place(typ, hash, tmp)
+}
+
+// has reports whether the repository (or w, not yet flushed) holds object
+// hash. A loose object file of length zero (what a power loss could leave
+// of an unsynced write by an older version) is not trusted: it is removed
+// and has reports false.
+func (w *writeSet) has(hash plumbing.Hash) (bool, error) {
+	if w.queued[hash] {
+		return true, nil
+	}
+	hex := hash.String()
+	loose := filepath.Join(w.h.dir, "objects", hex[:2], hex[2:])
 	fi, err := os.Stat(loose)
 	switch {
 	case err == nil && fi.Size() > 0:
-		return hash, nil
+		return true, nil
 	case err == nil:
 		if err := os.Remove(loose); err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("remove empty object %s: %w", hex, err)
+			return false, fmt.Errorf("remove empty object %s: %w", hex, err)
 		}
+		return false, nil
+	}
 	// The writer's handle is dropped whenever packs change (under the
 	// agent lock), so its pack list is current: no retry needed.
-	case w.h.st.HasEncodedObject(hash) == nil: // packed
-		return hash, nil
-	}
-	tmp, err := w.writeTemp(dir, typ, data)
-	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", typ, hash, err)
+	return w.h.st.HasEncodedObject(hash) == nil, nil
+}
+
+// place moves the temporary file tmp holding object hash to its loose
+// object name: at once without sync, at flush with sync.
+func (w *writeSet) place(typ plumbing.ObjectType, hash plumbing.Hash, tmp string) error {
+	hex := hash.String()
+	dir := filepath.Join(w.h.dir, "objects", hex[:2])
+	loose := filepath.Join(dir, hex[2:])
+	if filepath.Dir(tmp) != dir {
+		if err := os.Mkdir(dir, 0o755); err == nil {
+			w.newDir = true
+		} else if !errors.Is(err, fs.ErrExist) {
+			_ = os.Remove(tmp)
+			return fmt.Errorf("write %s %s: %w", typ, hash, err)
+		}
 	}
 	w.written++
 	w.dirs[dir] = true
 	if w.sync {
 		w.pending = append(w.pending, pendingObject{tmp: tmp, final: loose})
 		w.queued[hash] = true
-		return hash, nil
+		return nil
 	}
 	if err := os.Rename(tmp, loose); err != nil {
 		_ = os.Remove(tmp)
-		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", typ, hash, err)
+		return fmt.Errorf("write %s %s: %w", typ, hash, err)
 	}
-	return hash, nil
+	return nil
 }
 
 // writeTemp writes the loose object encoding of (typ, data), zlib
