@@ -75,6 +75,16 @@ func (s *Store) DraftFiles(ctx context.Context, id string) (rev, tree string, fi
 
 // readAll reads every file below tree t except the top-level skip.
 func (h *handle) readAll(t plumbing.Hash, skip string) (map[string][]byte, error) {
+	files, err := h.readShared(t, skip)
+	for p, data := range files {
+		files[p] = bytes.Clone(data)
+	}
+	return files, err
+}
+
+// readShared is readAll without copies: the contents are shared with the
+// cache and must not be modified.
+func (h *handle) readShared(t plumbing.Hash, skip string) (map[string][]byte, error) {
 	flat, err := h.flatten(t, skip)
 	if err != nil {
 		return nil, err
@@ -90,7 +100,7 @@ func (h *handle) readAll(t plumbing.Hash, skip string) (map[string][]byte, error
 		if err != nil {
 			return nil, err
 		}
-		files[p] = bytes.Clone(data)
+		files[p] = data
 	}
 	return files, nil
 }

@@ -30,6 +30,8 @@ type Options struct {
 	MaxDraftBytes int64            // per draft, default 16 MiB
 	// Compile turns draft files into the bytes of compiled/agent.json. Its
 	// error is returned by Publish wrapped, so errors.As still finds it.
+	// The contents of files are shared with the object cache (not copied
+	// for each publish) and must not be modified.
 	Compile func(files map[string][]byte) (artifact []byte, err error)
 	// CacheBytes bounds the cache of decoded blobs and trees shared by all
 	// repositories, default 64 MiB.

@@ -23,10 +23,11 @@ import (
 
 // fastCompressionSize is the object size from which loose objects are
 // compressed with zlib's fastest level: a big blob (compiled/agent.json
-// embeds every knowledge body) or tree costs several times less to write,
-// for a file some 10-40% bigger until housekeeping packs it (git reads
-// any level, and repacking recompresses).
-const fastCompressionSize = 64 << 10
+// embeds every knowledge body) or tree (a directory of a thousand
+// articles) costs a fraction of the time to write, for a file about 15%
+// bigger on prose until housekeeping packs it (git reads any level, and
+// packing compresses again).
+const fastCompressionSize = 16 << 10
 
 // zlibPools hold zlib writers by level; a writer is some hundreds of KiB of
 // compressor state, too much to allocate per object.
