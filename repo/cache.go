@@ -20,11 +20,14 @@ type objectCache struct {
 	ll   *list.List // of *cacheItem, most recent first
 	m    map[plumbing.Hash]*list.Element
 	// stats are the files and bytes below trees, by tree id, for the draft
-	// limits; a few dozen bytes each, dropped all at once past maxStats.
-	stats map[plumbing.Hash]treeStat
+	// limits, in two generations: when stats reaches maxStats it becomes
+	// oldStats (the previous one is dropped), and a hit in oldStats moves
+	// back to stats, so what is in use survives.
+	stats, oldStats map[plumbing.Hash]treeStat
 }
 
-// maxStats bounds objectCache.stats.
+// maxStats bounds each generation of objectCache.stats (some 60 bytes an
+// entry).
 const maxStats = 1 << 15
 
 type cacheItem struct {
@@ -84,15 +87,26 @@ func (c *objectCache) putTree(h plumbing.Hash, entries []object.TreeEntry) {
 func (c *objectCache) stat(t plumbing.Hash) (treeStat, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, ok := c.stats[t]
+	if st, ok := c.stats[t]; ok {
+		return st, true
+	}
+	st, ok := c.oldStats[t]
+	if ok {
+		c.setStat(t, st)
+	}
 	return st, ok
 }
 
 func (c *objectCache) putStat(t plumbing.Hash, st treeStat) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.setStat(t, st)
+}
+
+// setStat records st under c.mu.
+func (c *objectCache) setStat(t plumbing.Hash, st treeStat) {
 	if len(c.stats) >= maxStats {
-		clear(c.stats)
+		c.oldStats, c.stats = c.stats, make(map[plumbing.Hash]treeStat, maxStats)
 	}
 	c.stats[t] = st
 }

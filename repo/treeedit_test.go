@@ -193,3 +193,26 @@ func TestCommitDeleteEverything(t *testing.T) {
 	assert.True(t, errors.Is(err, ErrFileNotFound))
 	mustFsck(t, s.Path(testID))
 }
+
+// TestStatCacheGenerations: tree stats stay bounded, and one in use
+// survives while newer ones push older ones out.
+func TestStatCacheGenerations(t *testing.T) {
+	c := newObjectCache(1 << 20)
+	key := func(i int) plumbing.Hash { return plumbing.ComputeHash(plumbing.TreeObject, fmt.Appendf(nil, "%d", i)) }
+	hot := key(-1)
+	c.putStat(hot, treeStat{files: 7, bytes: 70})
+	for i := range 5 * maxStats {
+		c.putStat(key(i), treeStat{files: i})
+		if i%1000 == 0 {
+			st, ok := c.stat(hot)
+			require.True(t, ok, "hot entry lost after %d puts", i)
+			require.Equal(t, treeStat{files: 7, bytes: 70}, st)
+		}
+	}
+	assert.LessOrEqual(t, len(c.stats)+len(c.oldStats), 2*maxStats)
+	_, ok := c.stat(key(0))
+	assert.False(t, ok, "a cold entry is dropped")
+	st, ok := c.stat(key(5*maxStats - 1))
+	assert.True(t, ok)
+	assert.Equal(t, 5*maxStats-1, st.files)
+}
