@@ -56,7 +56,9 @@ func (s *Store) Draft(ctx context.Context, id string) (Draft, error) {
 }
 
 // DraftFiles returns the draft revision, its tree and the content of every
-// file.
+// file. The contents are shared with the object cache (not copied per
+// call: a draft of thousands of files is megabytes) and must not be
+// modified.
 func (s *Store) DraftFiles(ctx context.Context, id string) (rev, tree string, files map[string][]byte, err error) {
 	err = s.read(ctx, id, func(h *handle) error {
 		c, err := h.draftHead()
@@ -73,18 +75,10 @@ func (s *Store) DraftFiles(ctx context.Context, id string) (rev, tree string, fi
 	return rev, tree, files, nil
 }
 
-// readAll reads every file below tree t except the top-level skip.
+// readAll reads every file below tree t except the top-level skip. The
+// contents are not copied: they are shared with the object cache and must
+// not be modified.
 func (h *handle) readAll(t plumbing.Hash, skip string) (map[string][]byte, error) {
-	files, err := h.readShared(t, skip)
-	for p, data := range files {
-		files[p] = bytes.Clone(data)
-	}
-	return files, err
-}
-
-// readShared is readAll without copies: the contents are shared with the
-// cache and must not be modified.
-func (h *handle) readShared(t plumbing.Hash, skip string) (map[string][]byte, error) {
 	flat, err := h.flatten(t, skip)
 	if err != nil {
 		return nil, err

@@ -288,7 +288,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 				}
 			}
 		}
-		files, err := h.readShared(head.TreeHash, "")
+		files, err := h.readAll(head.TreeHash, "")
 		if err != nil {
 			return err
 		}
