@@ -3,8 +3,10 @@ package repo
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -162,4 +164,53 @@ func TestCompareEntries(t *testing.T) {
 		names = append(names, n)
 	}
 	assert.Equal(t, []string{"a", "a-b", "a.md", "a/", "a0", "b"}, names)
+}
+
+// openPacks lists the packfiles of dir this process has open, by
+// /proc/self/fd target ("(deleted)" marks one removed since).
+func openPacks(tb testing.TB, dir string) []string {
+	tb.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		tb.Skip("no /proc/self/fd")
+	}
+	var out []string
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(target, filepath.Join(dir, "objects", "pack")) && strings.Contains(target, ".pack") {
+			out = append(out, target)
+		}
+	}
+	return out
+}
+
+// TestWriterKeepsFewPacksOpen: the writer handle keeps a bounded number of
+// packfiles open between operations, never one housekeeping deleted, and
+// none once the store is closed.
+func TestWriterKeepsFewPacksOpen(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("housekeeping needs git")
+	}
+	s := mustOpenStore(t, func(o *Options) { o.PackThreshold = -1 })
+	ctx := context.Background()
+	files := map[string][]byte{}
+	for i := range 50 {
+		files[fmt.Sprintf("knowledge/k%02d.md", i)] = fmt.Appendf(nil, "article %d\n", i)
+	}
+	mustCreate(t, s, testID, files)
+	dir, _ := filepath.EvalSymlinks(s.Path(testID))
+	for round := range 3 {
+		_, err := s.Housekeep(ctx, testID)
+		require.NoError(t, err)
+		// A fresh writer sizes every packed blob for the limits.
+		mustCommit(t, s, testID, set(fmt.Sprintf("knowledge/new%d.md", round), "new\n"))
+		open := openPacks(t, dir)
+		assert.NotEmpty(t, open, "round %d: the writer keeps its pack open", round)
+		assert.LessOrEqual(t, len(open), writerPacks, "round %d", round)
+		for _, p := range open {
+			assert.NotContains(t, p, "(deleted)", "round %d", round)
+		}
+	}
+	require.NoError(t, s.Close())
+	assert.Empty(t, openPacks(t, dir), "closed with the store")
 }
