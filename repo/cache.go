@@ -19,7 +19,16 @@ type objectCache struct {
 	size int64
 	ll   *list.List // of *cacheItem, most recent first
 	m    map[plumbing.Hash]*list.Element
+	// stats are the files and bytes below trees, by tree id, for the draft
+	// limits, in two generations: when stats reaches maxStats it becomes
+	// oldStats (the previous one is dropped), and a hit in oldStats moves
+	// back to stats, so what is in use survives.
+	stats, oldStats map[plumbing.Hash]treeStat
 }
+
+// maxStats bounds each generation of objectCache.stats (some 60 bytes an
+// entry).
+const maxStats = 1 << 15
 
 type cacheItem struct {
 	hash plumbing.Hash
@@ -31,7 +40,7 @@ type cacheItem struct {
 }
 
 func newObjectCache(max int64) *objectCache {
-	return &objectCache{max: max, ll: list.New(), m: map[plumbing.Hash]*list.Element{}}
+	return &objectCache{max: max, ll: list.New(), m: map[plumbing.Hash]*list.Element{}, stats: map[plumbing.Hash]treeStat{}}
 }
 
 func (c *objectCache) get(h plumbing.Hash) (*cacheItem, bool) {
@@ -73,4 +82,31 @@ func (c *objectCache) putTree(h plumbing.Hash, entries []object.TreeEntry) {
 		size += int64(len(e.Name)) + 48
 	}
 	c.put(&cacheItem{hash: h, tree: entries, size: size, isTree: true})
+}
+
+func (c *objectCache) stat(t plumbing.Hash) (treeStat, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.stats[t]; ok {
+		return st, true
+	}
+	st, ok := c.oldStats[t]
+	if ok {
+		c.setStat(t, st)
+	}
+	return st, ok
+}
+
+func (c *objectCache) putStat(t plumbing.Hash, st treeStat) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setStat(t, st)
+}
+
+// setStat records st under c.mu.
+func (c *objectCache) setStat(t plumbing.Hash, st treeStat) {
+	if len(c.stats) >= maxStats {
+		c.oldStats, c.stats = c.stats, make(map[plumbing.Hash]treeStat, maxStats)
+	}
+	c.stats[t] = st
 }

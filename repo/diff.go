@@ -52,10 +52,84 @@ func (h *handle) entries(t plumbing.Hash) (map[string]object.TreeEntry, error) {
 	return m, nil
 }
 
+// diffInto appends the blob changes between trees a and b below prefix,
+// recursing only into subtrees that differ. It merges the two entry lists
+// in git order, so a directory costs its entry count, not map building.
 func (h *handle) diffInto(out *[]change, a, b plumbing.Hash, prefix, skip string) error {
 	if a == b {
 		return nil
 	}
+	ea, err := h.treeEntries(a)
+	if err != nil {
+		return err
+	}
+	eb, err := h.treeEntries(b)
+	if err != nil {
+		return err
+	}
+	if !strictlySorted(ea) || !strictlySorted(eb) {
+		return h.diffMaps(out, a, b, prefix, skip)
+	}
+	for i, j := 0, 0; i < len(ea) || j < len(eb); {
+		var x, y object.TreeEntry
+		var okx, oky bool
+		var c int
+		switch {
+		case i == len(ea):
+			c = 1
+		case j == len(eb):
+			c = -1
+		default:
+			c = compareEntries(ea[i], eb[j])
+		}
+		if c <= 0 {
+			x, okx, i = ea[i], true, i+1
+		}
+		if c >= 0 {
+			y, oky, j = eb[j], true, j+1
+		}
+		okx = okx && x.Mode != filemode.Submodule
+		oky = oky && y.Mode != filemode.Submodule
+		name := x.Name
+		if !okx {
+			name = y.Name
+		}
+		if prefix == "" && skip != "" && name == skip || !okx && !oky {
+			continue
+		}
+		if err := h.diffEntry(out, x, y, okx, oky, prefix, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// treeEntries returns the entries of tree t (zero: none).
+func (h *handle) treeEntries(t plumbing.Hash) ([]object.TreeEntry, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	tr, err := h.tree(t)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", t, err)
+	}
+	return tr.Entries, nil
+}
+
+// strictlySorted reports whether entries are in git order without
+// repeats, as every tree written by git or this package is.
+func strictlySorted(entries []object.TreeEntry) bool {
+	for i := 1; i < len(entries); i++ {
+		if compareEntries(entries[i-1], entries[i]) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// diffMaps is diffInto for trees not in git order, matching entries by
+// name.
+func (h *handle) diffMaps(out *[]change, a, b plumbing.Hash, prefix, skip string) error {
 	ea, err := h.entries(a)
 	if err != nil {
 		return err
@@ -79,32 +153,41 @@ func (h *handle) diffInto(out *[]change, a, b plumbing.Hash, prefix, skip string
 		}
 		x, okx := ea[name]
 		y, oky := eb[name]
-		if okx && oky && x.Hash == y.Hash && x.Mode == y.Mode {
-			continue
+		if err := h.diffEntry(out, x, y, okx, oky, prefix, name); err != nil {
+			return err
 		}
-		xd, yd := okx && x.Mode == filemode.Dir, oky && y.Mode == filemode.Dir
-		if xd || yd {
-			var da, db plumbing.Hash
-			if xd {
-				da = x.Hash
-			}
-			if yd {
-				db = y.Hash
-			}
-			if err := h.diffInto(out, da, db, prefix+name+"/", ""); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// diffEntry appends the changes between entry x of one tree and entry y
+// of the other (either may be missing) for the same name.
+func (h *handle) diffEntry(out *[]change, x, y object.TreeEntry, okx, oky bool, prefix, name string) error {
+	if okx && oky && x.Hash == y.Hash && x.Mode == y.Mode {
+		return nil
+	}
+	xd, yd := okx && x.Mode == filemode.Dir, oky && y.Mode == filemode.Dir
+	if xd || yd {
+		var da, db plumbing.Hash
+		if xd {
+			da = x.Hash
 		}
-		var fa, fb entry
-		if okx && !xd {
-			fa = entry{hash: x.Hash, mode: x.Mode}
+		if yd {
+			db = y.Hash
 		}
-		if oky && !yd {
-			fb = entry{hash: y.Hash, mode: y.Mode}
+		if err := h.diffInto(out, da, db, prefix+name+"/", ""); err != nil {
+			return err
 		}
-		if fa != fb {
-			*out = append(*out, change{path: prefix + name, from: fa, to: fb})
-		}
+	}
+	var fa, fb entry
+	if okx && !xd {
+		fa = entry{hash: x.Hash, mode: x.Mode}
+	}
+	if oky && !yd {
+		fb = entry{hash: y.Hash, mode: y.Mode}
+	}
+	if fa != fb {
+		*out = append(*out, change{path: prefix + name, from: fa, to: fb})
 	}
 	return nil
 }

@@ -56,7 +56,9 @@ func (s *Store) Draft(ctx context.Context, id string) (Draft, error) {
 }
 
 // DraftFiles returns the draft revision, its tree and the content of every
-// file.
+// file. The contents are shared with the object cache (not copied per
+// call: a draft of thousands of files is megabytes) and must not be
+// modified.
 func (s *Store) DraftFiles(ctx context.Context, id string) (rev, tree string, files map[string][]byte, err error) {
 	err = s.read(ctx, id, func(h *handle) error {
 		c, err := h.draftHead()
@@ -73,7 +75,9 @@ func (s *Store) DraftFiles(ctx context.Context, id string) (rev, tree string, fi
 	return rev, tree, files, nil
 }
 
-// readAll reads every file below tree t except the top-level skip.
+// readAll reads every file below tree t except the top-level skip. The
+// contents are not copied: they are shared with the object cache and must
+// not be modified.
 func (h *handle) readAll(t plumbing.Hash, skip string) (map[string][]byte, error) {
 	flat, err := h.flatten(t, skip)
 	if err != nil {
@@ -90,7 +94,7 @@ func (h *handle) readAll(t plumbing.Hash, skip string) (map[string][]byte, error
 		if err != nil {
 			return nil, err
 		}
-		files[p] = bytes.Clone(data)
+		files[p] = data
 	}
 	return files, nil
 }
@@ -190,69 +194,79 @@ func (s *Store) CommitDraft(ctx context.Context, id string, req CommitRequest, t
 		if req.ExpectedRevision != "" && req.ExpectedRevision != head.Hash.String() {
 			return &RevisionMismatchError{Current: head.Hash.String()}
 		}
-		flat, err := h.flatten(head.TreeHash, "")
-		if err != nil {
-			return err
-		}
-		// Validate everything before writing anything.
+		// Validate everything before writing anything. final is each
+		// changed path's new entry, nil when deleted.
 		changed := map[string]bool{}
 		writes := map[string][]byte{}
+		final := map[string]*entry{}
 		for _, ch := range req.Changes {
 			if err := checkPath(ch.Path); err != nil {
 				return err
 			}
 			if ch.Delete {
-				if _, ok := flat[ch.Path]; !ok {
+				e, ok := final[ch.Path]
+				if !ok {
+					if _, err := h.lookup(head.TreeHash, ch.Path); err != nil {
+						return fmt.Errorf("delete %s: %w", ch.Path, err)
+					}
+				} else if e == nil {
 					return fmt.Errorf("delete %s: %w", ch.Path, ErrFileNotFound)
 				}
-				delete(flat, ch.Path)
+				final[ch.Path] = nil
 				delete(writes, ch.Path)
 			} else {
-				flat[ch.Path] = entry{hash: plumbing.ComputeHash(plumbing.BlobObject, ch.Content), mode: modeFile}
+				final[ch.Path] = &entry{hash: plumbing.ComputeHash(plumbing.BlobObject, ch.Content), mode: modeFile}
 				writes[ch.Path] = ch.Content
 			}
 			changed[ch.Path] = true
 		}
-		if err := checkCollisions(flat); err != nil {
-			return err
+		// Only the trees on the changed paths are rebuilt; the limits
+		// are checked on sizes derived from the base tree's.
+		edit := newTreeEdit()
+		for p, e := range final {
+			edit.set(p, e)
 		}
-		if len(flat) > s.o.MaxFiles {
-			return fmt.Errorf("%d files, limit %d: %w", len(flat), s.o.MaxFiles, ErrDraftTooLarge)
-		}
-		var total int64
-		for p, e := range flat {
-			if data, ok := writes[p]; ok {
-				total += int64(len(data))
-				continue
-			}
-			n, err := h.blobSize(e.hash)
-			if err != nil {
-				return err
-			}
-			total += n
-		}
-		if total > s.o.MaxDraftBytes {
-			return fmt.Errorf("%d bytes, limit %d: %w", total, s.o.MaxDraftBytes, ErrDraftTooLarge)
-		}
-		// Objects first (blobs, trees, commit), fsynced, then the ref.
-		w := newWriteSet(h, s.o.Sync)
+		sizes := make(map[plumbing.Hash]int64, len(writes))
 		for p, data := range writes {
-			b, err := w.putBlob(data)
-			if err != nil {
-				return err
-			}
-			if b != flat[p].hash {
-				return fmt.Errorf("blob %s: hash %s, want %s", p, b, flat[p].hash)
-			}
+			sizes[final[p].hash] = int64(len(data))
 		}
-		tree, err := w.putTree(flat)
+		var trees []newTree
+		tree, st, err := h.applyEdit(head.TreeHash, edit, "", sizes, &trees)
 		if err != nil {
 			return err
+		}
+		if tree.IsZero() { // every file deleted: the empty tree
+			empty := newTree{entries: []object.TreeEntry{}}
+			empty.hash = plumbing.ComputeHash(plumbing.TreeObject, empty.data)
+			tree, trees = empty.hash, append(trees, empty)
+		}
+		if st.files > s.o.MaxFiles {
+			return fmt.Errorf("%d files, limit %d: %w", st.files, s.o.MaxFiles, ErrDraftTooLarge)
+		}
+		if st.bytes > s.o.MaxDraftBytes {
+			return fmt.Errorf("%d bytes, limit %d: %w", st.bytes, s.o.MaxDraftBytes, ErrDraftTooLarge)
 		}
 		if tree == head.TreeHash {
 			out, err = h.describe(head)
 			out.Unchanged = true
 			return err
+		}
+		// Objects first (blobs, trees, commit), fsynced, then the ref.
+		w := newWriteSet(h, s.o.Sync)
+		defer w.discard()
+		for p, data := range writes {
+			b, err := w.putBlob(data)
+			if err != nil {
+				return err
+			}
+			if b != final[p].hash {
+				return fmt.Errorf("blob %s: hash %s, want %s", p, b, final[p].hash)
+			}
+		}
+		for _, t := range trees {
+			if err := w.putNewTree(t); err != nil {
+				return err
+			}
 		}
 		msg := req.Message
 		if strings.TrimSpace(msg) == "" {

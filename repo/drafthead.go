@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -21,4 +22,31 @@ func (s *Store) DraftHead(ctx context.Context, id string) (rev, tree string, err
 		return "", "", fmt.Errorf("draft head %s: %w", id, err)
 	}
 	return rev, tree, nil
+}
+
+// DraftBlob returns the draft's revision and the blob id of the file at
+// path in it ("" when the draft has no such file), reading only the trees
+// on that path: what a conditional one-file write compares its If-Match
+// with, at a cost that does not grow with the draft.
+func (s *Store) DraftBlob(ctx context.Context, id, path string) (rev, blob string, err error) {
+	err = s.read(ctx, id, func(h *handle) error {
+		c, err := h.draftHead()
+		if err != nil {
+			return err
+		}
+		rev = c.Hash.String()
+		b, err := h.lookup(c.TreeHash, path)
+		switch {
+		case errors.Is(err, ErrFileNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		blob = b.String()
+		return nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("draft blob %s %s: %w", id, path, err)
+	}
+	return rev, blob, nil
 }

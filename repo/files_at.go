@@ -8,7 +8,8 @@ import (
 // FilesAt returns the tree and every file of one draft revision (a commit
 // of refs/heads/draft's history), so a session pinned to a draft revision
 // can be served again after a restart. A revision that is not a commit id
-// of the repository returns ErrBadCursor.
+// of the repository returns ErrBadCursor. As with DraftFiles, the contents
+// are shared and must not be modified.
 func (s *Store) FilesAt(ctx context.Context, id, revision string) (tree string, files map[string][]byte, err error) {
 	h, ok := parseHash(revision)
 	if !ok {

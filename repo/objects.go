@@ -8,7 +8,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -98,124 +97,6 @@ func nextSlash(p string, i int) int {
 	return i + 1 + j
 }
 
-// writeSet writes objects into a repository and remembers which loose
-// objects it created so flush can fsync them.
-type writeSet struct {
-	h       *handle
-	sync    bool
-	created []plumbing.Hash
-	newDir  bool // an objects/xx directory was created
-	written int  // loose objects written, flushed or not
-}
-
-func newWriteSet(h *handle, sync bool) *writeSet { return &writeSet{h: h, sync: sync} }
-
-// put stores obj unless the repository already has it. A loose object
-// file of length zero (what a power loss can leave of an unsynced write) is
-// not trusted: it is replaced.
-func (w *writeSet) put(obj *plumbing.MemoryObject) (plumbing.Hash, error) {
-	hash := obj.Hash()
-	hex := hash.String()
-	loose := filepath.Join(w.h.dir, "objects", hex[:2], hex[2:])
-	fi, err := os.Stat(loose)
-	switch {
-	case err == nil && fi.Size() > 0:
-		return hash, nil
-	case err == nil:
-		if err := os.Remove(loose); err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("remove empty object %s: %w", hex, err)
-		}
-	// The writer's handle is dropped whenever packs change (under the
-	// agent lock), so its pack list is current: no retry needed.
-	case w.h.st.HasEncodedObject(hash) == nil: // packed
-		return hash, nil
-	}
-	if _, err := os.Stat(filepath.Dir(loose)); err != nil {
-		w.newDir = true
-	}
-	if _, err := w.h.st.SetEncodedObject(obj); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", obj.Type(), hash, err)
-	}
-	w.created = append(w.created, hash)
-	w.written++
-	return hash, nil
-}
-
-func (w *writeSet) putBlob(data []byte) (plumbing.Hash, error) {
-	obj := &plumbing.MemoryObject{}
-	obj.SetType(plumbing.BlobObject)
-	if _, err := obj.Write(data); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	h, err := w.put(obj)
-	if err == nil {
-		w.h.sizes[h] = int64(len(data))
-	}
-	return h, err
-}
-
-// treeNode is one directory while building trees from a flat map.
-type treeNode struct {
-	files map[string]entry
-	dirs  map[string]*treeNode
-}
-
-// putTree writes the trees of flat (path → blob) and returns the root tree.
-func (w *writeSet) putTree(flat map[string]entry) (plumbing.Hash, error) {
-	root := &treeNode{files: map[string]entry{}, dirs: map[string]*treeNode{}}
-	for p, e := range flat {
-		n := root
-		segs := strings.Split(p, "/")
-		for _, d := range segs[:len(segs)-1] {
-			c := n.dirs[d]
-			if c == nil {
-				c = &treeNode{files: map[string]entry{}, dirs: map[string]*treeNode{}}
-				n.dirs[d] = c
-			}
-			n = c
-		}
-		n.files[segs[len(segs)-1]] = e
-	}
-	return w.putNode(root)
-}
-
-func (w *writeSet) putNode(n *treeNode) (plumbing.Hash, error) {
-	entries := make([]object.TreeEntry, 0, len(n.files)+len(n.dirs))
-	for name, e := range n.files {
-		entries = append(entries, object.TreeEntry{Name: name, Mode: e.mode, Hash: e.hash})
-	}
-	for name, c := range n.dirs {
-		h, err := w.putNode(c)
-		if err != nil {
-			return plumbing.ZeroHash, err
-		}
-		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h})
-	}
-	return w.putEntries(entries)
-}
-
-// putEntries writes one tree object with entries in git order.
-func (w *writeSet) putEntries(entries []object.TreeEntry) (plumbing.Hash, error) {
-	sortEntries(entries)
-	obj := &plumbing.MemoryObject{}
-	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return w.put(obj)
-}
-
-// sortEntries sorts tree entries the way git does: by name, a directory
-// comparing as if its name ended in "/".
-func sortEntries(entries []object.TreeEntry) {
-	key := func(e object.TreeEntry) string {
-		if e.Mode == filemode.Dir {
-			return e.Name + "/"
-		}
-		return e.Name
-	}
-	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
-}
-
 func toSig(g Signature) object.Signature {
 	return object.Signature{Name: g.Name, Email: g.Email, When: g.When}
 }
@@ -227,66 +108,6 @@ func fromSig(g object.Signature) Signature {
 // endLine makes s end with exactly one newline.
 func endLine(s string) string {
 	return strings.TrimRight(s, "\n") + "\n"
-}
-
-func (w *writeSet) putCommit(tree plumbing.Hash, parents []plumbing.Hash, msg string, author, committer Signature) (plumbing.Hash, error) {
-	c := &object.Commit{
-		Author:       toSig(author),
-		Committer:    toSig(committer),
-		Message:      endLine(msg),
-		TreeHash:     tree,
-		ParentHashes: parents,
-	}
-	obj := &plumbing.MemoryObject{}
-	if err := c.Encode(obj); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return w.put(obj)
-}
-
-func (w *writeSet) putTag(name string, target plumbing.Hash, msg string, tagger Signature) (plumbing.Hash, error) {
-	t := &object.Tag{
-		Name:       name,
-		Tagger:     toSig(tagger),
-		Message:    endLine(msg),
-		TargetType: plumbing.CommitObject,
-		Target:     target,
-	}
-	obj := &plumbing.MemoryObject{}
-	if err := t.Encode(obj); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return w.put(obj)
-}
-
-// flush fsyncs the loose objects created by w and their directories (and
-// objects/ itself when a fan-out directory was created), all concurrently
-// so the filesystem can batch them into few journal commits. It returns
-// once every one is durable.
-func (w *writeSet) flush() error {
-	if !w.sync || len(w.created) == 0 {
-		return nil
-	}
-	objects := filepath.Join(w.h.dir, "objects")
-	paths := make([]string, 0, 2*len(w.created)+1)
-	dirs := map[string]bool{}
-	for _, h := range w.created {
-		hex := h.String()
-		d := filepath.Join(objects, hex[:2])
-		paths = append(paths, filepath.Join(d, hex[2:]))
-		if !dirs[d] {
-			dirs[d] = true
-			paths = append(paths, d)
-		}
-	}
-	if w.newDir {
-		paths = append(paths, objects)
-	}
-	if err := syncPaths(paths); err != nil {
-		return fmt.Errorf("sync objects: %w", err)
-	}
-	w.created, w.newDir = w.created[:0], false
-	return nil
 }
 
 // conflict returns an error matching both ErrConflict and go-git's

@@ -305,13 +305,18 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 				return err
 			}
 		}
-		sum := sha256.Sum256(artifact)
-		digest := "sha256:" + hex.EncodeToString(sum[:])
+		// The digest is computed while the artifact is hashed and written.
+		digested := make(chan string, 1)
+		go func() {
+			sum := sha256.Sum256(artifact)
+			digested <- "sha256:" + hex.EncodeToString(sum[:])
+		}()
 		n := latest + 1
 		publisher := s.sig(req.Publisher)
 		notes := cleanNotes(req.Notes)
 
 		w := newWriteSet(h, s.o.Sync)
+		defer w.discard()
 		blob, err := w.putBlob(artifact)
 		if err != nil {
 			return err
@@ -351,6 +356,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 		if err != nil {
 			return err
 		}
+		digest := <-digested
 		tag, err := w.putTag(fmt.Sprintf("v%d", n), rc, tagMessage(n, notes, publisher, head.Hash, digest, extras.Trailers), publisher)
 		if err != nil {
 			return err

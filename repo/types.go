@@ -81,7 +81,7 @@ type PublishRequest struct {
 type GateInput struct {
 	Revision string            // draft commit id
 	Tree     string            // its tree id
-	Files    map[string][]byte // its files, as the compiler saw them
+	Files    map[string][]byte // its files, as the compiler saw them (shared: not to be modified)
 }
 
 // ReleaseExtras is what a Gate adds to a release.

@@ -205,25 +205,28 @@ func MatchETag(header string, tags ...string) bool {
 // must apply to. The tag may be the draft revision (GET .../draft) or, for a
 // one-file write, the file's blob id (GET .../draft/files/{path}).
 func (b *Backend) resolveIfMatch(ctx context.Context, id, header string, changes []repo.Change) (string, error) {
-	d, err := b.repos.Draft(ctx, id)
+	// Only the revision and the one file's blob id: never the whole draft.
+	var rev, blob string
+	var err error
+	if len(changes) == 1 {
+		rev, blob, err = b.repos.DraftBlob(ctx, id, changes[0].Path)
+	} else {
+		rev, _, err = b.repos.DraftHead(ctx, id)
+	}
 	if err != nil {
 		return "", err
 	}
-	tags := []string{d.Revision}
-	if len(changes) == 1 {
-		for _, f := range d.Files {
-			if f.Path == changes[0].Path {
-				tags = append(tags, f.Blob)
-			}
-		}
-		if strings.TrimSpace(header) == "*" && len(tags) == 1 {
-			return "", Errorf("precondition_failed", "If-Match: * but %s does not exist", changes[0].Path).With("currentRevision", d.Revision)
-		}
+	tags := []string{rev}
+	if blob != "" {
+		tags = append(tags, blob)
+	}
+	if len(changes) == 1 && blob == "" && strings.TrimSpace(header) == "*" {
+		return "", Errorf("precondition_failed", "If-Match: * but %s does not exist", changes[0].Path).With("currentRevision", rev)
 	}
 	if !MatchETag(header, tags...) {
-		return "", Errorf("precondition_failed", "If-Match does not match the draft at %s", d.Revision).With("currentRevision", d.Revision)
+		return "", Errorf("precondition_failed", "If-Match does not match the draft at %s", rev).With("currentRevision", rev)
 	}
-	return d.Revision, nil
+	return rev, nil
 }
 
 // settingsMeta returns agent.yaml's name and description when a change
