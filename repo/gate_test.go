@@ -2,8 +2,11 @@ package repo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,4 +75,37 @@ func TestPublishGate(t *testing.T) {
 	v2 := mustPublish(t, s, testID, "")
 	assert.Nil(t, v2.Trailers)
 	assert.Equal(t, "agent.yaml\ncompiled/agent.json\nknowledge/a.md\n", mustGit(t, dir, "ls-tree", "-r", "--name-only", "v2"))
+}
+
+// TestPublishUsesTheGatesArtifact: an artifact handed over by the gate is
+// written as compiled/agent.json without compiling the tree again, with the
+// gate's digest; without one, Publish compiles and digests itself.
+func TestPublishUsesTheGatesArtifact(t *testing.T) {
+	ctx := context.Background()
+	var compiles atomic.Int32
+	s := mustOpenStore(t, func(o *Options) {
+		inner := o.Compile
+		o.Compile = func(files map[string][]byte) ([]byte, error) {
+			compiles.Add(1)
+			return inner(files)
+		}
+	})
+	mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("name: A\n")})
+	art := []byte(`{"from":"the gate"}` + "\n")
+	v1, err := s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) {
+		return ReleaseExtras{Artifact: art, Digest: "sha256:" + strings.Repeat("ab", 32)}, nil
+	}}, nil)
+	require.NoError(t, err)
+	assert.Zero(t, compiles.Load(), "the tree was not compiled again")
+	assert.Equal(t, "sha256:"+strings.Repeat("ab", 32), v1.Digest)
+	assert.Equal(t, string(art), mustGit(t, s.Path(testID), "show", "v1:compiled/agent.json"))
+
+	_, err = s.CommitDraft(ctx, testID, CommitRequest{Message: "two", Changes: []Change{{Path: "knowledge/b.md", Content: []byte("B\n")}}}, nil)
+	require.NoError(t, err)
+	v2, err := s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) { return ReleaseExtras{}, nil }}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), compiles.Load(), "no artifact from the gate: compiled once")
+	sum := sha256.Sum256([]byte(mustGit(t, s.Path(testID), "show", "v2:compiled/agent.json")))
+	assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), v2.Digest)
+	mustFsck(t, s.Path(testID))
 }

@@ -252,8 +252,9 @@ func (h *handle) publishedNumber() (int, plumbing.Hash, error) {
 //
 // Under the agent lock: a stale req.ExpectedDraftRevision returns
 // *RevisionMismatchError; a draft tree equal to the source tree of the
-// latest version returns *DraftUnchangedError; a Compile error is returned
-// (wrapped) with nothing written. Otherwise it writes the compiled blob, the
+// latest version returns *DraftUnchangedError; a gate's error, then a
+// Compile error (when the gate did not hand over its own compile of the
+// tree, see [ReleaseExtras]), is returned (wrapped) with nothing written. Otherwise it writes the compiled blob, the
 // release trees, the release commit (whose only parent is the draft commit)
 // and the annotated tag object, fsyncs them, creates refs/tags/v<n> (which
 // must not exist), moves refs/heads/published by compare-and-swap, and
@@ -292,10 +293,6 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 		if err != nil {
 			return err
 		}
-		artifact, err := s.o.Compile(files)
-		if err != nil {
-			return fmt.Errorf("compile: %w", err)
-		}
 		var extras ReleaseExtras
 		if req.Gate != nil {
 			if extras, err = req.Gate(GateInput{Revision: head.Hash.String(), Tree: head.TreeHash.String(), Files: files}); err != nil {
@@ -305,12 +302,26 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 				return err
 			}
 		}
+		// The gate's compile of this tree, when it made one, is the
+		// artifact: the tree is compiled once per publish, or not at all
+		// when a draft session already compiled it.
+		artifact, digest := extras.Artifact, extras.Digest
+		if artifact == nil {
+			digest = ""
+			if artifact, err = s.o.Compile(files); err != nil {
+				return fmt.Errorf("compile: %w", err)
+			}
+		}
 		// The digest is computed while the artifact is hashed and written.
 		digested := make(chan string, 1)
-		go func() {
-			sum := sha256.Sum256(artifact)
-			digested <- "sha256:" + hex.EncodeToString(sum[:])
-		}()
+		if digest != "" {
+			digested <- digest
+		} else {
+			go func() {
+				sum := sha256.Sum256(artifact)
+				digested <- "sha256:" + hex.EncodeToString(sum[:])
+			}()
+		}
 		n := latest + 1
 		publisher := s.sig(req.Publisher)
 		notes := cleanNotes(req.Notes)
@@ -356,7 +367,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 		if err != nil {
 			return err
 		}
-		digest := <-digested
+		digest = <-digested
 		tag, err := w.putTag(fmt.Sprintf("v%d", n), rc, tagMessage(n, notes, publisher, head.Hash, digest, extras.Trailers), publisher)
 		if err != nil {
 			return err

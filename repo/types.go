@@ -90,6 +90,13 @@ type ReleaseExtras struct {
 	// name (e.g. "tests.json"); a name must be a plain file name other
 	// than agent.json.
 	Files map[string][]byte
+	// Artifact, when not nil, is compiled/agent.json as the gate already
+	// compiled it from GateInput.Files, and Digest its "sha256:<hex>"
+	// ("" to have it computed): Publish then does not compile the same
+	// tree again. The gate must have compiled exactly those files with the
+	// store's compiler.
+	Artifact []byte
+	Digest   string
 	// Trailers are appended, in order, to the tag message's trailers.
 	// A key is a token without spaces or colons, not one of the standard
 	// three; a value is one line.

@@ -532,7 +532,7 @@ func BenchmarkPGTwoDaemonsRead(b *testing.B) {
 			path := "/agents/" + id + "/versions/v1/compiled"
 			load := func(urls []string, n int) float64 {
 				if nodes {
-					return pipeBlast(b, urls, n, 16, 8, key, 200)
+					return pipeBlast(b, urls, n, benchEnv("FLOWYTE_BENCH_CONNS", 16), benchEnv("FLOWYTE_BENCH_DEPTH", 8), key, 200)
 				}
 				return blast(b, urls, n, 32, "GET", key, nil, nil, 200)
 			}

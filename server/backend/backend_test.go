@@ -25,6 +25,7 @@ import (
 type world struct {
 	b     *backend.Backend
 	st    *store.Store
+	repos *repo.Store // set by newSharedWorld
 	admin backend.Principal
 	other backend.Principal
 }

@@ -67,7 +67,7 @@ func newSharedWorld(tb testing.TB) *world {
 		return res.JSON, nil
 	}})
 	require.NoError(tb, err)
-	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Compiler: compiler, CacheBytes: cacheBytes * 4 / 6}), st: st}
+	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Compiler: compiler, CacheBytes: cacheBytes * 4 / 6}), st: st, repos: repos}
 	w.admin = w.principal(tb, "a", "admin", backend.AllScopes...)
 	return w
 }

@@ -19,7 +19,8 @@ import (
 )
 
 // compiledDraft is one draft tree compiled, with its responder when it
-// compiled cleanly. The artifact's JSON is not kept (only its digest).
+// compiled cleanly, and the artifact's JSON, which a publish of that tree
+// writes as it is.
 type compiledDraft struct {
 	result compile.Result
 	engine *loadedEngine
@@ -196,7 +197,9 @@ func (c *caches) compileDraft(files map[string][]byte, prev *responder.Engine) *
 			cd.result.Errors = append(slices.Clone(cd.result.Errors), compile.Diagnostic{Code: "responder", Message: err.Error()})
 		}
 	}
-	cd.result.JSON = nil // publish writes its own; the report needs only the digest
+	// The artifact's JSON stays (and is weighed): a publish of this tree
+	// writes it as it is, compiling nothing again.
+	size += len(res.JSON)
 	for _, t := range res.Tests {
 		size += len(t.Turns) * 2048 // the suite's run, kept once made (about 2 KiB a turn)
 	}

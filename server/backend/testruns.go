@@ -234,8 +234,10 @@ func (b *Backend) publishGate(ctx context.Context, agentID string, force bool) f
 		if !cd.result.OK() || cd.engine == nil {
 			return repo.ReleaseExtras{}, cd.result.Errors
 		}
+		// The release's artifact is this compile of the tree.
+		art := repo.ReleaseExtras{Artifact: cd.result.JSON, Digest: cd.result.Digest}
 		if len(cd.result.Tests) == 0 {
-			return repo.ReleaseExtras{}, nil
+			return art, nil
 		}
 		s, err := cd.suite()
 		if err != nil {
@@ -246,10 +248,9 @@ func (b *Backend) publishGate(ctx context.Context, agentID string, force bool) f
 			return repo.ReleaseExtras{}, Errorf("tests_failed", "%d of %d tests failed; fix them or publish with force: true", r.Failed, r.Total).
 				With("failures", r.Failures())
 		}
-		x := repo.ReleaseExtras{
-			Files:    map[string][]byte{strings.TrimPrefix(compile.TestsPath, "compiled/"): s.json},
-			Trailers: []repo.Trailer{{Key: trailerTests, Value: fmt.Sprintf("%d/%d passed", r.Passed, r.Total)}},
-		}
+		x := art
+		x.Files = map[string][]byte{strings.TrimPrefix(compile.TestsPath, "compiled/"): s.json}
+		x.Trailers = []repo.Trailer{{Key: trailerTests, Value: fmt.Sprintf("%d/%d passed", r.Passed, r.Total)}}
 		if r.Failed > 0 {
 			x.Trailers = append(x.Trailers, repo.Trailer{Key: trailerTestsForced, Value: "true"})
 		}
