@@ -42,21 +42,38 @@ func (b *Backend) lockAgent(ctx context.Context, id string) (func(), error) {
 
 // writeLocked runs a write use case on agent id under the cluster lock.
 // With several daemons, another may have died in the middle of a write to
-// this agent: the agent is brought in step with git first, on every
-// write, not only at startup.
+// this agent: every write is marked in the repository (repo.MarkWriting)
+// and the mark cleared once git and the database agree, so a write that
+// finds a mark left behind brings the agent in step with git first, on
+// its next touch by any daemon, not only at startup. A write that fails
+// leaves its mark too: the next one checks.
 func (b *Backend) writeLocked(ctx context.Context, id string, fn func() error) error {
 	unlock, err := b.lockAgent(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if b.opts.Cluster != nil {
+	if b.opts.Cluster == nil {
+		return fn()
+	}
+	interrupted, err := b.repos.MarkWriting(id)
+	if err != nil {
+		return err
+	}
+	if interrupted {
 		var rep RecoveryReport
 		if err := b.recoverAgent(ctx, id, &rep); err != nil {
 			return err
 		}
+		b.log.Info().Str("agent", id).Int("rolledForward", rep.RolledForward).Msg("an interrupted write was repaired")
 	}
-	return fn()
+	if err := fn(); err != nil {
+		return err
+	}
+	if err := b.repos.ClearWriting(id); err != nil {
+		b.log.Warn().Err(err).Str("agent", id).Msg("clear the write mark (the next write checks the agent)")
+	}
+	return nil
 }
 
 // agentChanged tells the other daemons to drop their cached row of id.
