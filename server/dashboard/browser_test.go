@@ -247,6 +247,19 @@ func waitText(text string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(fmt.Sprintf(`//*[text()[contains(normalize-space(.), %q)]]`, text))
 }
 
+// openUntil clicks the button named name (a file in the list) until sel
+// is on the page, at most once a second: a click that lands while the
+// file list re-renders (after a save or a delete) is lost.
+func openUntil(name, sel string) chromedp.Action[chromedp.Void] {
+	return poll(fmt.Sprintf(`(() => {
+		if (document.querySelector(%q)) return true;
+		const now = Date.now();
+		if (now - (window.__openedAt || 0) < 1000) return false;
+		const b = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === %q);
+		if (b) { window.__openedAt = now; b.click(); }
+		return false })()`, sel, name))
+}
+
 // setField sets an input's value the way typing does (an input event).
 func setField(sel, value string) chromedp.Action[chromedp.Void] {
 	js := fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.focus(); el.value = %q;
@@ -658,10 +671,10 @@ func TestBrowserTypedForms(t *testing.T) {
 		waitText("Deleted knowledge/faq.md."),
 	)
 	assert.Equal(t, 404.0, d.api("GET", "/agents/"+d.agent+"/draft/knowledge/faq", d.admin, nil, 404)["status"])
-	run(t, ctx, "back to playbook", chromedp.Click(button("store-hours.yaml")), chromedp.WaitVisible(chromedp.CSS(`#f-triggers`)))
+	run(t, ctx, "back to playbook", openUntil("store-hours.yaml", "#f-triggers"), chromedp.WaitVisible(chromedp.CSS(`#f-triggers`)))
 
 	// Settings: text fields and the nested model as JSON.
-	run(t, ctx, "settings", chromedp.Click(button("agent.yaml")), chromedp.WaitVisible(chromedp.CSS(`#f-model`)))
+	run(t, ctx, "settings", openUntil("agent.yaml", "#f-model"), chromedp.WaitVisible(chromedp.CSS(`#f-model`)))
 	model := get(t, ctx, "model", chromedp.Value(chromedp.CSS(`#f-model`)))
 	require.Contains(t, model, `"temperature": 0.3`)
 	run(t, ctx, "edit settings",
@@ -672,7 +685,7 @@ func TestBrowserTypedForms(t *testing.T) {
 	assert.Contains(t, settings, "Hello from the dashboard")
 	assert.Contains(t, settings, "temperature: 0.5")
 	assertNamed(t, ctx, "settings form")
-	run(t, ctx, "back to playbook", chromedp.Click(button("store-hours.yaml")), chromedp.WaitVisible(chromedp.CSS(`#f-triggers`)))
+	run(t, ctx, "back to playbook", openUntil("store-hours.yaml", "#f-triggers"), chromedp.WaitVisible(chromedp.CSS(`#f-triggers`)))
 
 	// Broken JSON in a structured field is caught before saving.
 	run(t, ctx, "bad json", setField(`#f-triggers`, `["x"`), chromedp.Click(button("Save")), waitText("The field triggers is not valid JSON."))
