@@ -3,7 +3,6 @@ package repo
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,13 +11,6 @@ import (
 	"github.com/flowyte/flowyte/compile"
 	"github.com/flowyte/flowyte/fixtures"
 )
-
-// scaleArticle is a knowledge article of about 2.5 KiB at revision rev (as
-// in server/backend's BenchmarkEditScale).
-func scaleArticle(i, rev int) []byte {
-	return fmt.Appendf(nil, "---\ntitle: Article %d\ntags: [topic-%d]\n---\n\n# Article %d\n\n%s\nRevision %d.\n", i, i%37, i,
-		strings.Repeat(fmt.Sprintf("Paragraph about topic %d, with enough words to look like prose.\n", i), 40), rev)
-}
 
 // BenchmarkWriteScale (issue 10 §2, §6) isolates the repository write path
 // of BenchmarkEditScale: on the acme agent plus 10, 1,000 and 5,000
@@ -62,7 +54,7 @@ func benchWriteScale(b *testing.B, sync bool) {
 			files[p] = data
 		}
 		for i := range n {
-			files[fmt.Sprintf("knowledge/article-%04d.md", i)] = scaleArticle(i, 0)
+			files[fmt.Sprintf("knowledge/article-%04d.md", i)] = fixtures.Article(i, 0)
 		}
 		ids[k] = fmt.Sprintf("scale-%d", n)
 		mustCreate(b, s, ids[k], files)
@@ -84,7 +76,7 @@ func benchWriteScale(b *testing.B, sync bool) {
 			rev++
 			start := time.Now()
 			_, err := s.CommitDraft(ctx, ids[k], CommitRequest{Changes: []Change{{
-				Path: fmt.Sprintf("knowledge/article-%04d.md", rev%10), Content: scaleArticle(rev%10, rev)}}}, nil)
+				Path: fmt.Sprintf("knowledge/article-%04d.md", rev%10), Content: fixtures.Article(rev%10, rev)}}}, nil)
 			require.NoError(b, err)
 			commits[k] += time.Since(start)
 			compileTook = 0

@@ -65,12 +65,6 @@ func benchEnv(name string, def int) int {
 	return def
 }
 
-// article is a knowledge article of about 2.5 KiB at revision rev.
-func article(i, rev int) []byte {
-	return []byte(fmt.Sprintf("---\ntitle: Article %d\ntags: [topic-%d]\n---\n\n# Article %d\n\n%s\nRevision %d.\n", i, i%37, i,
-		strings.Repeat(fmt.Sprintf("Paragraph about topic %d, with enough words to look like prose.\n", i), 40), rev))
-}
-
 // bigAgent creates an agent holding the acme-support fixture plus n
 // articles in one draft commit, and returns its id.
 func bigAgent(tb testing.TB, d *daemon, key string, n int) string {
@@ -83,7 +77,7 @@ func bigAgent(tb testing.TB, d *daemon, key string, n int) string {
 		changes = append(changes, map[string]any{"path": p, "content": string(data)})
 	}
 	for i := range n {
-		changes = append(changes, map[string]any{"path": fmt.Sprintf("knowledge/article-%04d.md", i), "content": string(article(i, 0))})
+		changes = append(changes, map[string]any{"path": fmt.Sprintf("knowledge/article-%04d.md", i), "content": string(fixtures.Article(i, 0))})
 		if len(changes) == 200 { // a request body is capped at 1.25 MiB
 			mustCall(tb, "POST", d.url+"/agents/"+id+"/draft/commits", key, map[string]any{"message": "import", "changes": changes}, 201)
 			changes = nil
@@ -198,7 +192,7 @@ func BenchmarkDaemonClone(b *testing.B) {
 	build := time.Now()
 	for v := 1; v <= versions; v++ {
 		if v > 1 {
-			putFile(b, c, d, key, id, fmt.Sprintf("knowledge/article-%04d.md", v%20), article(v%20, v))
+			putFile(b, c, d, key, id, fmt.Sprintf("knowledge/article-%04d.md", v%20), fixtures.Article(v%20, v))
 		}
 		st, res, err := call(c, "POST", d.url+"/agents/"+id+"/publish", key, map[string]any{})
 		require.NoError(b, err)
@@ -270,7 +264,7 @@ func BenchmarkDaemonRSS(b *testing.B) {
 		rev := 0
 		edit := func(id string) {
 			rev++
-			putFile(b, c, d, key, id, fmt.Sprintf("knowledge/article-%04d.md", rev%articles), article(rev%articles, rev))
+			putFile(b, c, d, key, id, fmt.Sprintf("knowledge/article-%04d.md", rev%articles), fixtures.Article(rev%articles, rev))
 		}
 		talk := func(body map[string]any) {
 			sid := strField(b, mustCall(b, "POST", d.url+"/chat/sessions", key, body, 201), "id")
@@ -351,7 +345,7 @@ func pgDSN(b *testing.B) string {
 // publisher edits one article and publishes, returning the publish time.
 func publishOnce(b *testing.B, c *http.Client, d *daemon, key, id string, i int) time.Duration {
 	b.Helper()
-	putFile(b, c, d, key, id, "knowledge/article-0000.md", article(0, i))
+	putFile(b, c, d, key, id, "knowledge/article-0000.md", fixtures.Article(0, i))
 	start := time.Now()
 	st, res, err := call(c, "POST", d.url+"/agents/"+id+"/publish", key, map[string]any{})
 	took := time.Since(start)

@@ -3,20 +3,14 @@ package backend_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/flowyte/flowyte/fixtures"
 	"github.com/flowyte/flowyte/server/backend"
 )
-
-// scaleArticle is a knowledge article of about 2.5 KiB at revision rev.
-func scaleArticle(i, rev int) []byte {
-	return fmt.Appendf(nil, "---\ntitle: Article %d\ntags: [topic-%d]\n---\n\n# Article %d\n\n%s\nRevision %d.\n", i, i%37, i,
-		strings.Repeat(fmt.Sprintf("Paragraph about topic %d, with enough words to look like prose.\n", i), 40), rev)
-}
 
 // BenchmarkEditScale (issue 10 §2, §6): on the acme agent plus 10, 1,000
 // and 5,000 articles, in one world wired as the daemon is (one compiler
@@ -37,7 +31,7 @@ func BenchmarkEditScale(b *testing.B) {
 		a := w.agentFromFixture(b)
 		changes := make([]backend.Change, n)
 		for i := range n {
-			changes[i] = backend.Change{Path: fmt.Sprintf("knowledge/article-%04d.md", i), Content: scaleArticle(i, 0)}
+			changes[i] = backend.Change{Path: fmt.Sprintf("knowledge/article-%04d.md", i), Content: fixtures.Article(i, 0)}
 		}
 		w.commit(b, a.ID, changes...)
 		_, err := w.b.Publish(ctx, w.admin, a.ID, backend.PublishInput{})
@@ -52,7 +46,7 @@ func BenchmarkEditScale(b *testing.B) {
 	edit := func(k int) time.Duration {
 		rev++
 		start := time.Now()
-		w.commit(b, ids[k], backend.Change{Path: fmt.Sprintf("knowledge/article-%04d.md", rev%10), Content: scaleArticle(rev%10, rev)})
+		w.commit(b, ids[k], backend.Change{Path: fmt.Sprintf("knowledge/article-%04d.md", rev%10), Content: fixtures.Article(rev%10, rev)})
 		return time.Since(start)
 	}
 	edits := make([]time.Duration, len(sizes))
