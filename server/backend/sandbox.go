@@ -19,8 +19,7 @@ import (
 )
 
 // compiledDraft is one draft tree compiled, with its responder when it
-// compiled cleanly, and the artifact's JSON, which a publish of that tree
-// writes as it is.
+// compiled cleanly. The artifact's JSON is not kept (only its digest).
 type compiledDraft struct {
 	result compile.Result
 	engine *loadedEngine
@@ -153,14 +152,25 @@ func registerWeightGauges(reg *prometheus.Registry, c *caches) {
 // draft compiles files (the draft tree with id tree of agentID) once,
 // and drops the agent's previous draft tree.
 func (c *caches) draft(ctx context.Context, agentID, tree string, files map[string][]byte) *compiledDraft {
+	cd, _ := c.draftJSON(ctx, agentID, tree, files)
+	return cd
+}
+
+// draftJSON is draft that also returns the artifact's JSON when this call
+// compiled the tree (nil when the compile was cached, whose JSON is not
+// kept): a publish writes it rather than compiling the tree again.
+func (c *caches) draftJSON(ctx context.Context, agentID, tree string, files map[string][]byte) (*compiledDraft, []byte) {
+	var js []byte
 	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
-		return c.compileDraft(files, c.latestEngine(agentID)), nil
+		cd, j := c.compileDraft(files, c.latestEngine(agentID))
+		js = j
+		return cd, nil
 	}))
 	c.noteLatest(agentID, tree)
 	if cd.engine != nil {
 		c.engines.SetIfAbsent(cd.result.Digest, cd.engine)
 	}
-	return cd
+	return cd, js
 }
 
 // latestEngine returns the responder of agentID's newest compiled draft,
@@ -183,7 +193,10 @@ func (c *caches) latestEngine(agentID string) *responder.Engine {
 // makes a one-file edit re-parse one file; the responder reuses prev's
 // knowledge index (see [responder.NewFrom]), so it indexes only the
 // articles that changed.
-func (c *caches) compileDraft(files map[string][]byte, prev *responder.Engine) *compiledDraft {
+//
+// The artifact's JSON is returned, not kept: a draft's bytes would
+// otherwise sit in memory twice (its files and its artifact).
+func (c *caches) compileDraft(files map[string][]byte, prev *responder.Engine) (*compiledDraft, []byte) {
 	size := 0
 	for p, data := range files {
 		size += len(p) + len(data)
@@ -197,14 +210,13 @@ func (c *caches) compileDraft(files map[string][]byte, prev *responder.Engine) *
 			cd.result.Errors = append(slices.Clone(cd.result.Errors), compile.Diagnostic{Code: "responder", Message: err.Error()})
 		}
 	}
-	// The artifact's JSON stays (and is weighed): a publish of this tree
-	// writes it as it is, compiling nothing again.
-	size += len(res.JSON)
+	js := res.JSON
+	cd.result.JSON = nil
 	for _, t := range res.Tests {
 		size += len(t.Turns) * 2048 // the suite's run, kept once made (about 2 KiB a turn)
 	}
 	cd.weight = uint32(min(size*2+64<<10, 1<<31))
-	return cd
+	return cd, js
 }
 
 // currentDraft compiles the agent's current draft: the head is read first
@@ -260,7 +272,8 @@ func (c *caches) draftAt(ctx context.Context, repos *repo.Store, agentID, rev st
 	}
 	c.rememberRevision(agentID, rev, tree)
 	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
-		return c.compileDraft(files, c.latestEngine(agentID)), nil
+		cd, _ := c.compileDraft(files, c.latestEngine(agentID))
+		return cd, nil
 	}))
 	return cd, nil
 }

@@ -230,12 +230,16 @@ func (b *Backend) reportTests(ctx context.Context, agentID, rev string, cd *comp
 // tests publishes as before.
 func (b *Backend) publishGate(ctx context.Context, agentID string, force bool) func(repo.GateInput) (repo.ReleaseExtras, error) {
 	return func(g repo.GateInput) (repo.ReleaseExtras, error) {
-		cd := b.cache.draft(ctx, agentID, g.Tree, g.Files)
+		cd, js := b.cache.draftJSON(ctx, agentID, g.Tree, g.Files)
 		if !cd.result.OK() || cd.engine == nil {
 			return repo.ReleaseExtras{}, cd.result.Errors
 		}
-		// The release's artifact is this compile of the tree.
-		art := repo.ReleaseExtras{Artifact: cd.result.JSON, Digest: cd.result.Digest}
+		// The release's artifact is this compile of the tree when the gate
+		// made it (else Publish compiles it: per-file results are cached).
+		var art repo.ReleaseExtras
+		if js != nil {
+			art = repo.ReleaseExtras{Artifact: js, Digest: cd.result.Digest}
+		}
 		if len(cd.result.Tests) == 0 {
 			return art, nil
 		}
