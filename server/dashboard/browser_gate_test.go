@@ -170,8 +170,11 @@ func TestBrowserTrafficSplit(t *testing.T) {
 	assert.Equal(t, "follow", d.channel("chat")["mode"], "chat still follows")
 
 	// Callers on phone: each session gets v1 or v2 by weight.
+	// The bucket is a hash of (agent, channel, caller) and the agent id is
+	// random, so call until both versions served someone (at 10%, 300 calls
+	// all missing v2 has odds 0.9^300, about 2e-14).
 	got := map[string]int{}
-	for i := range 40 {
+	for i := 0; i < 300 && (i < 40 || got["v1"] == 0 || got["v2"] == 0); i++ {
 		s := d.api("POST", "/chat/sessions", d.admin, map[string]any{"agentId": d.agent, "channel": "phone", "callerId": fmt.Sprintf("+1555%04d", i)}, 201)
 		got[s["version"].(string)]++
 		d.api("POST", "/chat/sessions/"+s["id"].(string)+"/messages", d.admin, map[string]any{"text": "how long is the warranty on power tools?"}, 200)
