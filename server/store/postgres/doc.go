@@ -19,9 +19,13 @@
 // Cross-daemon coordination the backend builds on:
 //   - [Store.LockAgent]: a per-agent advisory lock, released when its
 //     connection dies (a SIGKILLed daemon never leaves an agent locked);
-//   - [Store.KeysStamp]: a revision row bumped by every key revocation,
-//     read on every call (concurrent calls share a read that started after
-//     all of them);
+//   - [Store.KeysStamp]: a revision row bumped by every key revocation.
+//     A daemon running [Store.WatchKeys] answers it from memory under a
+//     lease (a daemons row it renews every second, on the connection that
+//     LISTENs for revocations), and [Store.RevokeKey] returns once every
+//     live lease acknowledged the new revision or ran out (keywatch.go);
+//     without a lease it is read on every call (concurrent calls share a
+//     read that started after all of them);
 //   - [Store.Notify], the Tx's Notify and [Store.Listen]: LISTEN/NOTIFY for
 //     cache invalidation, delivered at commit, with a reset after every
 //     reconnection;

@@ -131,10 +131,12 @@ func (s *Store) ListKeys(ctx context.Context) ([]store.Key, error) {
 
 // RevokeKey marks the key revoked at now, deletes its dashboard sessions
 // and bumps the key revision in the same transaction, so every daemon's
-// next KeysStamp differs. Revoking a
+// next KeysStamp differs: it returns once every daemon watching keys
+// (WatchKeys) acknowledged the revocation, or its lease ran out. Revoking a
 // revoked key keeps the first revocation time; an unknown id is
 // ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
+	var rev int64
 	err := s.write(ctx, func(tx *pgTx) error {
 		tag, err := tx.tx.Exec(ctx,
 			`UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2`, toNanos(now), id)
@@ -148,12 +150,16 @@ func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
 		if _, err := tx.tx.Exec(ctx, `DELETE FROM dashboard_sessions WHERE key_id = $1`, id); err != nil {
 			return wrapError(err)
 		}
-		_, err = tx.tx.Exec(ctx, `UPDATE key_revision SET rev = rev + 1 WHERE id = 1`)
-		return wrapError(err)
+		rev, err = notifyKeyRevision(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
+	// Every daemon refuses the key from its next request: this one at
+	// once, the others once they acknowledged (keywatch.go).
+	s.watch.raise(rev)
+	s.awaitKeyRevision(ctx, rev)
 	return nil
 }
 

@@ -29,6 +29,8 @@ type Store struct {
 	sessions sessionQueue
 	// stamps shares KeysStamp reads among concurrent callers.
 	stamps stampReads
+	// watch answers KeysStamp from memory while WatchKeys holds a lease.
+	watch keyWatch
 }
 
 // Option configures [Open].
@@ -80,6 +82,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	lcfg.MaxConns = cfg.lockConns
 	lcfg.MinConns = 0
 	s := &Store{}
+	s.watch.init()
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -265,7 +268,9 @@ func boolInt(b bool) int {
 }
 
 // KeysStamp identifies the current state of key revocations across every
-// daemon: the revision counter RevokeKey bumps, one primary-key read. When
+// daemon: the revision counter RevokeKey bumps. While WatchKeys holds a
+// lease it is answered from memory (see keywatch.go); otherwise it is one
+// primary-key read. When
 // the database cannot be read it returns a fresh value each time, so
 // callers drop their caches rather than trust them.
 //
@@ -274,6 +279,9 @@ func boolInt(b bool) int {
 // already in flight, so a revocation committed before the call is always
 // seen. At most one read is in flight per store.
 func (s *Store) KeysStamp() string {
+	if s.watch.leased() {
+		return s.watch.stamp.Load().(string)
+	}
 	q := &s.stamps
 	q.mu.Lock()
 	var r *stampRead
@@ -334,6 +342,7 @@ func (r *stampRead) value() string {
 func (s *Store) readKeysStamp() (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	s.watch.reads.Add(1)
 	var rev int64
 	err := s.pool.QueryRow(ctx, `SELECT rev FROM key_revision WHERE id = 1`).Scan(&rev)
 	return rev, err
