@@ -85,12 +85,24 @@ func TestTwoDaemonsOneService(t *testing.T) {
 	mustCall(t, "DELETE", a.url+"/keys/"+temp["id"].(string), key, nil, 204)
 	mustCall(t, "GET", b.url+"/agents", temp["secret"].(string), nil, 401)
 
-	// An agent renamed through one daemon is seen by the other.
+	// Writes through one daemon are seen by the other at its next request
+	// (both cache agent rows): a rename, draft edits, a publish, a
+	// rollback, each read back at once through the other daemon.
+	mustCall(t, "GET", b.url+"/agents/"+id, key, nil, 200) // cached on b
 	mustCall(t, "PUT", a.url+"/agents/"+id+"/draft/settings", key, map[string]any{"name": "renamed"}, 200)
-	assert.Eventually(t, func() bool {
-		_, body, err := call(http.DefaultClient, "GET", b.url+"/agents/"+id, key, nil)
-		return err == nil && body["name"] == "renamed"
-	}, 5*time.Second, 20*time.Millisecond, "the other daemon sees the rename")
+	assert.Equal(t, "renamed", mustCall(t, "GET", b.url+"/agents/"+id, key, nil, 200)["name"], "the other daemon sees the rename")
+	for i := range 6 {
+		w, r := []*daemon{a, b}[i%2], []*daemon{b, a}[i%2]
+		put := mustCall(t, "PUT", w.url+"/agents/"+id+"/draft/files/knowledge/rw.md", key, []byte(fmt.Sprintf("# RW\n\nround %d\n", i)), 200)
+		got := mustCall(t, "GET", r.url+"/agents/"+id+"/draft", key, nil, 200)
+		assert.Equal(t, put["revision"], got["revision"], "round %d: the draft written through one daemon, read through the other", i)
+		ag := mustCall(t, "GET", r.url+"/agents/"+id, key, nil, 200)
+		assert.Equal(t, put["revision"], ag["draft"].(map[string]any)["revision"], "round %d: the agent's draft revision", i)
+		pub := mustCall(t, "POST", w.url+"/agents/"+id+"/publish", key, map[string]any{"notes": "rw"}, 201)
+		assert.Equal(t, pub["id"], mustCall(t, "GET", r.url+"/agents/"+id+"/versions/published", key, nil, 200)["id"], "round %d: published through one daemon, served by the other", i)
+	}
+	rb := mustCall(t, "POST", b.url+"/agents/"+id+"/rollback", key, map[string]any{"version": "v1"}, 200)
+	assert.Equal(t, "v1", mustCall(t, "GET", a.url+"/agents/"+id+"/versions/published", key, nil, 200)["id"], "rolled back through one daemon, served by the other: %v", rb)
 
 	// Load on both, then SIGKILL one in the middle of it.
 	stop := make(chan struct{})

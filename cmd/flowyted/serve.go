@@ -306,19 +306,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			log.Error().Err(err).Msg("webhook dispatcher stopped")
 		}
 	}()
-	if w, ok := st.(interface{ WatchKeys(context.Context) error }); ok {
-		// Key revocations by any daemon, without a read per request.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.WatchKeys(bg); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error().Err(err).Msg("key watcher stopped")
-			}
-		}()
-	}
 	if cluster != nil {
-		// Other daemons' writes: drop cached agent rows, wake the
-		// webhook dispatcher for their events.
+		// Other daemons' writes: key revocations and changed agent rows
+		// (the cluster watch, under a lease), new events for the webhook
+		// dispatcher.
 		wg.Add(2)
 		go func() {
 			defer wg.Done()

@@ -240,6 +240,10 @@ func (b *Backend) DeleteAgent(ctx context.Context, p Principal, id string) error
 // by notification). A generation per id keeps a read that raced with a
 // write from caching the old value.
 type rowCache[V any] struct {
+	// trusted, when set, says whether cached values may be used now (with
+	// several daemons: while the cluster lease is held).
+	trusted func() bool
+
 	mu    sync.Mutex
 	rows  map[string]V
 	gen   map[string]uint64
@@ -255,6 +259,10 @@ type channelCache = rowCache[[]store.ChannelMode]
 const agentCacheMax = 20000
 
 func (rc *rowCache[V]) get(id string) (V, bool) {
+	if rc.trusted != nil && !rc.trusted() {
+		var zero V
+		return zero, false
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	v, ok := rc.rows[id]

@@ -101,7 +101,7 @@ func New(o Options) *Backend {
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
 	registerRepoMetrics(o.Registry, o.Repos)
-	return &Backend{
+	b := &Backend{
 		repos:   o.Repos,
 		store:   o.Store,
 		log:     o.Log,
@@ -111,6 +111,12 @@ func New(o Options) *Backend {
 		cache:   newCaches(o.CacheBytes, o.Compiler, o.Registry),
 		touched: map[string]time.Time{},
 	}
+	if o.Cluster != nil {
+		// Rows other daemons may change are cached only under the lease.
+		b.agents.trusted = o.Cluster.Leased
+		b.chans.trusted = o.Cluster.Leased
+	}
+	return b
 }
 
 // Ping reports whether the database answers.

@@ -16,6 +16,16 @@ type Cluster interface {
 	// Listen calls onMessage for each payload on channel until ctx ends,
 	// and onReset after any reconnection (messages may have been lost).
 	Listen(ctx context.Context, channel string, onMessage func(payload string), onReset func()) error
+	// Watch keeps this daemon in step with the others until ctx ends: it
+	// calls onMessage for each Broadcast on channels, in commit order, and
+	// onReset after any reconnection, before Leased is true again.
+	Watch(ctx context.Context, onMessage func(channel, payload string), onReset func(), channels ...string) error
+	// Broadcast sends payload on channel and returns once every daemon
+	// with a lease has handled it (or its lease ran out).
+	Broadcast(ctx context.Context, channel, payload string) error
+	// Leased reports whether what this daemon caches and invalidates by
+	// Broadcast may be trusted now; without a lease, read the database.
+	Leased() bool
 }
 
 // Channels of cluster notifications.
@@ -76,14 +86,16 @@ func (b *Backend) writeLocked(ctx context.Context, id string, fn func() error) e
 	return nil
 }
 
-// agentChanged tells the other daemons to drop their cached row of id.
+// agentChanged tells the other daemons to drop their cached row of id,
+// and returns once every daemon that trusts its cache has (Broadcast): a
+// write a client was told of is seen by every daemon at its next request.
 func (b *Backend) agentChanged(id string) {
 	if b.opts.Cluster == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := b.opts.Cluster.Notify(ctx, channelAgents, id); err != nil {
+	if err := b.opts.Cluster.Broadcast(ctx, channelAgents, id); err != nil {
 		b.log.Warn().Err(err).Str("agent", id).Msg("notify other daemons of an agent change")
 	}
 }
@@ -99,19 +111,21 @@ func (b *Backend) eventsWritten() {
 	_ = b.opts.Cluster.Notify(ctx, ChannelEvents, "")
 }
 
-// Listen keeps this daemon's caches exact while other daemons write:
-// an agent changed elsewhere is dropped from the agent row cache, and
-// after a lost connection the whole cache is. It returns when ctx ends.
+// Listen keeps this daemon's caches exact while other daemons write: an
+// agent changed elsewhere is dropped from the agent row and channel
+// caches before the writer's call returns, and after a lost connection
+// both caches are emptied; they are used only while the cluster lease is
+// held (Cluster.Leased). It returns when ctx ends.
 func (b *Backend) Listen(ctx context.Context) error {
 	if b.opts.Cluster == nil {
 		<-ctx.Done()
 		return nil
 	}
-	return b.opts.Cluster.Listen(ctx, channelAgents, func(id string) {
+	return b.opts.Cluster.Watch(ctx, func(_, id string) {
 		b.agents.forget(id)
 		b.chans.forget(id)
 	}, func() {
 		b.agents.forgetAll()
 		b.chans.forgetAll()
-	})
+	}, channelAgents)
 }

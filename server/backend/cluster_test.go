@@ -42,6 +42,17 @@ func (c *localCluster) Listen(ctx context.Context, _ string, _ func(string), _ f
 	return ctx.Err()
 }
 
+func (c *localCluster) Watch(ctx context.Context, _ func(string, string), _ func(), _ ...string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (c *localCluster) Broadcast(context.Context, string, string) error { return nil }
+
+// Leased is false: nothing is broadcast between these daemons, so neither
+// may trust its row caches.
+func (c *localCluster) Leased() bool { return false }
+
 // TestInterruptedWriteRepairedOnNextTouch: two daemons share one database
 // and one data directory. One dies in the middle of a publish (the tag and
 // the pointer moved in git, no row written, its write mark left behind);

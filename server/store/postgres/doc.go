@@ -19,16 +19,18 @@
 // Cross-daemon coordination the backend builds on:
 //   - [Store.LockAgent]: a per-agent advisory lock, released when its
 //     connection dies (a SIGKILLed daemon never leaves an agent locked);
-//   - [Store.KeysStamp]: a revision row bumped by every key revocation.
-//     A daemon running [Store.WatchKeys] answers it from memory under a
-//     lease (a daemons row it renews every second, on the connection that
-//     LISTENs for revocations), and [Store.RevokeKey] returns once every
-//     live lease acknowledged the new revision or ran out (keywatch.go);
-//     without a lease it is read on every call (concurrent calls share a
-//     read that started after all of them);
-//   - [Store.Notify], the Tx's Notify and [Store.Listen]: LISTEN/NOTIFY for
-//     cache invalidation, delivered at commit, with a reset after every
-//     reconnection;
+//   - [Store.Watch], [Store.Broadcast] and [Store.Leased] (watch.go): a
+//     daemon's lease (a daemons row it renews every second on the
+//     connection that LISTENs) under which it trusts what it holds in
+//     memory; [Store.RevokeKey] and [Store.Broadcast] return once every
+//     live lease has acknowledged them (or ran out), so a revocation or a
+//     cache invalidation is seen by every daemon at its next request;
+//   - [Store.KeysStamp]: a revision row bumped by every key revocation,
+//     answered from memory under the lease, read on every call without one
+//     (concurrent calls share a read that started after all of them);
+//   - [Store.Notify], the Tx's Notify and [Store.Listen]: plain
+//     LISTEN/NOTIFY (webhook wake-ups), delivered at commit, with a reset
+//     after every reconnection;
 //   - [Store.ClaimWebhookMessages]: FOR UPDATE SKIP LOCKED plus a lease, so
 //     one daemon attempts each delivery and another takes over if it dies.
 //
@@ -38,7 +40,8 @@
 //
 // On CockroachDB the schema and the row-lock paths run as they are; what
 // would need work: advisory locks (a lock table held by an open
-// transaction instead), LISTEN/NOTIFY (absent: per-request version stamps
-// or changefeeds), SERIALIZABLE retries (Write would need a retry loop, so
+// transaction instead), LISTEN/NOTIFY (absent: the watch's messages and
+// pings would come from a changefeed, or every request would read version
+// stamps, as it does today without a lease), SERIALIZABLE retries (Write would need a retry loop, so
 // its functions must be safe to run twice), and ImportSQLite's setval.
 package postgres

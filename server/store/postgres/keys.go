@@ -157,9 +157,9 @@ func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
 	// Every daemon refuses the key from its next request: this one at
-	// once, the others once they acknowledged (keywatch.go).
+	// once, the others once they acknowledged (watch.go).
 	s.watch.raise(rev)
-	s.awaitKeyRevision(ctx, rev)
+	s.awaitKeyRevision(ctx, time.Now(), rev)
 	return nil
 }
 

@@ -30,7 +30,7 @@ type Store struct {
 	// stamps shares KeysStamp reads among concurrent callers.
 	stamps stampReads
 	// watch answers KeysStamp from memory while WatchKeys holds a lease.
-	watch keyWatch
+	watch watchState
 }
 
 // Option configures [Open].
@@ -269,7 +269,7 @@ func boolInt(b bool) int {
 
 // KeysStamp identifies the current state of key revocations across every
 // daemon: the revision counter RevokeKey bumps. While WatchKeys holds a
-// lease it is answered from memory (see keywatch.go); otherwise it is one
+// lease it is answered from memory (see watch.go); otherwise it is one
 // primary-key read. When
 // the database cannot be read it returns a fresh value each time, so
 // callers drop their caches rather than trust them.
