@@ -280,7 +280,7 @@ func boolInt(b bool) int {
 // seen. At most one read is in flight per store.
 func (s *Store) KeysStamp() string {
 	if s.watch.leased() {
-		return s.watch.stamp.Load().(string)
+		return s.watch.key.Load().stamp
 	}
 	q := &s.stamps
 	q.mu.Lock()

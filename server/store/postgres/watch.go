@@ -67,18 +67,24 @@ const (
 
 // watchState is this process's view of the cluster.
 type watchState struct {
-	id    string       // the daemons row (one per Store)
-	rev   atomic.Int64 // the newest key revision seen
-	stamp atomic.Value // string form of rev, for KeysStamp
-	ping  atomic.Int64 // the newest ping seen
-	until atomic.Int64 // lease end on leaseNow's clock; 0 = none
-	reads atomic.Int64 // database reads of the key revision by KeysStamp
-	live  atomic.Bool  // a watcher runs
+	id    string                   // the daemons row (one per Store)
+	key   atomic.Pointer[keyStamp] // the newest key revision seen
+	ping  atomic.Int64             // the newest ping seen
+	until atomic.Int64             // lease end on leaseNow's clock; 0 = none
+	reads atomic.Int64             // database reads of the key revision by KeysStamp
+	live  atomic.Bool              // a watcher runs
+}
+
+// keyStamp is a key revision and its KeysStamp string, swapped together so
+// the string never lags the revision.
+type keyStamp struct {
+	rev   int64
+	stamp string
 }
 
 func (w *watchState) init() {
 	w.id = store.NewID("d")
-	w.stamp.Store("0")
+	w.key.Store(&keyStamp{stamp: "0"})
 }
 
 // leased reports whether what is held in memory may be trusted now.
@@ -90,12 +96,11 @@ func (w *watchState) leased() bool {
 // raise records key revision rev if newer, and reports whether it was.
 func (w *watchState) raise(rev int64) bool {
 	for {
-		cur := w.rev.Load()
-		if rev <= cur {
+		cur := w.key.Load()
+		if rev <= cur.rev {
 			return false
 		}
-		if w.rev.CompareAndSwap(cur, rev) {
-			w.stamp.Store(strconv.FormatInt(rev, 10))
+		if w.key.CompareAndSwap(cur, &keyStamp{rev: rev, stamp: strconv.FormatInt(rev, 10)}) {
 			return true
 		}
 	}
@@ -278,7 +283,7 @@ func (w *watcher) heartbeat(ctx context.Context) error {
 			ON CONFLICT (id) DO UPDATE SET key_rev = greatest(daemons.key_rev, EXCLUDED.key_rev),
 				ping_ack = greatest(daemons.ping_ack, EXCLUDED.ping_ack), lease_until = EXCLUDED.lease_until
 			RETURNING ping_ack`,
-			st.id, st.rev.Load(), st.ping.Load(), leaseTime.Milliseconds()).Scan(&acked); err != nil {
+			st.id, st.key.Load().rev, st.ping.Load(), leaseTime.Milliseconds()).Scan(&acked); err != nil {
 			return err
 		}
 		st.raisePing(acked)
