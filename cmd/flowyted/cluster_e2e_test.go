@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +35,17 @@ func TestTwoDaemonsOneService(t *testing.T) {
 	b := startDaemon(t, data, "--database", dsn)
 	for _, d := range []*daemon{a, b} {
 		mustCall(t, "GET", d.url+"/readyz", "", nil, 200)
+		assert.Eventually(t, func() bool {
+			req, _ := http.NewRequest("GET", d.url+"/metrics", nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			return strings.Contains(string(body), "\nflowyte_cluster_leased 1\n")
+		}, 10*time.Second, 20*time.Millisecond, "each daemon holds its cluster lease")
 	}
 
 	var secret string

@@ -115,6 +115,15 @@ func New(o Options) *Backend {
 		// Rows other daemons may change are cached only under the lease.
 		b.agents.trusted = o.Cluster.Leased
 		b.chans.trusted = o.Cluster.Leased
+		_ = o.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "flowyte_cluster_leased",
+			Help: "1 while this daemon holds its cluster lease (caches trusted), 0 while it reads the database instead.",
+		}, func() float64 {
+			if o.Cluster.Leased() {
+				return 1
+			}
+			return 0
+		}))
 	}
 	return b
 }

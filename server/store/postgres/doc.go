@@ -20,7 +20,7 @@
 //   - [Store.LockAgent]: a per-agent advisory lock, released when its
 //     connection dies (a SIGKILLed daemon never leaves an agent locked);
 //   - [Store.Watch], [Store.Broadcast] and [Store.Leased] (watch.go): a
-//     daemon's lease (a daemons row it renews every second on the
+//     daemon's lease (a daemons row it renews every 0.5 s on the
 //     connection that LISTENs) under which it trusts what it holds in
 //     memory; [Store.RevokeKey] and [Store.Broadcast] return once every
 //     live lease has acknowledged them (or ran out), so a revocation or a

@@ -60,9 +60,12 @@ import (
 const (
 	channelKeys = "flowyte_keys"
 	channelPing = "flowyte_ping"
-	leaseTime   = 4 * time.Second
+	leaseTime   = 2 * time.Second
 	renewEvery  = leaseTime / 4
 	leaseMargin = leaseTime / 8
+	// roundTrips bounds one connection attempt or heartbeat: a stuck
+	// connection ends the lease rather than hold it.
+	roundTrips = leaseTime / 2
 )
 
 // watchState is this process's view of the cluster.
@@ -185,7 +188,7 @@ func (w *watcher) private() string { return "flowyte_sync_" + w.s.watch.id }
 
 // run is one connection's life.
 func (w *watcher) run(ctx context.Context, cfg *pgx.ConnConfig, connected func()) error {
-	cctx, cancel := context.WithTimeout(ctx, renewEvery)
+	cctx, cancel := context.WithTimeout(ctx, roundTrips)
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()
 	if err != nil {
@@ -316,10 +319,9 @@ func (w *watcher) heartbeat(ctx context.Context) error {
 	return nil
 }
 
-// bounded runs fn with a deadline of renewEvery: a stuck connection ends
-// the lease rather than hold it.
+// bounded runs fn with a deadline of roundTrips.
 func (w *watcher) bounded(ctx context.Context, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, renewEvery)
+	ctx, cancel := context.WithTimeout(ctx, roundTrips)
 	defer cancel()
 	return fn(ctx)
 }
