@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -47,11 +46,8 @@ type Store struct {
 	// rdb caches prepared statements of db.
 	rdb *stmtCache
 
-	// wmu guards the group-commit queue: pending writes and whether a
-	// caller is committing them.
-	wmu     sync.Mutex
-	pending []*writeReq
-	leading bool
+	// writes is the group-commit queue of Write.
+	writes *GroupCommit[*writeReq, writeResult]
 }
 
 // sqliteTx is the SQLite [Tx]: one write transaction (or one savepoint of a
@@ -138,6 +134,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	db.SetMaxIdleConns(o.readConns)
 
 	s := &Store{db: db, wdb: wdb, rdb: newStmtDB(db), keysMarker: path + "-keys"}
+	s.writes = NewGroupCommit(maxBatch, nil, s.runBatch)
 	ctx := context.Background()
 	// The writer connection switches the file to WAL first, so readers
 	// never race on the journal mode change.
@@ -202,21 +199,9 @@ func (s *Store) Write(ctx context.Context, fn func(tx Tx) error) error {
 // write is Write for this package's own methods, which use the concrete
 // transaction.
 func (s *Store) write(ctx context.Context, fn func(tx *sqliteTx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1), lead: make(chan struct{}, 1)}
-	s.wmu.Lock()
-	s.pending = append(s.pending, req)
-	leader := !s.leading
-	s.leading = true
-	s.wmu.Unlock()
-	if leader {
-		s.lead(req)
-	}
-	var res writeResult
-	select {
-	case res = <-req.done:
-	case <-req.lead:
-		s.lead(req)
-		res = <-req.done
+	res, ok := s.writes.Do(ctx, &writeReq{ctx: ctx, fn: fn})
+	if !ok {
+		return ctx.Err()
 	}
 	if res.panicked {
 		panic(res.panicValue)
@@ -224,47 +209,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *sqliteTx) error) error {
 	return res.err
 }
 
-// lead commits queued batches, in order, until one holding me has run;
-// then it hands leadership to the oldest queued writer (or ends it), so no
-// caller keeps committing other writers' batches under sustained load.
-func (s *Store) lead(me *writeReq) {
-	for {
-		s.wmu.Lock()
-		batch := s.pending
-		if len(batch) > maxBatch {
-			batch = batch[:maxBatch]
-		}
-		s.pending = s.pending[len(batch):]
-		s.wmu.Unlock()
-		s.runBatch(batch)
-		mine := false
-		for _, r := range batch {
-			mine = mine || r == me
-		}
-		if !mine {
-			continue
-		}
-		s.wmu.Lock()
-		if len(s.pending) > 0 {
-			s.pending[0].lead <- struct{}{}
-		} else {
-			s.pending = nil
-			s.leading = false
-		}
-		s.wmu.Unlock()
-		return
-	}
-}
-
 // maxBatch bounds how many writes share one commit.
 const maxBatch = 64
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(tx *sqliteTx) error
-	done chan writeResult
-	// lead receives when this writer must commit the queue (see lead).
-	lead chan struct{}
+	ctx context.Context
+	fn  func(tx *sqliteTx) error
 }
 
 type writeResult struct {
@@ -283,15 +233,9 @@ func runFn(fn func(tx *sqliteTx) error, tx *sqliteTx) (res writeResult) {
 	return writeResult{err: fn(tx)}
 }
 
-// runBatch runs writes in one transaction and tells each its outcome.
-func (s *Store) runBatch(batch []*writeReq) {
-	results := make([]writeResult, len(batch))
-	finish := func() {
-		for i, r := range batch {
-			r.done <- results[i]
-		}
-	}
-	defer finish()
+// runBatch runs writes in one transaction and returns each one's outcome.
+func (s *Store) runBatch(batch []*writeReq) (results []writeResult) {
+	results = make([]writeResult, len(batch))
 	// Not a caller's context: one caller going away must not roll back the
 	// others' writes. Each fn still uses its own context for its statements.
 	bg := context.Background()
@@ -306,10 +250,6 @@ func (s *Store) runBatch(batch []*writeReq) {
 	single := len(batch) == 1
 	ok := 0
 	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			results[i].err = err
-			continue
-		}
 		if single {
 			results[i] = runFn(r.fn, tx)
 		} else {
@@ -366,6 +306,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 			}
 		}
 	}
+	return results
 }
 
 // wrapError maps driver errors to the package sentinels by result code:

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,22 +21,17 @@ import (
 // maxSessionBatch bounds how many session creations share a transaction.
 const maxSessionBatch = 128
 
-// sessionQueue is the group-commit queue of CreateSessionCounted.
-type sessionQueue struct {
-	mu      sync.Mutex
-	pending []*sessionReq
-	leading bool // a caller is committing batches
-}
-
 // sessionReq is one queued session creation.
 type sessionReq struct {
-	ctx  context.Context
-	s    store.Session
-	d    *store.OutcomeDelta
-	done chan error // the outcome, sent once
-	// lead receives when this caller must commit the queue (see
-	// leadSessions); it is only ever sent to a caller still pending.
-	lead chan struct{}
+	ctx context.Context
+	s   store.Session
+	d   *store.OutcomeDelta
+}
+
+// newSessionQueue returns the group-commit queue of CreateSessionCounted:
+// batches of distinct ids (the statement must never see one id twice).
+func (s *Store) newSessionQueue() *store.GroupCommit[*sessionReq, error] {
+	return store.NewGroupCommit(maxSessionBatch, func(r *sessionReq) string { return r.s.ID }, s.runSessionBatch)
 }
 
 // CreateSessionCounted creates s and, when d is not nil, adds d to the
@@ -65,120 +58,23 @@ func (s *Store) CreateSessionCounted(ctx context.Context, ses store.Session, d *
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &sessionReq{ctx: ctx, s: ses, d: d, done: make(chan error, 1), lead: make(chan struct{}, 1)}
-	q := &s.sessions
-	q.mu.Lock()
-	q.pending = append(q.pending, r)
-	leader := !q.leading
-	q.leading = true
-	q.mu.Unlock()
-	if leader {
-		s.leadSessions(r)
-		return <-r.done
+	err, ok := s.sessions.Do(ctx, &sessionReq{ctx: ctx, s: ses, d: d})
+	if !ok {
+		return ctx.Err()
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-r.lead:
-		s.leadSessions(r)
-		return <-r.done
-	case <-ctx.Done():
-		if q.leave(r) {
-			return ctx.Err()
-		}
-		// Already in a batch: its outcome is the batch's.
-		return <-r.done
-	}
+	return err
 }
 
-// leave takes r out of the queue if it is still waiting there (passing on
-// the leadership it may have just been handed) and reports whether it did.
-func (q *sessionQueue) leave(r *sessionReq) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	i := slices.Index(q.pending, r)
-	if i < 0 {
-		return false
-	}
-	q.pending = slices.Delete(q.pending, i, i+1)
-	select {
-	case <-r.lead:
-		q.handOff()
-	default:
-	}
-	return true
-}
-
-// handOff passes leadership to the oldest queued caller, or ends it when
-// none is left. q.mu must be held.
-func (q *sessionQueue) handOff() {
-	if len(q.pending) > 0 {
-		q.pending[0].lead <- struct{}{}
-		return
-	}
-	q.pending = nil
-	q.leading = false
-}
-
-// take removes the next batch from the queue: up to maxSessionBatch
-// creations with distinct ids, oldest first (a repeated id waits for the
-// next batch, so the statement never sees one id twice). Callers that
-// already gave up are answered and left out of the batch; taken lists
-// every caller removed from the queue.
-func (q *sessionQueue) take() (batch, taken []*sessionReq) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	ids := make(map[string]struct{}, min(len(q.pending), maxSessionBatch))
-	rest := q.pending[:0:0]
-	for _, r := range q.pending {
-		if _, dup := ids[r.s.ID]; dup || len(batch) == maxSessionBatch {
-			rest = append(rest, r)
-			continue
-		}
-		taken = append(taken, r)
-		if err := r.ctx.Err(); err != nil {
-			r.done <- err
-			continue
-		}
-		ids[r.s.ID] = struct{}{}
-		batch = append(batch, r)
-	}
-	q.pending = rest
-	return batch, taken
-}
-
-// leadSessions commits queued batches, in order, until one holding me has
-// been taken; then it hands leadership to the oldest queued caller (or
-// ends it), so no caller keeps committing other callers' batches under
-// sustained load.
-func (s *Store) leadSessions(me *sessionReq) {
-	q := &s.sessions
-	for {
-		batch, taken := q.take()
-		if len(batch) > 0 {
-			s.runSessionBatch(batch)
-		}
-		if !slices.Contains(taken, me) {
-			continue
-		}
-		q.mu.Lock()
-		q.handOff()
-		q.mu.Unlock()
-		return
-	}
-}
-
-// runSessionBatch inserts batch in one transaction and tells each caller
-// its outcome.
-func (s *Store) runSessionBatch(batch []*sessionReq) {
+// runSessionBatch inserts batch in one transaction and returns each
+// caller's outcome.
+func (s *Store) runSessionBatch(batch []*sessionReq) []error {
+	errs := make([]error, len(batch))
 	inserted, err := s.insertSessions(batch)
 	switch {
 	case err == nil:
-		for _, r := range batch {
-			if _, ok := inserted[r.s.ID]; ok {
-				r.done <- nil
-			} else {
-				r.done <- fmt.Errorf("create session %s: %w", r.s.ID, store.ErrConflict)
+		for i, r := range batch {
+			if _, ok := inserted[r.s.ID]; !ok {
+				errs[i] = fmt.Errorf("create session %s: %w", r.s.ID, store.ErrConflict)
 			}
 		}
 	case len(batch) > 1 && !unreachable(err):
@@ -186,14 +82,15 @@ func (s *Store) runSessionBatch(batch []*sessionReq) {
 		// or workspace that does not exist, say), and rolled it all back:
 		// each creation again on its own, so each caller gets the outcome
 		// of its own row.
-		for _, r := range batch {
-			r.done <- s.createSessionAlone(r)
+		for i, r := range batch {
+			errs[i] = s.createSessionAlone(r)
 		}
 	default:
-		for _, r := range batch {
-			r.done <- fmt.Errorf("create session %s: %w", r.s.ID, err)
+		for i, r := range batch {
+			errs[i] = fmt.Errorf("create session %s: %w", r.s.ID, err)
 		}
 	}
+	return errs
 }
 
 // createSessionAlone runs one creation in a transaction of its own.

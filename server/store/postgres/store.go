@@ -26,7 +26,7 @@ type Store struct {
 	// writes need.
 	locks *pgxpool.Pool
 	// sessions is the group-commit queue of CreateSessionCounted.
-	sessions sessionQueue
+	sessions *store.GroupCommit[*sessionReq, error]
 	// stamps shares KeysStamp reads among concurrent callers.
 	stamps stampReads
 	// watch answers KeysStamp from memory while WatchKeys holds a lease.
@@ -82,6 +82,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	lcfg.MaxConns = cfg.lockConns
 	lcfg.MinConns = 0
 	s := &Store{}
+	s.sessions = s.newSessionQueue()
 	s.watch.init()
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
