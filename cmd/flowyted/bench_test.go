@@ -422,24 +422,7 @@ func BenchmarkPGSessionCPU(b *testing.B) {
 	id := bigAgent(b, d, key, 0)
 	mustCall(b, "POST", d.url+"/agents/"+id+"/publish", key, map[string]any{}, 201)
 	body := []byte(`{"agentId":"` + id + `"}`)
-	conn, err := pgx.Connect(context.Background(), dsn)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = conn.Close(context.Background()) })
-	// pgTicks sums the CPU ticks of the database's backends (but this
-	// one) and of the server processes commits wake.
-	pgTicks := func() int64 {
-		rows, err := conn.Query(context.Background(), `SELECT pid FROM pg_stat_activity
-			WHERE (datname = current_database() AND pid <> pg_backend_pid())
-			OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`)
-		require.NoError(b, err)
-		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		require.NoError(b, err)
-		var n int64
-		for _, p := range pids {
-			n += procTicks(int(p))
-		}
-		return n
-	}
+	pgTicks := pgTicker(b, dsn)
 	const n, conc = 20000, 32
 	// cpu runs fn twice (the first warms up) and reports µs of CPU per
 	// request of the second run, per process and in all.
@@ -461,6 +444,27 @@ func BenchmarkPGSessionCPU(b *testing.B) {
 		sess = cpu("session", func() { blast(b, []string{d.url + "/chat/sessions"}, n, conc, "POST", key, body, nil, 201) })
 	}
 	b.ReportMetric(health/sess, "cpu-ratio")
+}
+
+// pgTicker returns a function summing the CPU ticks of the database's
+// backends (but its own) and of the server processes commits wake.
+func pgTicker(b *testing.B, dsn string) func() int64 {
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return func() int64 {
+		rows, err := conn.Query(context.Background(), `SELECT pid FROM pg_stat_activity
+			WHERE (datname = current_database() AND pid <> pg_backend_pid())
+			OR backend_type IN ('walwriter', 'checkpointer', 'background writer')`)
+		require.NoError(b, err)
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		require.NoError(b, err)
+		var n int64
+		for _, p := range pids {
+			n += procTicks(int(p))
+		}
+		return n
+	}
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat CPU times (100 on
@@ -489,7 +493,7 @@ func selfTicks() int64 {
 }
 
 // BenchmarkPGTwoDaemonsRead (issue 13): the published artifact route
-// (GET /agents/{id}/versions/v1/compiled) served by one daemon, then by
+// (GET /agents/{id}/versions/published/compiled) served by one daemon, then by
 // two daemons on one PostgreSQL database and one data dir with the load
 // spread over both. Target: two ≥ 1.6× one.
 //
@@ -523,7 +527,7 @@ func BenchmarkPGTwoDaemonsRead(b *testing.B) {
 			if nodes && (!pin(b, a.cmd.Process.Pid, 0) || !pin(b, c.cmd.Process.Pid, 1)) {
 				b.Skip("node-each: taskset could not pin the daemons")
 			}
-			path := "/agents/" + id + "/versions/v1/compiled"
+			path := "/agents/" + id + "/versions/published/compiled"
 			load := func(urls []string, n int) float64 {
 				if nodes {
 					return pipeBlast(b, urls, n, benchEnv("FLOWYTE_BENCH_CONNS", 16), benchEnv("FLOWYTE_BENCH_DEPTH", 8), key, 200)
@@ -534,22 +538,23 @@ func BenchmarkPGTwoDaemonsRead(b *testing.B) {
 			const n = 6000
 			// Rates over every iteration (one and two alternate, so the
 			// machine's neighbours weigh on both alike).
-			var oneT, twoT float64             // seconds
-			var dCPU, pCPU, gCPU time.Duration // daemons, PostgreSQL, generator
+			pgTicks := pgTicker(b, dsn)
+			var oneT, twoT float64     // seconds
+			var dCPU, pCPU, gCPU int64 // ticks: daemons, PostgreSQL, generator
 			runs := 0
 			for b.Loop() {
 				oneT += n / load([]string{a.url + path}, n)
-				d0, p0, g0 := cpuTicks(a.cmd.Process.Pid)+cpuTicks(c.cmd.Process.Pid), pgCPU(), selfCPU()
+				d0, p0, g0 := procTicks(a.cmd.Process.Pid)+procTicks(c.cmd.Process.Pid), pgTicks(), selfTicks()
 				twoT += n / load([]string{a.url + path, c.url + path}, n)
-				dCPU += cpuTicks(a.cmd.Process.Pid) + cpuTicks(c.cmd.Process.Pid) - d0
-				pCPU += max(pgCPU()-p0, 0)
-				gCPU += selfCPU() - g0
+				dCPU += procTicks(a.cmd.Process.Pid) + procTicks(c.cmd.Process.Pid) - d0
+				pCPU += max(pgTicks()-p0, 0)
+				gCPU += selfTicks() - g0
 				runs++
 			}
 			one, two := float64(runs*n)/oneT, float64(runs*n)/twoT
 			// Where the CPU of the two-daemon run went, per request: the
 			// ratio can only approach 2 when the daemons' share dominates.
-			per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(runs*n) }
+			per := func(ticks int64) float64 { return float64(ticks) * 1e6 / clockTicks / float64(runs*n) }
 			b.ReportMetric(per(dCPU), "daemon-µs/req")
 			b.ReportMetric(per(pCPU), "pg-µs/req")
 			b.ReportMetric(per(gCPU), "loadgen-µs/req")

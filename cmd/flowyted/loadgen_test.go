@@ -7,13 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -119,47 +116,4 @@ func pin(tb testing.TB, pid, cpu int) bool {
 		return false
 	}
 	return true
-}
-
-// cpuTicks is the CPU time (user + system) of process pid so far, from
-// /proc (Linux); 0 when it cannot be read.
-func cpuTicks(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name may hold spaces: fields start after the last ')'.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * time.Second / 100 // USER_HZ is 100 on Linux
-}
-
-// pgCPU is the CPU time of every process named postgres on the machine.
-func pgCPU() time.Duration {
-	ents, _ := os.ReadDir("/proc")
-	var sum time.Duration
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(c)) == "postgres" {
-			sum += cpuTicks(pid)
-		}
-	}
-	return sum
-}
-
-// selfCPU is this process's CPU time (the load generator's).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
