@@ -73,9 +73,17 @@ type watchState struct {
 	id    string                   // the daemons row (one per Store)
 	key   atomic.Pointer[keyStamp] // the newest key revision seen
 	ping  atomic.Int64             // the newest ping seen
-	until atomic.Int64             // lease end on leaseNow's clock; 0 = none
+	lease atomic.Pointer[leaseEnd] // the lease held; nil = none
 	reads atomic.Int64             // database reads of the key revision by KeysStamp
 	live  atomic.Bool              // a watcher runs
+}
+
+// leaseEnd is when a lease ends, on two clocks: leaseNow's, and the wall
+// clock (which a hypervisor's guest agent or NTP steps forward after a VM
+// was paused with its other clocks stopped). The lease holds while both
+// say so.
+type leaseEnd struct {
+	boot, wall int64
 }
 
 // keyStamp is a key revision and its KeysStamp string, swapped together so
@@ -92,8 +100,8 @@ func (w *watchState) init() {
 
 // leased reports whether what is held in memory may be trusted now.
 func (w *watchState) leased() bool {
-	u := w.until.Load()
-	return u != 0 && leaseNow() < u
+	l := w.lease.Load()
+	return l != nil && leaseNow() < l.boot && time.Now().UnixNano() < l.wall
 }
 
 // raise records key revision rev if newer, and reports whether it was.
@@ -159,7 +167,7 @@ func (s *Store) Watch(ctx context.Context, onMessage func(channel, payload strin
 	backoff := 50 * time.Millisecond
 	for {
 		_ = w.run(ctx, cfg, func() { backoff = 50 * time.Millisecond })
-		s.watch.until.Store(0) // read until the next lease
+		s.watch.lease.Store(nil) // read until the next lease
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -220,7 +228,7 @@ func (w *watcher) run(ctx context.Context, cfg *pgx.ConnConfig, connected func()
 		if w.ackNow || !time.Now().Before(next) {
 			w.ackNow = false
 			if err := w.heartbeat(ctx); err != nil {
-				w.s.watch.until.Store(0)
+				w.s.watch.lease.Store(nil)
 				return err
 			}
 			next = time.Now().Add(renewEvery)
@@ -270,7 +278,7 @@ func (w *watcher) handle(channel, payload string) (barrier bool) {
 // revision again and passes a barrier; only then is the lease trusted.
 func (w *watcher) heartbeat(ctx context.Context) error {
 	st := &w.s.watch
-	sent := leaseNow()
+	sent, sentWall := leaseNow(), time.Now().UnixNano()
 	// Without a lease nothing is trusted until the barrier below has
 	// handled every message committed before it, so every ping drawn so
 	// far may be acknowledged now (after a reconnection, the pings whose
@@ -315,7 +323,8 @@ func (w *watcher) heartbeat(ctx context.Context) error {
 	if st.raise(rev) {
 		w.ackNow = true
 	}
-	st.until.Store(sent + int64(leaseTime-leaseMargin))
+	trust := int64(leaseTime - leaseMargin)
+	st.lease.Store(&leaseEnd{boot: sent + trust, wall: sentWall + trust})
 	return nil
 }
 
