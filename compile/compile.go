@@ -3,7 +3,6 @@ package compile
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
@@ -91,40 +90,148 @@ func (c *Compiler) file(kind Kind, slug, path string, data []byte) *fileResult {
 // Compile checks a draft tree and builds its artifact; see the function
 // Compile.
 func (c *Compiler) Compile(files map[string][]byte) Result {
-	res := Result{Errors: Diagnostics{}, Warnings: Diagnostics{}}
-	paths := make([]string, 0, len(files))
-	for p := range files {
+	res := c.CompileDraft(files)
+	if res.OK() {
+		res.JSON = res.Encode()
+		res.Digest = Digest(res.JSON)
+	}
+	return res
+}
+
+// CompileDraft is Compile without the artifact's bytes: the Result has
+// everything but JSON and Digest (nil and ""), which Encode and Digest
+// make when something needs them. A sandbox that only answers with the
+// draft's responder never pays for encoding and hashing the artifact,
+// which embeds every knowledge body.
+//
+// The Result also keeps what CompileEdit needs to compile an edit of this
+// draft.
+func (c *Compiler) CompileDraft(files map[string][]byte) Result {
+	srcs := make([]source, 0, len(files))
+	for p, data := range files {
 		if p != ArtifactPath && p != TestsPath {
-			paths = append(paths, p)
+			srcs = append(srcs, c.source(p, data))
 		}
 	}
-	sort.Strings(paths)
+	slices.SortFunc(srcs, func(a, b source) int { return strings.Compare(a.path, b.path) })
+	return c.finish(srcs)
+}
 
+// CompileEdit compiles, as CompileDraft, the draft that prev's draft
+// becomes once every path of changed has its new content and every path
+// of removed is gone (a path in both is changed). Only the changed files
+// are looked up in the cache or parsed; the rest of the work is a pass
+// over prev's per-file results, so the cost follows the edit, not the
+// size of the draft. ok is false when prev was not made by CompileDraft,
+// CompileEdit or Compile (a zero Result): then nothing is compiled.
+func (c *Compiler) CompileEdit(prev Result, changed map[string][]byte, removed []string) (res Result, ok bool) {
+	if prev.state == nil {
+		return Result{}, false
+	}
+	edits := make([]source, 0, len(changed))
+	for p, data := range changed {
+		if p != ArtifactPath && p != TestsPath {
+			edits = append(edits, c.source(p, data))
+		}
+	}
+	slices.SortFunc(edits, func(a, b source) int { return strings.Compare(a.path, b.path) })
+	gone := make(map[string]bool, len(removed))
+	for _, p := range removed {
+		gone[p] = true
+	}
+	old := prev.state.sources
+	srcs := make([]source, 0, len(old)+len(edits))
+	for i, j := 0, 0; i < len(old) || j < len(edits); {
+		var cmp int
+		switch {
+		case i == len(old):
+			cmp = 1
+		case j == len(edits):
+			cmp = -1
+		default:
+			cmp = strings.Compare(old[i].path, edits[j].path)
+		}
+		switch {
+		case cmp < 0:
+			if !gone[old[i].path] {
+				srcs = append(srcs, old[i])
+			}
+			i++
+		case cmp > 0:
+			srcs = append(srcs, edits[j])
+			j++
+		default:
+			srcs = append(srcs, edits[j])
+			i, j = i+1, j+1
+		}
+	}
+	return c.finish(srcs), true
+}
+
+// source is one file of a compiled draft: its result, or the diagnostic
+// of a path outside the draft format.
+type source struct {
+	path string
+	size int // bytes of path and content
+	kind Kind
+	fr   *fileResult // nil when the path is invalid
+	bad  *Diagnostic // when fr is nil
+}
+
+// source compiles the file at path p.
+func (c *Compiler) source(p string, data []byte) source {
+	s := source{path: p, size: len(p) + len(data)}
+	kind, slug, err := ParsePath(p)
+	if err != nil {
+		s.bad = &Diagnostic{File: p, Code: CodeInvalidPath, Message: strings.TrimPrefix(err.Error(), ErrInvalidPath.Error()+" ")}
+		return s
+	}
+	s.kind, s.fr = kind, c.file(kind, slug, p, data)
+	return s
+}
+
+// draftState is what a Result keeps of its compile: every file's result
+// (for CompileEdit) and the artifact's parts in order (for Encode). It is
+// never modified once made.
+type draftState struct {
+	sources []source // sorted by path
+	bytes   int      // of every path and content
+	// settings and sorted (each kind in slug order) are the files of the
+	// artifact; set when the compile has no errors.
+	settings *fileResult
+	sorted   map[Kind][]*fileResult
+}
+
+// finish compiles a draft from the results of its files, in path order:
+// the cross-file checks, the diagnostics and the artifact (not encoded).
+func (c *Compiler) finish(srcs []source) Result {
+	res := Result{Errors: Diagnostics{}, Warnings: Diagnostics{}}
+	st := &draftState{sources: srcs}
+	res.state = st
 	var settings *fileResult
 	results := map[Kind][]*fileResult{}
-	for _, p := range paths {
-		kind, slug, err := ParsePath(p)
-		if err != nil {
-			res.Errors = append(res.Errors, Diagnostic{File: p, Code: CodeInvalidPath, Message: strings.TrimPrefix(err.Error(), ErrInvalidPath.Error()+" ")})
+	for _, s := range srcs {
+		st.bytes += s.size
+		if s.fr == nil {
+			res.Errors = append(res.Errors, *s.bad)
 			continue
 		}
-		fr := c.file(kind, slug, p, files[p])
-		if kind == KindSettings {
-			settings = fr
+		if s.kind == KindSettings {
+			settings = s.fr
 		} else {
-			results[kind] = append(results[kind], fr)
+			results[s.kind] = append(results[s.kind], s.fr)
 		}
-		res.Errors = append(res.Errors, fr.diags...)
+		res.Errors = append(res.Errors, s.fr.diags...)
 	}
 	byKind := map[Kind][]*parsedFile{}
-	parts := map[Kind][][]byte{}
 	for kind, rs := range results {
 		// "a-b.md" sorts before "a.md" but slug "a" before "a-b".
 		slices.SortFunc(rs, func(a, b *fileResult) int { return strings.Compare(a.pf.slug, b.pf.slug) })
-		for _, r := range rs {
-			byKind[kind] = append(byKind[kind], r.pf)
-			parts[kind] = append(parts[kind], r.part)
+		pfs := make([]*parsedFile, len(rs))
+		for i, r := range rs {
+			pfs[i] = r.pf
 		}
+		byKind[kind] = pfs
 	}
 	if settings == nil {
 		res.Errors = append(res.Errors, Diagnostic{File: SettingsPath, Code: CodeMissingSettings, Message: "agent.yaml is missing; it must set at least name"})
@@ -151,12 +258,43 @@ func (c *Compiler) Compile(files map[string][]byte) Result {
 	if art.Settings.Language == "" {
 		art.Settings.Language = DefaultLanguage
 	}
-	b := encodeArtifact(settings.part, parts)
-	res.Artifact, res.JSON, res.Digest = art, b, digestOf(b)
+	res.Artifact = art
+	st.settings, st.sorted = settings, results
 	if tests := byKind[KindTests]; len(tests) > 0 {
 		res.Tests = views[Test](tests)
 	}
 	return res
+}
+
+// Encode returns the artifact's bytes, compiled/agent.json: r.JSON when
+// set, else assembled from the per-file parts r keeps (a new slice each
+// call, not kept). It returns nil when r has errors or was not made by a
+// Compiler.
+func (r Result) Encode() []byte {
+	if r.JSON != nil {
+		return r.JSON
+	}
+	if !r.OK() || r.state == nil || r.state.settings == nil {
+		return nil
+	}
+	parts := make(map[Kind][][]byte, len(r.state.sorted))
+	for kind, rs := range r.state.sorted {
+		ps := make([][]byte, len(rs))
+		for i, fr := range rs {
+			ps[i] = fr.part
+		}
+		parts[kind] = ps
+	}
+	return encodeArtifact(r.state.settings.part, parts)
+}
+
+// SourceBytes is the size of the compiled draft: the bytes of every path
+// and file content (0 for a Result not made by a Compiler).
+func (r Result) SourceBytes() int {
+	if r.state == nil {
+		return 0
+	}
+	return r.state.bytes
 }
 
 // views returns the parsed views of files (in slug order), never nil.

@@ -303,8 +303,9 @@ func encodeArtifact(settings []byte, parts map[Kind][][]byte) []byte {
 	return append(b, "\n}\n"...)
 }
 
-// digestOf is "sha256:" + the hex SHA-256 of b.
-func digestOf(b []byte) string {
+// Digest is "sha256:" + the hex SHA-256 of b: Result.Digest of an
+// artifact whose bytes are b.
+func Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
