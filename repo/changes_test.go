@@ -58,3 +58,25 @@ func TestTreeChanges(t *testing.T) {
 	_, _, err = s.TreeChanges(ctx, testID, "0123456789012345678901234567890123456789", t1)
 	assert.Error(t, err, "a tree the repository does not have")
 }
+
+// TestGateChanges: a gate reads the draft's changes since an earlier tree
+// under the lock, and its artifact is what the release holds.
+func TestGateChanges(t *testing.T) {
+	s := mustOpenStore(t)
+	ctx := context.Background()
+	mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("name: A\n"), "knowledge/a.md": []byte("A\n")})
+	_, t0, _, err := s.DraftFiles(ctx, testID)
+	require.NoError(t, err)
+	mustCommit(t, s, testID, set("knowledge/a.md", "A2\n"))
+	_, err = s.Publish(ctx, testID, PublishRequest{Gate: func(in GateInput) (ReleaseExtras, error) {
+		changed, removed, err := in.Changes(t0)
+		require.NoError(t, err)
+		assert.Equal(t, map[string][]byte{"knowledge/a.md": []byte("A2\n")}, changed)
+		assert.Empty(t, removed)
+		_, _, err = in.Changes("bad")
+		assert.Error(t, err)
+		return ReleaseExtras{Artifact: []byte("{}\n")}, nil
+	}}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "{}\n", mustGit(t, s.Path(testID), "show", "v1:compiled/agent.json"))
+}

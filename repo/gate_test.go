@@ -46,8 +46,12 @@ func TestPublishGate(t *testing.T) {
 	}
 
 	var seen GateInput
+	var seenFiles map[string][]byte
 	v1, err := s.Publish(ctx, testID, PublishRequest{Gate: func(in GateInput) (ReleaseExtras, error) {
 		seen = in
+		var err error
+		seenFiles, err = in.Files()
+		require.NoError(t, err)
 		return ReleaseExtras{
 			Files:    map[string][]byte{"tests.json": []byte("{\"status\": \"passed\"}\n")},
 			Trailers: []Trailer{{Key: "Tests", Value: "3/3 passed"}, {Key: "Tests-Forced", Value: "true"}},
@@ -56,7 +60,7 @@ func TestPublishGate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, d.Revision, seen.Revision)
 	assert.Equal(t, d.Tree, seen.Tree)
-	assert.Equal(t, "A\n", string(seen.Files["knowledge/a.md"]))
+	assert.Equal(t, "A\n", string(seenFiles["knowledge/a.md"]))
 	assert.Equal(t, map[string]string{"Tests": "3/3 passed", "Tests-Forced": "true"}, v1.Trailers)
 	mustFsck(t, dir)
 	assert.Equal(t, "agent.yaml\ncompiled/agent.json\ncompiled/tests.json\nknowledge/a.md\n", mustGit(t, dir, "ls-tree", "-r", "--name-only", "v1"))

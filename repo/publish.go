@@ -289,13 +289,10 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 				}
 			}
 		}
-		files, err := h.readAll(head.TreeHash, "")
-		if err != nil {
-			return err
-		}
+		draft := &gateRead{h: h, tree: head.TreeHash}
 		var extras ReleaseExtras
 		if req.Gate != nil {
-			if extras, err = req.Gate(GateInput{Revision: head.Hash.String(), Tree: head.TreeHash.String(), Files: files}); err != nil {
+			if extras, err = req.Gate(GateInput{Revision: head.Hash.String(), Tree: head.TreeHash.String(), read: draft}); err != nil {
 				return fmt.Errorf("gate: %w", err)
 			}
 			if err := checkExtras(extras); err != nil {
@@ -303,11 +300,15 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			}
 		}
 		// The gate's compile of this tree, when it made one, is the
-		// artifact: the tree is compiled once per publish, or not at all
-		// when a draft session already compiled it.
+		// artifact: the tree is compiled once per publish, from the
+		// changes since an earlier compile, and its files are not read.
 		artifact, digest := extras.Artifact, extras.Digest
 		if artifact == nil {
 			digest = ""
+			files, err := draft.all()
+			if err != nil {
+				return err
+			}
 			if artifact, err = s.o.Compile(files); err != nil {
 				return fmt.Errorf("compile: %w", err)
 			}
