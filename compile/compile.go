@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -274,6 +275,22 @@ func (r Result) Encode() []byte {
 	if r.JSON != nil {
 		return r.JSON
 	}
+	ps := r.EncodeParts()
+	if ps == nil {
+		return nil
+	}
+	return bytes.Join(ps, nil)
+}
+
+// EncodeParts is Encode as consecutive byte slices, whose concatenation
+// is the artifact: the per-file parts r keeps (shared: read only) and the
+// text between them. A writer of the artifact (hashing, compressing)
+// reads them in turn instead of a copy of the whole. nil when r has
+// errors or was not made by a Compiler.
+func (r Result) EncodeParts() [][]byte {
+	if r.JSON != nil {
+		return [][]byte{r.JSON}
+	}
 	if !r.OK() || r.state == nil || r.state.settings == nil {
 		return nil
 	}
@@ -285,7 +302,7 @@ func (r Result) Encode() []byte {
 		}
 		parts[kind] = ps
 	}
-	return encodeArtifact(r.state.settings.part, parts)
+	return artifactParts(r.state.settings.part, parts)
 }
 
 // SourceBytes is the size of the compiled draft: the bytes of every path

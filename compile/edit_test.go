@@ -1,6 +1,7 @@
 package compile_test
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -31,6 +32,11 @@ func sameCompile(t *testing.T, files map[string][]byte, got compile.Result, msg 
 	js := got.Encode()
 	assert.Equal(t, string(want.JSON), string(js), msg)
 	if want.OK() {
+		assert.Equal(t, string(want.JSON), string(bytes.Join(got.EncodeParts(), nil)), msg)
+	} else {
+		assert.Nil(t, got.EncodeParts(), msg)
+	}
+	if want.OK() {
 		assert.Equal(t, want.Digest, compile.Digest(js), msg)
 	}
 	size := 0
@@ -50,6 +56,9 @@ func TestCompileDraftIsCompileWithoutBytes(t *testing.T) {
 		sameCompile(t, files, c.CompileDraft(files), name)
 		full := c.Compile(files)
 		assert.Equal(t, full.JSON, full.Encode(), "Encode returns JSON when set")
+		if full.OK() {
+			assert.Equal(t, [][]byte{full.JSON}, full.EncodeParts())
+		}
 	}
 	assert.Nil(t, compile.Result{}.Encode())
 	assert.Zero(t, compile.Result{}.SourceBytes())

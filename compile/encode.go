@@ -265,42 +265,49 @@ func canonicalIndent(v any, prefix string) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// encodeArtifact writes compiled/agent.json from the parts of its files:
-// the keys of Artifact in sorted order, each list in slug order.
-func encodeArtifact(settings []byte, parts map[Kind][][]byte) []byte {
-	n := len(settings) + 256
+// artifactParts returns compiled/agent.json as consecutive byte slices,
+// the files' parts (shared: read only) between the text that joins them:
+// the keys of Artifact in sorted order, each list in slug order. Writing
+// them in turn writes the artifact without assembling it.
+func artifactParts(settings []byte, parts map[Kind][][]byte) [][]byte {
+	n := 16
 	for _, ps := range parts {
-		for _, p := range ps {
-			n += len(p) + len(itemIndent) + 2
-		}
+		n += 2 * len(ps)
 	}
-	b := make([]byte, 0, n)
-	b = append(b, "{\n  \"format\": "...)
-	b = strconv.AppendInt(b, FormatVersion, 10)
+	out := make([][]byte, 0, n)
+	out = append(out, []byte("{\n  \"format\": "+strconv.Itoa(FormatVersion)))
 	list := func(key string, items [][]byte) {
-		b = append(b, ",\n  \""...)
-		b = append(b, key...)
-		b = append(b, "\": ["...)
+		open := []byte(",\n  \"" + key + "\": [")
 		for i, it := range items {
-			if i > 0 {
-				b = append(b, ',')
+			switch i {
+			case 0:
+				out = append(out, append(open, "\n"+itemIndent...))
+			default:
+				out = append(out, itemSep)
 			}
-			b = append(b, "\n"+itemIndent...)
-			b = append(b, it...)
+			out = append(out, it)
 		}
 		if len(items) > 0 {
-			b = append(b, "\n  "...)
+			out = append(out, []byte("\n  ]"))
+		} else {
+			out = append(out, append(open, ']'))
 		}
-		b = append(b, ']')
 	}
 	// Sorted: format, guardrails, knowledge, playbooks, settings, skills.
 	list("guardrails", parts[KindGuardrails])
 	list("knowledge", parts[KindKnowledge])
 	list("playbooks", parts[KindPlaybooks])
-	b = append(b, ",\n  \"settings\": "...)
-	b = append(b, settings...)
+	out = append(out, []byte(",\n  \"settings\": "), settings)
 	list("skills", parts[KindSkills])
-	return append(b, "\n}\n"...)
+	return append(out, []byte("\n}\n"))
+}
+
+// itemSep separates two items of a list of the artifact.
+var itemSep = []byte(",\n" + itemIndent)
+
+// encodeArtifact writes compiled/agent.json from the parts of its files.
+func encodeArtifact(settings []byte, parts map[Kind][][]byte) []byte {
+	return bytes.Join(artifactParts(settings, parts), nil)
 }
 
 // Digest is "sha256:" + the hex SHA-256 of b: Result.Digest of an

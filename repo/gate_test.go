@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -97,7 +99,7 @@ func TestPublishUsesTheGatesArtifact(t *testing.T) {
 	mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("name: A\n")})
 	art := []byte(`{"from":"the gate"}` + "\n")
 	v1, err := s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) {
-		return ReleaseExtras{Artifact: art, Digest: "sha256:" + strings.Repeat("ab", 32)}, nil
+		return ReleaseExtras{Artifact: [][]byte{art}, Digest: "sha256:" + strings.Repeat("ab", 32)}, nil
 	}}, nil)
 	require.NoError(t, err)
 	assert.Zero(t, compiles.Load(), "the tree was not compiled again")
@@ -111,5 +113,25 @@ func TestPublishUsesTheGatesArtifact(t *testing.T) {
 	assert.Equal(t, int32(1), compiles.Load(), "no artifact from the gate: compiled once")
 	sum := sha256.Sum256([]byte(mustGit(t, s.Path(testID), "show", "v2:compiled/agent.json")))
 	assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), v2.Digest)
+
+	// A big artifact in parts, its digest left to Publish: the blob is
+	// their concatenation, hashed and digested without assembling it.
+	_, err = s.CommitDraft(ctx, testID, CommitRequest{Message: "three", Changes: []Change{{Path: "knowledge/c.md", Content: []byte("C\n")}}}, nil)
+	require.NoError(t, err)
+	var parts [][]byte
+	for i := range 2000 {
+		parts = append(parts, []byte(strings.Repeat(string(rune('a'+i%26)), i%50)), []byte(",\n"))
+	}
+	whole := bytes.Join(parts, nil)
+	require.Greater(t, len(whole), fastCompressionSize)
+	v3, err := s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) {
+		return ReleaseExtras{Artifact: parts}, nil
+	}}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), compiles.Load())
+	sum = sha256.Sum256(whole)
+	assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), v3.Digest)
+	assert.Equal(t, string(whole), mustGit(t, s.Path(testID), "show", "v3:compiled/agent.json"))
+	assert.Equal(t, plumbing.ComputeHash(plumbing.BlobObject, whole).String()+"\n", mustGit(t, s.Path(testID), "rev-parse", "v3:compiled/agent.json"))
 	mustFsck(t, s.Path(testID))
 }

@@ -309,9 +309,11 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			if err != nil {
 				return err
 			}
-			if artifact, err = s.o.Compile(files); err != nil {
+			whole, err := s.o.Compile(files)
+			if err != nil {
 				return fmt.Errorf("compile: %w", err)
 			}
+			artifact = [][]byte{whole}
 		}
 		// The digest is computed while the artifact is hashed and written.
 		digested := make(chan string, 1)
@@ -319,8 +321,11 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			digested <- digest
 		} else {
 			go func() {
-				sum := sha256.Sum256(artifact)
-				digested <- "sha256:" + hex.EncodeToString(sum[:])
+				sum := sha256.New()
+				for _, p := range artifact {
+					sum.Write(p)
+				}
+				digested <- "sha256:" + hex.EncodeToString(sum.Sum(nil))
 			}()
 		}
 		n := latest + 1
@@ -329,7 +334,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 
 		w := newWriteSet(h, s.o.Sync)
 		defer w.discard()
-		blob, err := w.putBlob(artifact)
+		blob, err := w.putBlobParts(artifact)
 		if err != nil {
 			return err
 		}

@@ -136,11 +136,13 @@ type ReleaseExtras struct {
 	// than agent.json.
 	Files map[string][]byte
 	// Artifact, when not nil, is compiled/agent.json as the gate already
-	// compiled it from the draft's files (GateInput.Files), and Digest its
-	// "sha256:<hex>" ("" to have it computed while the artifact is
-	// written): Publish then neither reads nor compiles the tree. The gate
-	// must have compiled exactly those files with the store's compiler.
-	Artifact []byte
+	// compiled it from the draft's files (GateInput.Files): its bytes are
+	// the concatenation of these parts (never assembled: hashing and
+	// compressing read them in turn). Digest is its "sha256:<hex>" ("" to
+	// have it computed while the artifact is written). Publish then
+	// neither reads nor compiles the tree. The gate must have compiled
+	// exactly those files with the store's compiler.
+	Artifact [][]byte
 	Digest   string
 	// Trailers are appended, in order, to the tag message's trailers.
 	// A key is a token without spaces or colons, not one of the standard

@@ -85,9 +85,26 @@ func (w *writeSet) put(typ plumbing.ObjectType, data []byte) (plumbing.Hash, err
 	if len(data) < fastCompressionSize {
 		return w.putHashed(typ, data, plumbing.ComputeHash(typ, data))
 	}
+	return w.putParts(typ, [][]byte{data})
+}
+
+// putParts is put for an object whose content is the concatenation of
+// parts, which is never assembled: hashing and compressing read the parts
+// in turn.
+func (w *writeSet) putParts(typ plumbing.ObjectType, parts [][]byte) (plumbing.Hash, error) {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
 	hashed := make(chan plumbing.Hash, 1)
-	go func() { hashed <- plumbing.ComputeHash(typ, data) }()
-	tmp, err := w.writeTemp(filepath.Join(w.h.dir, "objects"), typ, data)
+	go func() {
+		h := plumbing.NewHasher(typ, int64(size))
+		for _, p := range parts {
+			h.Write(p)
+		}
+		hashed <- h.Sum()
+	}()
+	tmp, err := w.writeTemp(filepath.Join(w.h.dir, "objects"), typ, size, parts)
 	hash := <-hashed
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", typ, hash, err)
@@ -107,7 +124,7 @@ func (w *writeSet) putHashed(typ plumbing.ObjectType, data []byte, hash plumbing
 		return hash, err
 	}
 	hex := hash.String()
-	tmp, err := w.writeTemp(filepath.Join(w.h.dir, "objects", hex[:2]), typ, data)
+	tmp, err := w.writeTemp(filepath.Join(w.h.dir, "objects", hex[:2]), typ, len(data), [][]byte{data})
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("write %s %s: %w", typ, hash, err)
 	}
@@ -167,10 +184,10 @@ func (w *writeSet) place(typ plumbing.ObjectType, hash plumbing.Hash, tmp string
 	return nil
 }
 
-// writeTemp writes the loose object encoding of (typ, data), zlib
-// compressed, to a new temporary file in dir (created if missing) and
-// returns its path.
-func (w *writeSet) writeTemp(dir string, typ plumbing.ObjectType, data []byte) (path string, err error) {
+// writeTemp writes the loose object encoding of (typ, the concatenation
+// of parts, size bytes), zlib compressed, to a new temporary file in dir
+// (created if missing) and returns its path.
+func (w *writeSet) writeTemp(dir string, typ plumbing.ObjectType, size int, parts [][]byte) (path string, err error) {
 	f, err := createTemp(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.Mkdir(dir, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
@@ -192,18 +209,20 @@ func (w *writeSet) writeTemp(dir string, typ plumbing.ObjectType, data []byte) (
 	bw := bufPool.Get().(*bufio.Writer)
 	bw.Reset(f)
 	defer func() { bw.Reset(nil); bufPool.Put(bw) }()
-	pool := zlibPools[compressionLevel(len(data))]
+	pool := zlibPools[compressionLevel(size)]
 	zw := pool.Get().(*zlib.Writer)
 	zw.Reset(bw)
 	defer func() { zw.Reset(nil); pool.Put(zw) }()
 	header := append(typ.Bytes(), ' ')
-	header = strconv.AppendInt(header, int64(len(data)), 10)
+	header = strconv.AppendInt(header, int64(size), 10)
 	header = append(header, 0)
 	if _, err := zw.Write(header); err != nil {
 		return "", err
 	}
-	if _, err := zw.Write(data); err != nil {
-		return "", err
+	for _, p := range parts {
+		if _, err := zw.Write(p); err != nil {
+			return "", err
+		}
 	}
 	if err := zw.Close(); err != nil {
 		return "", err
@@ -279,6 +298,20 @@ func (w *writeSet) putBlob(data []byte) (plumbing.Hash, error) {
 	h, err := w.put(plumbing.BlobObject, data)
 	if err == nil {
 		w.h.sizes[h] = int64(len(data))
+	}
+	return h, err
+}
+
+// putBlobParts is putBlob for the blob whose content is the concatenation
+// of parts.
+func (w *writeSet) putBlobParts(parts [][]byte) (plumbing.Hash, error) {
+	h, err := w.putParts(plumbing.BlobObject, parts)
+	if err == nil {
+		size := 0
+		for _, p := range parts {
+			size += len(p)
+		}
+		w.h.sizes[h] = int64(size)
 	}
 	return h, err
 }

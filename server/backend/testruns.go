@@ -242,7 +242,7 @@ func (b *Backend) publishGate(ctx context.Context, agentID string, force bool, c
 		// The release's artifact is this compile of the tree, encoded now
 		// (a draft does not keep its bytes); its digest is computed while
 		// it is written, unless a report computed it before.
-		art := repo.ReleaseExtras{Artifact: cd.result.Encode(), Digest: cd.knownDigest()}
+		art := repo.ReleaseExtras{Artifact: cd.result.EncodeParts(), Digest: cd.knownDigest()}
 		if len(cd.result.Tests) == 0 {
 			return art, nil
 		}
