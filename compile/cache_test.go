@@ -194,3 +194,20 @@ func BenchmarkCompileUncached(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCompileEditWithTests is BenchmarkCompileEdit on a draft with
+// tests that name articles, as the acme agent's do.
+func BenchmarkCompileEditWithTests(b *testing.B) {
+	files := bigDraft(5000)
+	files["tests/t.yaml"] = []byte("turns:\n  - user: hi\n    expect:\n      knowledge: [article-00001, faq]\n")
+	c := NewCompiler(NewCache(1 << 30))
+	prev := c.CompileDraft(files)
+	require.True(b, prev.OK(), "%v", prev.Errors)
+	i := 0
+	for b.Loop() {
+		i++
+		r, ok := c.CompileEdit(prev, map[string][]byte{"knowledge/article-00003.md": fmt.Appendf(nil, "Edit %d.\n", i)}, nil)
+		require.True(b, ok && r.OK(), "%v", r.Errors)
+		prev = r
+	}
+}

@@ -46,6 +46,8 @@ func NewCompiler(cache *Cache) *Compiler {
 type fileResult struct {
 	pf    *parsedFile
 	diags Diagnostics
+	// warns are the warnings about the file alone (an empty article).
+	warns Diagnostics
 	// part is the file's canonical JSON inside the artifact (see
 	// encodePart); nil for tests and for files with problems.
 	part []byte
@@ -55,6 +57,9 @@ type fileResult struct {
 func (r *fileResult) size() int64 {
 	n := 1024 + len(r.pf.path) + len(r.part)
 	for _, d := range r.diags {
+		n += 64 + len(d.Message)
+	}
+	for _, d := range r.warns {
 		n += 64 + len(d.Message)
 	}
 	if r.pf.tree != nil {
@@ -73,7 +78,7 @@ func (c *Compiler) file(kind Kind, slug, path string, data []byte) *fileResult {
 		}
 	}
 	pf := parseFile(c.val, kind, slug, data)
-	r := &fileResult{pf: pf, diags: pf.diagnostics()}
+	r := &fileResult{pf: pf, diags: pf.diagnostics(), warns: fileWarnings(pf)}
 	if len(r.diags) == 0 {
 		part, err := encodePart(pf)
 		if err != nil {
@@ -223,11 +228,15 @@ func (c *Compiler) finish(srcs []source) Result {
 			results[s.kind] = append(results[s.kind], s.fr)
 		}
 		res.Errors = append(res.Errors, s.fr.diags...)
+		res.Warnings = append(res.Warnings, s.fr.warns...)
 	}
 	byKind := map[Kind][]*parsedFile{}
 	for kind, rs := range results {
 		// "a-b.md" sorts before "a.md" but slug "a" before "a-b".
-		slices.SortFunc(rs, func(a, b *fileResult) int { return strings.Compare(a.pf.slug, b.pf.slug) })
+		slugOrder := func(a, b *fileResult) int { return strings.Compare(a.pf.slug, b.pf.slug) }
+		if !slices.IsSortedFunc(rs, slugOrder) {
+			slices.SortFunc(rs, slugOrder)
+		}
 		pfs := make([]*parsedFile, len(rs))
 		for i, r := range rs {
 			pfs[i] = r.pf
@@ -389,7 +398,8 @@ func checkPatternBudget(guardrails []*parsedFile) Diagnostics {
 	return nil
 }
 
-// lint finds the warnings: unused skills, empty articles, duplicate triggers.
+// lint finds the warnings about several files: unused skills, duplicate
+// triggers (those about one file, an empty article, come with its result).
 func lint(byKind map[Kind][]*parsedFile) Diagnostics {
 	var ds Diagnostics
 	used := map[string]bool{}
@@ -429,10 +439,23 @@ func lint(byKind map[Kind][]*parsedFile) Diagnostics {
 			ds = append(ds, Diagnostic{File: sf.path, Line: 1, Code: CodeUnusedSkill, Message: fmt.Sprintf("skill %q is not used by any playbook", sf.slug)})
 		}
 	}
-	for _, af := range byKind[KindKnowledge] {
-		if a, ok := af.view.(*Article); ok && strings.TrimSpace(a.Content) == "" {
-			ds = append(ds, Diagnostic{File: af.path, Line: 1, Code: CodeEmptyArticle, Message: fmt.Sprintf("knowledge article %q has no content", af.slug)})
-		}
-	}
 	return slices.Clip(ds)
+}
+
+// fileWarnings are the warnings about one file that do not depend on the
+// others (kept with its cached result): an empty article.
+func fileWarnings(pf *parsedFile) Diagnostics {
+	if a, ok := pf.view.(*Article); ok && strings.TrimSpace(a.Content) == "" {
+		return Diagnostics{{File: pf.path, Line: 1, Code: CodeEmptyArticle, Message: fmt.Sprintf("knowledge article %q has no content", pf.slug)}}
+	}
+	return nil
+}
+
+// bySlug returns the file of pfs (sorted by slug) with slug, or nil.
+func bySlug(pfs []*parsedFile, slug string) *parsedFile {
+	i, ok := slices.BinarySearchFunc(pfs, slug, func(pf *parsedFile, s string) int { return strings.Compare(pf.slug, s) })
+	if !ok {
+		return nil
+	}
+	return pfs[i]
 }
