@@ -1,7 +1,6 @@
 package compile
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,13 +48,14 @@ type fileResult struct {
 	// warns are the warnings about the file alone (an empty article).
 	warns Diagnostics
 	// part is the file's canonical JSON inside the artifact (see
-	// encodePart); nil for tests and for files with problems.
-	part []byte
+	// encodePart), with its deflated form; empty for tests and for files
+	// with problems.
+	part Part
 }
 
 // size estimates the memory r holds, in bytes.
 func (r *fileResult) size() int64 {
-	n := 1024 + len(r.pf.path) + len(r.part)
+	n := 1024 + len(r.pf.path) + len(r.part.Data) + len(r.part.Deflated)
 	for _, d := range r.diags {
 		n += 64 + len(d.Message)
 	}
@@ -85,7 +85,9 @@ func (c *Compiler) file(kind Kind, slug, path string, data []byte) *fileResult {
 			// Views hold only JSON-encodable values; this would be a bug.
 			r.diags = Diagnostics{{File: path, Code: CodeInvalidValue, Message: fmt.Sprintf("encode: %v", err)}}
 		}
-		r.part = part
+		if part != nil {
+			r.part = deflatedPart(part)
+		}
 	}
 	if c.cache != nil {
 		c.cache.put(k, r)
@@ -288,24 +290,32 @@ func (r Result) Encode() []byte {
 	if ps == nil {
 		return nil
 	}
-	return bytes.Join(ps, nil)
+	n := 0
+	for _, p := range ps {
+		n += len(p.Data)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range ps {
+		b = append(b, p.Data...)
+	}
+	return b
 }
 
-// EncodeParts is Encode as consecutive byte slices, whose concatenation
-// is the artifact: the per-file parts r keeps (shared: read only) and the
-// text between them. A writer of the artifact (hashing, compressing)
-// reads them in turn instead of a copy of the whole. nil when r has
-// errors or was not made by a Compiler.
-func (r Result) EncodeParts() [][]byte {
+// EncodeParts is Encode in pieces, whose Data in order is the artifact:
+// the per-file parts r keeps (shared: read only), with their deflated
+// form, and the text between them. A writer of the artifact (hashing,
+// compressing) reads them in turn instead of a copy of the whole. nil
+// when r has errors or was not made by a Compiler.
+func (r Result) EncodeParts() []Part {
 	if r.JSON != nil {
-		return [][]byte{r.JSON}
+		return []Part{{Data: r.JSON}}
 	}
 	if !r.OK() || r.state == nil || r.state.settings == nil {
 		return nil
 	}
-	parts := make(map[Kind][][]byte, len(r.state.sorted))
+	parts := make(map[Kind][]Part, len(r.state.sorted))
 	for kind, rs := range r.state.sorted {
-		ps := make([][]byte, len(rs))
+		ps := make([]Part, len(rs))
 		for i, fr := range rs {
 			ps[i] = fr.part
 		}

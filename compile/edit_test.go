@@ -2,7 +2,10 @@ package compile_test
 
 import (
 	"bytes"
+	"compress/flate"
 	"fmt"
+	"hash/adler32"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"path"
@@ -32,7 +35,7 @@ func sameCompile(t *testing.T, files map[string][]byte, got compile.Result, msg 
 	js := got.Encode()
 	assert.Equal(t, string(want.JSON), string(js), msg)
 	if want.OK() {
-		assert.Equal(t, string(want.JSON), string(bytes.Join(got.EncodeParts(), nil)), msg)
+		assert.Equal(t, string(want.JSON), string(inflateParts(t, got.EncodeParts())), msg)
 	} else {
 		assert.Nil(t, got.EncodeParts(), msg)
 	}
@@ -57,7 +60,7 @@ func TestCompileDraftIsCompileWithoutBytes(t *testing.T) {
 		full := c.Compile(files)
 		assert.Equal(t, full.JSON, full.Encode(), "Encode returns JSON when set")
 		if full.OK() {
-			assert.Equal(t, [][]byte{full.JSON}, full.EncodeParts())
+			assert.Equal(t, []compile.Part{{Data: full.JSON}}, full.EncodeParts())
 		}
 	}
 	assert.Nil(t, compile.Result{}.Encode())
@@ -167,6 +170,33 @@ func TestCompileEditMatchesCompile(t *testing.T) {
 	// Both sides are exercised: drafts that compile and drafts that do not.
 	assert.Greater(t, oks, 4*150/5, "clean compiles")
 	assert.Less(t, oks, 4*150*4/5, "clean compiles")
+}
+
+// inflateParts checks the parts of an artifact: their Data in order,
+// and the one deflate stream made of their Deflated (stored blocks for
+// the parts without) and a final block, inflate to the same bytes, which
+// it returns.
+func inflateParts(t *testing.T, parts []compile.Part) []byte {
+	t.Helper()
+	var data, stream bytes.Buffer
+	deflated := 0
+	for _, p := range parts {
+		data.Write(p.Data)
+		if p.Deflated == nil {
+			stream.Write([]byte{0, byte(len(p.Data)), byte(len(p.Data) >> 8), ^byte(len(p.Data)), ^byte(len(p.Data) >> 8)})
+			stream.Write(p.Data)
+			continue
+		}
+		deflated++
+		assert.Equal(t, adler32.Checksum(p.Data), p.Adler32)
+		stream.Write(p.Deflated)
+	}
+	stream.Write([]byte{1, 0, 0, 0xff, 0xff})
+	assert.Positive(t, deflated)
+	got, err := io.ReadAll(flate.NewReader(&stream))
+	require.NoError(t, err)
+	assert.Equal(t, data.String(), string(got))
+	return data.Bytes()
 }
 
 // cutHash splits "fixture#path".

@@ -265,50 +265,48 @@ func canonicalIndent(v any, prefix string) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// artifactParts returns compiled/agent.json as consecutive byte slices,
-// the files' parts (shared: read only) between the text that joins them:
-// the keys of Artifact in sorted order, each list in slug order. Writing
-// them in turn writes the artifact without assembling it.
-func artifactParts(settings []byte, parts map[Kind][][]byte) [][]byte {
+// artifactParts returns compiled/agent.json as consecutive parts, the
+// files' parts (shared: read only) between the text that joins them: the
+// keys of Artifact in sorted order, each list in slug order. Writing them
+// in turn writes the artifact without assembling it.
+func artifactParts(settings Part, parts map[Kind][]Part) []Part {
 	n := 16
 	for _, ps := range parts {
 		n += 2 * len(ps)
 	}
-	out := make([][]byte, 0, n)
-	out = append(out, []byte("{\n  \"format\": "+strconv.Itoa(FormatVersion)))
-	list := func(key string, items [][]byte) {
-		open := []byte(",\n  \"" + key + "\": [")
+	out := make([]Part, 0, n)
+	text := func(s string) { out = append(out, Part{Data: []byte(s)}) }
+	text("{\n  \"format\": " + strconv.Itoa(FormatVersion))
+	list := func(key string, items []Part) {
+		open := ",\n  \"" + key + "\": ["
 		for i, it := range items {
 			switch i {
 			case 0:
-				out = append(out, append(open, "\n"+itemIndent...))
+				text(open + "\n" + itemIndent)
 			default:
 				out = append(out, itemSep)
 			}
 			out = append(out, it)
 		}
 		if len(items) > 0 {
-			out = append(out, []byte("\n  ]"))
+			text("\n  ]")
 		} else {
-			out = append(out, append(open, ']'))
+			text(open + "]")
 		}
 	}
 	// Sorted: format, guardrails, knowledge, playbooks, settings, skills.
 	list("guardrails", parts[KindGuardrails])
 	list("knowledge", parts[KindKnowledge])
 	list("playbooks", parts[KindPlaybooks])
-	out = append(out, []byte(",\n  \"settings\": "), settings)
+	text(",\n  \"settings\": ")
+	out = append(out, settings)
 	list("skills", parts[KindSkills])
-	return append(out, []byte("\n}\n"))
+	text("\n}\n")
+	return out
 }
 
 // itemSep separates two items of a list of the artifact.
-var itemSep = []byte(",\n" + itemIndent)
-
-// encodeArtifact writes compiled/agent.json from the parts of its files.
-func encodeArtifact(settings []byte, parts map[Kind][][]byte) []byte {
-	return bytes.Join(artifactParts(settings, parts), nil)
-}
+var itemSep = Part{Data: []byte(",\n" + itemIndent)}
 
 // Digest is "sha256:" + the hex SHA-256 of b: Result.Digest of an
 // artifact whose bytes are b.

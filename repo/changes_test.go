@@ -75,7 +75,7 @@ func TestGateChanges(t *testing.T) {
 		assert.Empty(t, removed)
 		_, _, err = in.Changes("bad")
 		assert.Error(t, err)
-		return ReleaseExtras{Artifact: [][]byte{[]byte("{"), []byte("}\n")}}, nil
+		return ReleaseExtras{Artifact: []Part{{Data: []byte("{")}, {Data: []byte("}\n")}}}, nil
 	}}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "{}\n", mustGit(t, s.Path(testID), "show", "v1:compiled/agent.json"))

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -99,7 +98,7 @@ func TestPublishUsesTheGatesArtifact(t *testing.T) {
 	mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("name: A\n")})
 	art := []byte(`{"from":"the gate"}` + "\n")
 	v1, err := s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) {
-		return ReleaseExtras{Artifact: [][]byte{art}, Digest: "sha256:" + strings.Repeat("ab", 32)}, nil
+		return ReleaseExtras{Artifact: []Part{{Data: art}}, Digest: "sha256:" + strings.Repeat("ab", 32)}, nil
 	}}, nil)
 	require.NoError(t, err)
 	assert.Zero(t, compiles.Load(), "the tree was not compiled again")
@@ -118,11 +117,13 @@ func TestPublishUsesTheGatesArtifact(t *testing.T) {
 	// their concatenation, hashed and digested without assembling it.
 	_, err = s.CommitDraft(ctx, testID, CommitRequest{Message: "three", Changes: []Change{{Path: "knowledge/c.md", Content: []byte("C\n")}}}, nil)
 	require.NoError(t, err)
-	var parts [][]byte
+	var parts []Part
+	var whole []byte
 	for i := range 2000 {
-		parts = append(parts, []byte(strings.Repeat(string(rune('a'+i%26)), i%50)), []byte(",\n"))
+		data := []byte(strings.Repeat(string(rune('a'+i%26)), i%50))
+		parts = append(parts, Part{Data: data}, Part{Data: []byte(",\n")})
+		whole = append(append(whole, data...), ",\n"...)
 	}
-	whole := bytes.Join(parts, nil)
 	require.Greater(t, len(whole), fastCompressionSize)
 	v3, err := s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) {
 		return ReleaseExtras{Artifact: parts}, nil

@@ -313,7 +313,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			if err != nil {
 				return fmt.Errorf("compile: %w", err)
 			}
-			artifact = [][]byte{whole}
+			artifact = []Part{{Data: whole}}
 		}
 		// The digest is computed while the artifact is hashed and written.
 		digested := make(chan string, 1)
@@ -323,7 +323,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			go func() {
 				sum := sha256.New()
 				for _, p := range artifact {
-					sum.Write(p)
+					sum.Write(p.Data)
 				}
 				digested <- "sha256:" + hex.EncodeToString(sum.Sum(nil))
 			}()

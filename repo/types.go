@@ -137,17 +137,30 @@ type ReleaseExtras struct {
 	Files map[string][]byte
 	// Artifact, when not nil, is compiled/agent.json as the gate already
 	// compiled it from the draft's files (GateInput.Files): its bytes are
-	// the concatenation of these parts (never assembled: hashing and
-	// compressing read them in turn). Digest is its "sha256:<hex>" ("" to
-	// have it computed while the artifact is written). Publish then
+	// the Data of these parts in turn (never assembled: hashing and
+	// compressing read them one by one, and the Deflated ones are copied
+	// into the loose object as they are). Digest is its "sha256:<hex>"
+	// ("" to have it computed while the artifact is written). Publish then
 	// neither reads nor compiles the tree. The gate must have compiled
 	// exactly those files with the store's compiler.
-	Artifact [][]byte
+	Artifact []Part
 	Digest   string
 	// Trailers are appended, in order, to the tag message's trailers.
 	// A key is a token without spaces or colons, not one of the standard
 	// three; a value is one line.
 	Trailers []Trailer
+}
+
+// Part is a piece of a blob's content.
+type Part struct {
+	// Data is the piece's bytes (not modified).
+	Data []byte
+	// Deflated, when not nil, is Data as raw deflate (RFC 1951) blocks,
+	// none of them final, ending on a byte boundary and referring to
+	// nothing before them, and Adler32 is Data's Adler-32: the loose
+	// object's zlib stream copies them instead of compressing Data.
+	Deflated []byte
+	Adler32  uint32
 }
 
 // Trailer is one "Key: value" line of a tag message.

@@ -91,6 +91,16 @@ func TestDraftCompilesFollowTheEdit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, v.CompiledDigest, rep.CompiledDigest, "the report after a publish")
 	assert.Contains(t, rep.Blockers, "draft_unchanged")
+
+	// The artifacts were written from their parts' deflated forms: git
+	// reads them back and finds the repository sound.
+	dir := w.repos.Path(a.ID)
+	for _, v := range []string{"v1", "v2"} {
+		f, err := w.b.VersionFile(ctx, w.admin, a.ID, v, compile.ArtifactPath, "")
+		require.NoError(t, err)
+		assert.Equal(t, string(f.Data), git(t, dir, "show", v+":"+compile.ArtifactPath))
+	}
+	git(t, dir, "fsck", "--strict", "--no-dangling")
 }
 
 // assertArtifact checks that version v's compiled/agent.json is want's

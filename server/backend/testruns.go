@@ -242,7 +242,7 @@ func (b *Backend) publishGate(ctx context.Context, agentID string, force bool, c
 		// The release's artifact is this compile of the tree, encoded now
 		// (a draft does not keep its bytes); its digest is computed while
 		// it is written, unless a report computed it before.
-		art := repo.ReleaseExtras{Artifact: cd.result.EncodeParts(), Digest: cd.knownDigest()}
+		art := repo.ReleaseExtras{Artifact: releaseParts(cd.result.EncodeParts()), Digest: cd.knownDigest()}
 		if len(cd.result.Tests) == 0 {
 			return art, nil
 		}
@@ -263,6 +263,16 @@ func (b *Backend) publishGate(ctx context.Context, agentID string, force bool, c
 		}
 		return x, nil
 	}
+}
+
+// releaseParts hands the artifact's parts, with their deflated form, to
+// the repository.
+func releaseParts(ps []compile.Part) []repo.Part {
+	out := make([]repo.Part, len(ps))
+	for i, p := range ps {
+		out[i] = repo.Part{Data: p.Data, Deflated: p.Deflated, Adler32: p.Adler32}
+	}
+	return out
 }
 
 // parseTestsTrailer reads "<passed>/<total> passed"; nil when absent or
