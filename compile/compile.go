@@ -122,7 +122,7 @@ func (c *Compiler) CompileDraft(files map[string][]byte) Result {
 		}
 	}
 	slices.SortFunc(srcs, func(a, b source) int { return strings.Compare(a.path, b.path) })
-	return c.finish(srcs)
+	return c.finish(srcs, nil)
 }
 
 // CompileEdit compiles, as CompileDraft, the draft that prev's draft
@@ -149,6 +149,11 @@ func (c *Compiler) CompileEdit(prev Result, changed map[string][]byte, removed [
 	}
 	old := prev.state.sources
 	srcs := make([]source, 0, len(old)+len(edits))
+	// A kind whose files only changed content keeps its lists from prev,
+	// patched where they changed (patch: slug → new result); one that
+	// gained or lost a file has them rebuilt.
+	patch := map[Kind]map[string]*fileResult{}
+	rebuild := map[Kind]bool{}
 	for i, j := 0, 0; i < len(old) || j < len(edits); {
 		var cmp int
 		switch {
@@ -163,17 +168,46 @@ func (c *Compiler) CompileEdit(prev Result, changed map[string][]byte, removed [
 		case cmp < 0:
 			if !gone[old[i].path] {
 				srcs = append(srcs, old[i])
+			} else if old[i].fr != nil {
+				rebuild[old[i].kind] = true
 			}
 			i++
 		case cmp > 0:
 			srcs = append(srcs, edits[j])
+			if edits[j].fr != nil {
+				rebuild[edits[j].kind] = true
+			}
 			j++
 		default:
-			srcs = append(srcs, edits[j])
+			e := edits[j]
+			srcs = append(srcs, e)
+			if e.fr != nil && e.fr != old[i].fr {
+				if patch[e.kind] == nil {
+					patch[e.kind] = map[string]*fileResult{}
+				}
+				patch[e.kind][e.fr.pf.slug] = e.fr
+			}
 			i, j = i+1, j+1
 		}
 	}
-	return c.finish(srcs), true
+	for kind := range rebuild {
+		delete(patch, kind)
+	}
+	return c.finish(srcs, &edit{prev: prev.state, prevArt: prev.Artifact, patch: patch, rebuild: rebuild}), true
+}
+
+// edit is how CompileEdit's draft differs from the one it starts from,
+// kind by kind (see finish).
+type edit struct {
+	prev    *draftState
+	prevArt *Artifact // nil when prev did not compile cleanly
+	patch   map[Kind]map[string]*fileResult
+	rebuild map[Kind]bool
+}
+
+// reuses reports whether kind's lists are prev's, patched.
+func (e *edit) reuses(kind Kind) bool {
+	return e != nil && !e.rebuild[kind]
 }
 
 // source is one file of a compiled draft: its result, or the diagnostic
@@ -204,17 +238,26 @@ func (c *Compiler) source(p string, data []byte) source {
 type draftState struct {
 	sources []source // sorted by path
 	bytes   int      // of every path and content
-	// settings and sorted (each kind in slug order) are the files of the
-	// artifact; set when the compile has no errors.
+	// kinds are the files of each kind (settings aside) in slug order,
+	// for every kind that has files with a valid path.
+	kinds    map[Kind]kindFiles
 	settings *fileResult
-	sorted   map[Kind][]*fileResult
+}
+
+// kindFiles are the files of one kind, in slug order.
+type kindFiles struct {
+	results []*fileResult
+	parsed  []*parsedFile
 }
 
 // finish compiles a draft from the results of its files, in path order:
 // the cross-file checks, the diagnostics and the artifact (not encoded).
-func (c *Compiler) finish(srcs []source) Result {
+// With an edit (from CompileEdit), each kind whose files only changed
+// content takes its lists and views from the previous compile, patched,
+// instead of gathering and sorting them again.
+func (c *Compiler) finish(srcs []source, ed *edit) Result {
 	res := Result{Errors: Diagnostics{}, Warnings: Diagnostics{}}
-	st := &draftState{sources: srcs}
+	st := &draftState{sources: srcs, kinds: map[Kind]kindFiles{}}
 	res.state = st
 	var settings *fileResult
 	results := map[Kind][]*fileResult{}
@@ -224,15 +267,15 @@ func (c *Compiler) finish(srcs []source) Result {
 			res.Errors = append(res.Errors, *s.bad)
 			continue
 		}
-		if s.kind == KindSettings {
+		switch {
+		case s.kind == KindSettings:
 			settings = s.fr
-		} else {
+		case !ed.reuses(s.kind):
 			results[s.kind] = append(results[s.kind], s.fr)
 		}
 		res.Errors = append(res.Errors, s.fr.diags...)
 		res.Warnings = append(res.Warnings, s.fr.warns...)
 	}
-	byKind := map[Kind][]*parsedFile{}
 	for kind, rs := range results {
 		// "a-b.md" sorts before "a.md" but slug "a" before "a-b".
 		slugOrder := func(a, b *fileResult) int { return strings.Compare(a.pf.slug, b.pf.slug) }
@@ -243,7 +286,18 @@ func (c *Compiler) finish(srcs []source) Result {
 		for i, r := range rs {
 			pfs[i] = r.pf
 		}
-		byKind[kind] = pfs
+		st.kinds[kind] = kindFiles{results: rs, parsed: pfs}
+	}
+	if ed != nil {
+		for kind, prev := range ed.prev.kinds {
+			if ed.reuses(kind) {
+				st.kinds[kind] = prev.patched(ed.patch[kind])
+			}
+		}
+	}
+	byKind := make(map[Kind][]*parsedFile, len(st.kinds))
+	for kind, kf := range st.kinds {
+		byKind[kind] = kf.parsed
 	}
 	if settings == nil {
 		res.Errors = append(res.Errors, Diagnostic{File: SettingsPath, Code: CodeMissingSettings, Message: "agent.yaml is missing; it must set at least name"})
@@ -259,23 +313,89 @@ func (c *Compiler) finish(srcs []source) Result {
 		return res
 	}
 
+	var prevArt *Artifact
+	var patch map[Kind]map[string]*fileResult
+	if ed != nil {
+		prevArt, patch = ed.prevArt, ed.patch
+	}
+	kindViews := func(kind Kind, prev func(*Artifact) any) any {
+		if prevArt != nil && ed.reuses(kind) {
+			return patchViews(prev(prevArt), st.kinds[kind], patch[kind])
+		}
+		return nil
+	}
 	art := &Artifact{
 		Format:     FormatVersion,
 		Settings:   *settings.pf.view.(*Settings),
-		Knowledge:  views[Article](byKind[KindKnowledge]),
-		Skills:     views[Skill](byKind[KindSkills]),
-		Guardrails: views[Guardrail](byKind[KindGuardrails]),
-		Playbooks:  views[Playbook](byKind[KindPlaybooks]),
+		Knowledge:  viewsOf[Article](byKind[KindKnowledge], kindViews(KindKnowledge, func(a *Artifact) any { return a.Knowledge })),
+		Skills:     viewsOf[Skill](byKind[KindSkills], kindViews(KindSkills, func(a *Artifact) any { return a.Skills })),
+		Guardrails: viewsOf[Guardrail](byKind[KindGuardrails], kindViews(KindGuardrails, func(a *Artifact) any { return a.Guardrails })),
+		Playbooks:  viewsOf[Playbook](byKind[KindPlaybooks], kindViews(KindPlaybooks, func(a *Artifact) any { return a.Playbooks })),
 	}
 	if art.Settings.Language == "" {
 		art.Settings.Language = DefaultLanguage
 	}
 	res.Artifact = art
-	st.settings, st.sorted = settings, results
+	st.settings = settings
 	if tests := byKind[KindTests]; len(tests) > 0 {
 		res.Tests = views[Test](tests)
 	}
 	return res
+}
+
+// patched returns the lists of kf with the files of patch (by slug, each
+// already in kf) in place of the old ones; kf is not modified.
+func (kf kindFiles) patched(patch map[string]*fileResult) kindFiles {
+	if len(patch) == 0 {
+		return kf
+	}
+	out := kindFiles{results: slices.Clone(kf.results), parsed: slices.Clone(kf.parsed)}
+	for slug, fr := range patch {
+		i := kf.index(slug)
+		out.results[i], out.parsed[i] = fr, fr.pf
+	}
+	return out
+}
+
+// index returns the position of slug in kf, which must have it.
+func (kf kindFiles) index(slug string) int {
+	i, _ := slices.BinarySearchFunc(kf.parsed, slug, func(pf *parsedFile, s string) int { return strings.Compare(pf.slug, s) })
+	return i
+}
+
+// patchViews returns a copy of prev (a []T of the previous artifact, the
+// views of kf's files before patch) with the patched files' views; a
+// patch has the kind's views only when every file parsed cleanly, which
+// holds once the compile has no errors.
+func patchViews(prev any, kf kindFiles, patch map[string]*fileResult) any {
+	switch p := prev.(type) {
+	case []Article:
+		return patchSlice(p, kf, patch)
+	case []Skill:
+		return patchSlice(p, kf, patch)
+	case []Guardrail:
+		return patchSlice(p, kf, patch)
+	case []Playbook:
+		return patchSlice(p, kf, patch)
+	}
+	return nil
+}
+
+func patchSlice[T any](prev []T, kf kindFiles, patch map[string]*fileResult) []T {
+	out := slices.Clone(prev)
+	for slug, fr := range patch {
+		out[kf.index(slug)] = *fr.pf.view.(*T)
+	}
+	return out
+}
+
+// viewsOf returns patched (from patchViews) when it is a []T, else the
+// views of pfs.
+func viewsOf[T any](pfs []*parsedFile, patched any) []T {
+	if v, ok := patched.([]T); ok {
+		return v
+	}
+	return views[T](pfs)
 }
 
 // Encode returns the artifact's bytes, compiled/agent.json: r.JSON when
@@ -313,10 +433,10 @@ func (r Result) EncodeParts() []Part {
 	if !r.OK() || r.state == nil || r.state.settings == nil {
 		return nil
 	}
-	parts := make(map[Kind][]Part, len(r.state.sorted))
-	for kind, rs := range r.state.sorted {
-		ps := make([]Part, len(rs))
-		for i, fr := range rs {
+	parts := make(map[Kind][]Part, len(r.state.kinds))
+	for kind, kf := range r.state.kinds {
+		ps := make([]Part, len(kf.results))
+		for i, fr := range kf.results {
 			ps[i] = fr.part
 		}
 		parts[kind] = ps
