@@ -115,13 +115,17 @@ func (c *Compiler) Compile(files map[string][]byte) Result {
 // The Result also keeps what CompileEdit needs to compile an edit of this
 // draft.
 func (c *Compiler) CompileDraft(files map[string][]byte) Result {
-	srcs := make([]source, 0, len(files))
-	for p, data := range files {
+	paths := make([]string, 0, len(files))
+	for p := range files {
 		if p != ArtifactPath && p != TestsPath {
-			srcs = append(srcs, c.source(p, data))
+			paths = append(paths, p)
 		}
 	}
-	slices.SortFunc(srcs, func(a, b source) int { return strings.Compare(a.path, b.path) })
+	slices.Sort(paths)
+	srcs := make([]source, len(paths))
+	for i, p := range paths {
+		srcs[i] = c.source(p, files[p])
+	}
 	return c.finish(srcs, nil)
 }
 
@@ -406,18 +410,14 @@ func (r Result) Encode() []byte {
 	if r.JSON != nil {
 		return r.JSON
 	}
-	ps := r.EncodeParts()
-	if ps == nil {
+	files, ok := r.artifactFiles()
+	if !ok {
 		return nil
 	}
 	n := 0
-	for _, p := range ps {
-		n += len(p.Data)
-	}
+	artifactParts(r.state.settings.part, files, func(p Part) { n += len(p.Data) })
 	b := make([]byte, 0, n)
-	for _, p := range ps {
-		b = append(b, p.Data...)
-	}
+	artifactParts(r.state.settings.part, files, func(p Part) { b = append(b, p.Data...) })
 	return b
 }
 
@@ -430,18 +430,30 @@ func (r Result) EncodeParts() []Part {
 	if r.JSON != nil {
 		return []Part{{Data: r.JSON}}
 	}
-	if !r.OK() || r.state == nil || r.state.settings == nil {
+	files, ok := r.artifactFiles()
+	if !ok {
 		return nil
 	}
-	parts := make(map[Kind][]Part, len(r.state.kinds))
-	for kind, kf := range r.state.kinds {
-		ps := make([]Part, len(kf.results))
-		for i, fr := range kf.results {
-			ps[i] = fr.part
-		}
-		parts[kind] = ps
+	n := 16
+	for _, rs := range files {
+		n += 2 * len(rs)
 	}
-	return artifactParts(r.state.settings.part, parts)
+	out := make([]Part, 0, n)
+	artifactParts(r.state.settings.part, files, func(p Part) { out = append(out, p) })
+	return out
+}
+
+// artifactFiles returns the results of the artifact's files by kind, in
+// slug order; false when r has no artifact to encode.
+func (r Result) artifactFiles() (map[Kind][]*fileResult, bool) {
+	if !r.OK() || r.state == nil || r.state.settings == nil {
+		return nil, false
+	}
+	files := make(map[Kind][]*fileResult, len(r.state.kinds))
+	for kind, kf := range r.state.kinds {
+		files[kind] = kf.results
+	}
+	return files, true
 }
 
 // SourceBytes is the size of the compiled draft: the bytes of every path

@@ -265,28 +265,24 @@ func canonicalIndent(v any, prefix string) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// artifactParts returns compiled/agent.json as consecutive parts, the
-// files' parts (shared: read only) between the text that joins them: the
-// keys of Artifact in sorted order, each list in slug order. Writing them
-// in turn writes the artifact without assembling it.
-func artifactParts(settings Part, parts map[Kind][]Part) []Part {
-	n := 16
-	for _, ps := range parts {
-		n += 2 * len(ps)
-	}
-	out := make([]Part, 0, n)
-	text := func(s string) { out = append(out, Part{Data: []byte(s)}) }
+// artifactParts calls emit with compiled/agent.json in consecutive parts,
+// the files' parts (shared: read only) between the text that joins them:
+// the keys of Artifact in sorted order, each list in slug order (files:
+// each kind's results in slug order). Writing them in turn writes the
+// artifact without assembling it.
+func artifactParts(settings Part, files map[Kind][]*fileResult, emit func(Part)) {
+	text := func(s string) { emit(Part{Data: []byte(s)}) }
 	text("{\n  \"format\": " + strconv.Itoa(FormatVersion))
-	list := func(key string, items []Part) {
+	list := func(key string, items []*fileResult) {
 		open := ",\n  \"" + key + "\": ["
 		for i, it := range items {
 			switch i {
 			case 0:
 				text(open + "\n" + itemIndent)
 			default:
-				out = append(out, itemSep)
+				emit(itemSep)
 			}
-			out = append(out, it)
+			emit(it.part)
 		}
 		if len(items) > 0 {
 			text("\n  ]")
@@ -295,14 +291,13 @@ func artifactParts(settings Part, parts map[Kind][]Part) []Part {
 		}
 	}
 	// Sorted: format, guardrails, knowledge, playbooks, settings, skills.
-	list("guardrails", parts[KindGuardrails])
-	list("knowledge", parts[KindKnowledge])
-	list("playbooks", parts[KindPlaybooks])
+	list("guardrails", files[KindGuardrails])
+	list("knowledge", files[KindKnowledge])
+	list("playbooks", files[KindPlaybooks])
 	text(",\n  \"settings\": ")
-	out = append(out, settings)
-	list("skills", parts[KindSkills])
+	emit(settings)
+	list("skills", files[KindSkills])
 	text("\n}\n")
-	return out
 }
 
 // itemSep separates two items of a list of the artifact.
