@@ -160,6 +160,27 @@ func BenchmarkEditAndCompile(b *testing.B) {
 	}
 }
 
+// BenchmarkCompileEdit is BenchmarkEditAndCompile through CompileEdit of
+// the previous Result, as the daemon compiles a draft after an edit (the
+// artifact's bytes not made).
+func BenchmarkCompileEdit(b *testing.B) {
+	for _, n := range []int{10, 1000, 5000} {
+		b.Run(fmt.Sprintf("articles=%d", n), func(b *testing.B) {
+			c := NewCompiler(NewCache(1 << 30))
+			prev := c.CompileDraft(bigDraft(n))
+			require.True(b, prev.OK())
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				r, ok := c.CompileEdit(prev, map[string][]byte{"knowledge/article-00003.md": fmt.Appendf(nil, "Edit %d.\n", i)}, nil)
+				require.True(b, ok && r.OK(), "%v", r.Errors)
+				prev = r
+			}
+		})
+	}
+}
+
 // BenchmarkCompileUncached is the same edit through Compile, which parses
 // every file: the baseline the cache is measured against.
 func BenchmarkCompileUncached(b *testing.B) {
@@ -171,5 +192,22 @@ func BenchmarkCompileUncached(b *testing.B) {
 				require.True(b, r.OK(), "%v", r.Errors)
 			}
 		})
+	}
+}
+
+// BenchmarkCompileEditWithTests is BenchmarkCompileEdit on a draft with
+// tests that name articles, as the acme agent's do.
+func BenchmarkCompileEditWithTests(b *testing.B) {
+	files := bigDraft(5000)
+	files["tests/t.yaml"] = []byte("turns:\n  - user: hi\n    expect:\n      knowledge: [article-00001, faq]\n")
+	c := NewCompiler(NewCache(1 << 30))
+	prev := c.CompileDraft(files)
+	require.True(b, prev.OK(), "%v", prev.Errors)
+	i := 0
+	for b.Loop() {
+		i++
+		r, ok := c.CompileEdit(prev, map[string][]byte{"knowledge/article-00003.md": fmt.Appendf(nil, "Edit %d.\n", i)}, nil)
+		require.True(b, ok && r.OK(), "%v", r.Errors)
+		prev = r
 	}
 }

@@ -100,9 +100,11 @@ type Result struct {
 	// Artifact is the compiled agent; nil when Errors is not empty.
 	Artifact *Artifact
 	// JSON is the deterministic encoding of Artifact, the bytes of
-	// compiled/agent.json; nil when Errors is not empty.
+	// compiled/agent.json; nil when Errors is not empty, and left nil by
+	// CompileDraft and CompileEdit (see Encode).
 	JSON []byte
-	// Digest is "sha256:" + the hex SHA-256 of JSON; empty on errors.
+	// Digest is "sha256:" + the hex SHA-256 of JSON; empty on errors, and
+	// left empty by CompileDraft and CompileEdit (see the function Digest).
 	Digest string
 	// Errors block publishing. Never nil.
 	Errors Diagnostics
@@ -112,6 +114,10 @@ type Result struct {
 	// slug; nil when Errors is not empty or the draft has no tests. They
 	// are not part of Artifact or JSON.
 	Tests []Test
+
+	// state is what Encode and CompileEdit need; nil in a Result not
+	// made by a Compiler.
+	state *draftState
 }
 
 // OK reports whether the compile produced an artifact (no errors).

@@ -265,46 +265,47 @@ func canonicalIndent(v any, prefix string) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// encodeArtifact writes compiled/agent.json from the parts of its files:
-// the keys of Artifact in sorted order, each list in slug order.
-func encodeArtifact(settings []byte, parts map[Kind][][]byte) []byte {
-	n := len(settings) + 256
-	for _, ps := range parts {
-		for _, p := range ps {
-			n += len(p) + len(itemIndent) + 2
-		}
-	}
-	b := make([]byte, 0, n)
-	b = append(b, "{\n  \"format\": "...)
-	b = strconv.AppendInt(b, FormatVersion, 10)
-	list := func(key string, items [][]byte) {
-		b = append(b, ",\n  \""...)
-		b = append(b, key...)
-		b = append(b, "\": ["...)
+// artifactParts calls emit with compiled/agent.json in consecutive parts,
+// the files' parts (shared: read only) between the text that joins them:
+// the keys of Artifact in sorted order, each list in slug order (files:
+// each kind's results in slug order). Writing them in turn writes the
+// artifact without assembling it.
+func artifactParts(settings Part, files map[Kind][]*fileResult, emit func(Part)) {
+	text := func(s string) { emit(Part{Data: []byte(s)}) }
+	text("{\n  \"format\": " + strconv.Itoa(FormatVersion))
+	list := func(key string, items []*fileResult) {
+		open := ",\n  \"" + key + "\": ["
 		for i, it := range items {
-			if i > 0 {
-				b = append(b, ',')
+			switch i {
+			case 0:
+				text(open + "\n" + itemIndent)
+			default:
+				emit(itemSep)
 			}
-			b = append(b, "\n"+itemIndent...)
-			b = append(b, it...)
+			emit(it.part)
 		}
 		if len(items) > 0 {
-			b = append(b, "\n  "...)
+			text("\n  ]")
+		} else {
+			text(open + "]")
 		}
-		b = append(b, ']')
 	}
 	// Sorted: format, guardrails, knowledge, playbooks, settings, skills.
-	list("guardrails", parts[KindGuardrails])
-	list("knowledge", parts[KindKnowledge])
-	list("playbooks", parts[KindPlaybooks])
-	b = append(b, ",\n  \"settings\": "...)
-	b = append(b, settings...)
-	list("skills", parts[KindSkills])
-	return append(b, "\n}\n"...)
+	list("guardrails", files[KindGuardrails])
+	list("knowledge", files[KindKnowledge])
+	list("playbooks", files[KindPlaybooks])
+	text(",\n  \"settings\": ")
+	emit(settings)
+	list("skills", files[KindSkills])
+	text("\n}\n")
 }
 
-// digestOf is "sha256:" + the hex SHA-256 of b.
-func digestOf(b []byte) string {
+// itemSep separates two items of a list of the artifact.
+var itemSep = Part{Data: []byte(",\n" + itemIndent)}
+
+// Digest is "sha256:" + the hex SHA-256 of b: Result.Digest of an
+// artifact whose bytes are b.
+func Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }

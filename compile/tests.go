@@ -104,13 +104,9 @@ func checkTestReferences(tests []*parsedFile, byKind map[Kind][]*parsedFile) Dia
 	if len(tests) == 0 {
 		return nil
 	}
-	exists := map[Kind]map[string]*parsedFile{}
-	for _, k := range []Kind{KindGuardrails, KindPlaybooks, KindKnowledge, KindSkills} {
-		exists[k] = map[string]*parsedFile{}
-		for _, pf := range byKind[k] {
-			exists[k][pf.slug] = pf
-		}
-	}
+	// byKind's lists are in slug order: look names up without a map of
+	// every file.
+	exists := func(k Kind, slug string) *parsedFile { return bySlug(byKind[k], slug) }
 	var ds Diagnostics
 	for _, pf := range tests {
 		t, ok := pf.view.(*Test)
@@ -124,14 +120,14 @@ func checkTestReferences(tests []*parsedFile, byKind map[Kind][]*parsedFile) Dia
 			}
 			ep := fmt.Sprintf("/turns/%d/expect", i)
 			// Empty and malformed names are reported by checkTest.
-			if ValidSlug(e.Guardrail) && exists[KindGuardrails][e.Guardrail] == nil {
+			if ValidSlug(e.Guardrail) && exists(KindGuardrails, e.Guardrail) == nil {
 				ds = append(ds, pf.diag(ep+"/guardrail", CodeUnknownGuardrail, "guardrail %q does not exist (no guardrails/%s.yaml)", e.Guardrail, e.Guardrail))
 			}
-			if ValidSlug(e.Playbook) && exists[KindPlaybooks][e.Playbook] == nil {
+			if ValidSlug(e.Playbook) && exists(KindPlaybooks, e.Playbook) == nil {
 				ds = append(ds, pf.diag(ep+"/playbook", CodeUnknownPlaybook, "playbook %q does not exist (no playbooks/%s.yaml)", e.Playbook, e.Playbook))
 			}
 			for j, k := range e.Knowledge {
-				if ValidSlug(k) && exists[KindKnowledge][k] == nil {
+				if ValidSlug(k) && exists(KindKnowledge, k) == nil {
 					ds = append(ds, pf.diag(fmt.Sprintf("%s/knowledge/%d", ep, j), CodeUnknownArticle, "knowledge article %q does not exist (no knowledge/%s.md)", k, k))
 				}
 			}
@@ -140,7 +136,7 @@ func checkTestReferences(tests []*parsedFile, byKind map[Kind][]*parsedFile) Dia
 				if !ValidSlug(c.Skill) {
 					continue
 				}
-				sf := exists[KindSkills][c.Skill]
+				sf := exists(KindSkills, c.Skill)
 				if sf == nil {
 					ds = append(ds, pf.diag(cp+"/skill", CodeUnknownSkill, "skill %q does not exist (no skills/%s.yaml)", c.Skill, c.Skill))
 					continue

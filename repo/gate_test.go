@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -46,8 +47,12 @@ func TestPublishGate(t *testing.T) {
 	}
 
 	var seen GateInput
+	var seenFiles map[string][]byte
 	v1, err := s.Publish(ctx, testID, PublishRequest{Gate: func(in GateInput) (ReleaseExtras, error) {
 		seen = in
+		var err error
+		seenFiles, err = in.Files()
+		require.NoError(t, err)
 		return ReleaseExtras{
 			Files:    map[string][]byte{"tests.json": []byte("{\"status\": \"passed\"}\n")},
 			Trailers: []Trailer{{Key: "Tests", Value: "3/3 passed"}, {Key: "Tests-Forced", Value: "true"}},
@@ -56,7 +61,7 @@ func TestPublishGate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, d.Revision, seen.Revision)
 	assert.Equal(t, d.Tree, seen.Tree)
-	assert.Equal(t, "A\n", string(seen.Files["knowledge/a.md"]))
+	assert.Equal(t, "A\n", string(seenFiles["knowledge/a.md"]))
 	assert.Equal(t, map[string]string{"Tests": "3/3 passed", "Tests-Forced": "true"}, v1.Trailers)
 	mustFsck(t, dir)
 	assert.Equal(t, "agent.yaml\ncompiled/agent.json\ncompiled/tests.json\nknowledge/a.md\n", mustGit(t, dir, "ls-tree", "-r", "--name-only", "v1"))
@@ -93,7 +98,7 @@ func TestPublishUsesTheGatesArtifact(t *testing.T) {
 	mustCreate(t, s, testID, map[string][]byte{"agent.yaml": []byte("name: A\n")})
 	art := []byte(`{"from":"the gate"}` + "\n")
 	v1, err := s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) {
-		return ReleaseExtras{Artifact: art, Digest: "sha256:" + strings.Repeat("ab", 32)}, nil
+		return ReleaseExtras{Artifact: []Part{{Data: art}}, Digest: "sha256:" + strings.Repeat("ab", 32)}, nil
 	}}, nil)
 	require.NoError(t, err)
 	assert.Zero(t, compiles.Load(), "the tree was not compiled again")
@@ -107,5 +112,27 @@ func TestPublishUsesTheGatesArtifact(t *testing.T) {
 	assert.Equal(t, int32(1), compiles.Load(), "no artifact from the gate: compiled once")
 	sum := sha256.Sum256([]byte(mustGit(t, s.Path(testID), "show", "v2:compiled/agent.json")))
 	assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), v2.Digest)
+
+	// A big artifact in parts, its digest left to Publish: the blob is
+	// their concatenation, hashed and digested without assembling it.
+	_, err = s.CommitDraft(ctx, testID, CommitRequest{Message: "three", Changes: []Change{{Path: "knowledge/c.md", Content: []byte("C\n")}}}, nil)
+	require.NoError(t, err)
+	var parts []Part
+	var whole []byte
+	for i := range 2000 {
+		data := []byte(strings.Repeat(string(rune('a'+i%26)), i%50))
+		parts = append(parts, Part{Data: data}, Part{Data: []byte(",\n")})
+		whole = append(append(whole, data...), ",\n"...)
+	}
+	require.Greater(t, len(whole), fastCompressionSize)
+	v3, err := s.Publish(ctx, testID, PublishRequest{Gate: func(GateInput) (ReleaseExtras, error) {
+		return ReleaseExtras{Artifact: parts}, nil
+	}}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), compiles.Load())
+	sum = sha256.Sum256(whole)
+	assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), v3.Digest)
+	assert.Equal(t, string(whole), mustGit(t, s.Path(testID), "show", "v3:compiled/agent.json"))
+	assert.Equal(t, plumbing.ComputeHash(plumbing.BlobObject, whole).String()+"\n", mustGit(t, s.Path(testID), "rev-parse", "v3:compiled/agent.json"))
 	mustFsck(t, s.Path(testID))
 }

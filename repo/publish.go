@@ -289,13 +289,10 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 				}
 			}
 		}
-		files, err := h.readAll(head.TreeHash, "")
-		if err != nil {
-			return err
-		}
+		draft := &gateRead{h: h, tree: head.TreeHash}
 		var extras ReleaseExtras
 		if req.Gate != nil {
-			if extras, err = req.Gate(GateInput{Revision: head.Hash.String(), Tree: head.TreeHash.String(), Files: files}); err != nil {
+			if extras, err = req.Gate(GateInput{Revision: head.Hash.String(), Tree: head.TreeHash.String(), read: draft}); err != nil {
 				return fmt.Errorf("gate: %w", err)
 			}
 			if err := checkExtras(extras); err != nil {
@@ -303,14 +300,20 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			}
 		}
 		// The gate's compile of this tree, when it made one, is the
-		// artifact: the tree is compiled once per publish, or not at all
-		// when a draft session already compiled it.
+		// artifact: the tree is compiled once per publish, from the
+		// changes since an earlier compile, and its files are not read.
 		artifact, digest := extras.Artifact, extras.Digest
 		if artifact == nil {
 			digest = ""
-			if artifact, err = s.o.Compile(files); err != nil {
+			files, err := draft.all()
+			if err != nil {
+				return err
+			}
+			whole, err := s.o.Compile(files)
+			if err != nil {
 				return fmt.Errorf("compile: %w", err)
 			}
+			artifact = []Part{{Data: whole}}
 		}
 		// The digest is computed while the artifact is hashed and written.
 		digested := make(chan string, 1)
@@ -318,8 +321,11 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 			digested <- digest
 		} else {
 			go func() {
-				sum := sha256.Sum256(artifact)
-				digested <- "sha256:" + hex.EncodeToString(sum[:])
+				sum := sha256.New()
+				for _, p := range artifact {
+					sum.Write(p.Data)
+				}
+				digested <- "sha256:" + hex.EncodeToString(sum.Sum(nil))
 			}()
 		}
 		n := latest + 1
@@ -328,7 +334,7 @@ func (s *Store) Publish(ctx context.Context, id string, req PublishRequest, then
 
 		w := newWriteSet(h, s.o.Sync)
 		defer w.discard()
-		blob, err := w.putBlob(artifact)
+		blob, err := w.putBlobParts(artifact)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,11 @@
 package repo
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
 
 // Signature identifies who made a commit, tag or publish.
 type Signature struct {
@@ -77,11 +82,51 @@ type PublishRequest struct {
 	Gate func(GateInput) (ReleaseExtras, error)
 }
 
-// GateInput is the draft a publish is about to freeze.
+// GateInput is the draft a publish is about to freeze. Its methods read
+// the draft under the agent lock: they may be called only while the Gate
+// runs.
 type GateInput struct {
-	Revision string            // draft commit id
-	Tree     string            // its tree id
-	Files    map[string][]byte // its files, as the compiler saw them (shared: not to be modified)
+	Revision string // draft commit id
+	Tree     string // its tree id
+
+	read *gateRead
+}
+
+// gateRead reads the draft for a Gate, and its files once for the Gate
+// and Publish.
+type gateRead struct {
+	h     *handle
+	tree  plumbing.Hash
+	files map[string][]byte
+}
+
+// Files returns the draft's files, as Publish compiles them when the gate
+// hands over no artifact (shared with the object cache: not to be
+// modified).
+func (g GateInput) Files() (map[string][]byte, error) {
+	return g.read.all()
+}
+
+// Changes is Store.TreeChanges from tree from (of this repository) to the
+// draft's tree: what a gate compiling the draft from an earlier compile
+// reads instead of every file.
+func (g GateInput) Changes(from string) (changed map[string][]byte, removed []string, err error) {
+	fh, ok := parseTreeID(from)
+	if !ok {
+		return nil, nil, fmt.Errorf("changes: bad tree id %q", from)
+	}
+	return g.read.h.changes(fh, g.read.tree)
+}
+
+func (r *gateRead) all() (map[string][]byte, error) {
+	if r.files == nil {
+		files, err := r.h.readAll(r.tree, "")
+		if err != nil {
+			return nil, err
+		}
+		r.files = files
+	}
+	return r.files, nil
 }
 
 // ReleaseExtras is what a Gate adds to a release.
@@ -91,16 +136,31 @@ type ReleaseExtras struct {
 	// than agent.json.
 	Files map[string][]byte
 	// Artifact, when not nil, is compiled/agent.json as the gate already
-	// compiled it from GateInput.Files, and Digest its "sha256:<hex>"
-	// ("" to have it computed): Publish then does not compile the same
-	// tree again. The gate must have compiled exactly those files with the
-	// store's compiler.
-	Artifact []byte
+	// compiled it from the draft's files (GateInput.Files): its bytes are
+	// the Data of these parts in turn (never assembled: hashing and
+	// compressing read them one by one, and the Deflated ones are copied
+	// into the loose object as they are). Digest is its "sha256:<hex>"
+	// ("" to have it computed while the artifact is written). Publish then
+	// neither reads nor compiles the tree. The gate must have compiled
+	// exactly those files with the store's compiler.
+	Artifact []Part
 	Digest   string
 	// Trailers are appended, in order, to the tag message's trailers.
 	// A key is a token without spaces or colons, not one of the standard
 	// three; a value is one line.
 	Trailers []Trailer
+}
+
+// Part is a piece of a blob's content.
+type Part struct {
+	// Data is the piece's bytes (not modified).
+	Data []byte
+	// Deflated, when not nil, is Data as raw deflate (RFC 1951) blocks,
+	// none of them final, ending on a byte boundary and referring to
+	// nothing before them, and Adler32 is Data's Adler-32: the loose
+	// object's zlib stream copies them instead of compressing Data.
+	Deflated []byte
+	Adler32  uint32
 }
 
 // Trailer is one "Key: value" line of a tag message.

@@ -62,7 +62,11 @@ func TestWriteSetObjects(t *testing.T) {
 		again, err := w.putBlob(big)
 		require.NoError(t, err)
 		assert.Equal(t, bb, again)
-		sub, err := w.putEntries([]object.TreeEntry{{Name: "b.md", Mode: modeFile, Hash: bb}})
+		subEntries := []object.TreeEntry{{Name: "b.md", Mode: modeFile, Hash: bb}}
+		for i := range 600 {
+			subEntries = append(subEntries, object.TreeEntry{Name: fmt.Sprintf("article-%04d.md", i), Mode: modeFile, Hash: sb})
+		}
+		sub, err := w.putEntries(subEntries)
 		require.NoError(t, err)
 		root, err := w.putEntries([]object.TreeEntry{
 			{Name: "z", Mode: modeFile, Hash: sb},
@@ -97,13 +101,22 @@ func TestWriteSetObjects(t *testing.T) {
 		assert.Equal(t, "a big blob line", mustGit(t, dir, "cat-file", "blob", bb.String())[:15])
 		assert.Equal(t, "100644 blob "+sb.String()+"\ta.md\n040000 tree "+sub.String()+"\ta\n100755 blob "+sb.String()+"\tx\n100644 blob "+sb.String()+"\tz\n",
 			mustGit(t, dir, "ls-tree", root.String()), "git order: a.md before a/")
+		assert.Equal(t, "100644 blob "+sb.String()+"\tarticle-0599.md\n100644 blob "+bb.String()+"\tb.md\n",
+			strings.Join(strings.SplitAfter(mustGit(t, dir, "ls-tree", sub.String()), "\n")[599:], ""), "the big tree reads back")
 		mustGit(t, dir, "update-ref", "refs/tags/t1", tag.String())
 		assert.Equal(t, "Test\n", mustGit(t, dir, "log", "-1", "--format=%s", "t1"))
 		mustFsck(t, dir)
 
-		// zlib FLEVEL (bits 6-7 of the second byte): 0 fastest, 2 default.
+		// zlib FLEVEL (bits 6-7 of the second byte): 0 fastest (or none),
+		// 2 default; the first deflate block's type (bits 1-2 of the third
+		// byte): 0 stored.
 		assert.Equal(t, byte(0), looseFile(t, dir, bb)[1]>>6, "big blob: fastest level")
+		assert.NotZero(t, looseFile(t, dir, bb)[2]&6, "big blob: compressed")
 		assert.Equal(t, byte(2), looseFile(t, dir, sb)[1]>>6, "small blob: default level")
+		raw := looseFile(t, dir, sub)
+		assert.Greater(t, len(raw), 600*20, "big tree: not compressed")
+		assert.Zero(t, raw[2]&6, "big tree: stored blocks")
+		assert.Equal(t, byte(2), looseFile(t, dir, root)[1]>>6, "small tree: default level")
 		h.close()
 	}
 }

@@ -26,8 +26,11 @@ type world struct {
 	b     *backend.Backend
 	st    *store.Store
 	repos *repo.Store // set by newSharedWorld
-	admin backend.Principal
-	other backend.Principal
+	// compiles is the per-file cache of the compiler shared by publish
+	// and the backend; set by newSharedWorld.
+	compiles *compile.Cache
+	admin    backend.Principal
+	other    backend.Principal
 }
 
 func newWorld(tb testing.TB) *world {

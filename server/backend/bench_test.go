@@ -58,7 +58,8 @@ func newSharedWorld(tb testing.TB) *world {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { st.Close() })
 	const cacheBytes = 384 << 20
-	compiler := compile.NewCompiler(compile.NewCache(cacheBytes / 6))
+	compiles := compile.NewCache(cacheBytes / 6)
+	compiler := compile.NewCompiler(compiles)
 	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), PackThreshold: 256, MaxFiles: 20000, MaxDraftBytes: 256 << 20, CacheBytes: cacheBytes / 6, Compile: func(files map[string][]byte) ([]byte, error) {
 		res := compiler.Compile(files)
 		if !res.OK() {
@@ -67,7 +68,7 @@ func newSharedWorld(tb testing.TB) *world {
 		return res.JSON, nil
 	}})
 	require.NoError(tb, err)
-	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Compiler: compiler, CacheBytes: cacheBytes * 4 / 6}), st: st, repos: repos}
+	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Compiler: compiler, CacheBytes: cacheBytes * 4 / 6}), st: st, repos: repos, compiles: compiles}
 	w.admin = w.principal(tb, "a", "admin", backend.AllScopes...)
 	return w
 }

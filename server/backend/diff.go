@@ -294,7 +294,7 @@ func (b *Backend) Report(ctx context.Context, p Principal, agentID string) (Repo
 	}
 	var digest any
 	if res.OK() {
-		digest = res.Digest
+		digest = b.cache.artifactDigest(cd)
 	}
 	return Report{
 		AgentID: a.ID, DraftRevision: rev, BasedOn: nullableVersion(a.Published), LatestVersion: nullableVersion(a.Latest),

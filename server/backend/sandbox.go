@@ -19,12 +19,16 @@ import (
 )
 
 // compiledDraft is one draft tree compiled, with its responder when it
-// compiled cleanly. The artifact's JSON is not kept (only its digest).
+// compiled cleanly. The artifact's bytes are not kept, nor made unless
+// something needs them (a publish, or the digest for a report).
 type compiledDraft struct {
-	result compile.Result
+	result compile.Result // without JSON and Digest
 	engine *loadedEngine
 	weight uint32
 	tests  draftSuite // its test run, made on first use
+
+	mu     sync.Mutex
+	digest string // the artifact's digest, once known
 }
 
 // frozenFile is a file of a version, immutable once read.
@@ -149,78 +153,142 @@ func registerWeightGauges(reg *prometheus.Registry, c *caches) {
 	}
 }
 
-// draft compiles files (the draft tree with id tree of agentID) once,
-// and drops the agent's previous draft tree.
-func (c *caches) draft(ctx context.Context, agentID, tree string, files map[string][]byte) *compiledDraft {
-	cd, _ := c.draftJSON(ctx, agentID, tree, files)
-	return cd
+// draftSource reads a draft tree to compile it: the changes since an
+// earlier tree of the same agent (see [repo.Store.TreeChanges]), or all
+// its files. changes may be nil.
+type draftSource struct {
+	changes func(from string) (changed map[string][]byte, removed []string, err error)
+	files   func() (map[string][]byte, error)
 }
 
-// draftJSON is draft that also returns the artifact's JSON when this call
-// compiled the tree (nil when the compile was cached, whose JSON is not
-// kept): a publish writes it rather than compiling the tree again.
-func (c *caches) draftJSON(ctx context.Context, agentID, tree string, files map[string][]byte) (*compiledDraft, []byte) {
-	var js []byte
-	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
-		cd, j := c.compileDraft(files, c.latestEngine(agentID))
-		js = j
-		return cd, nil
-	}))
-	c.noteLatest(agentID, tree)
-	if cd.engine != nil {
-		c.engines.SetIfAbsent(cd.result.Digest, cd.engine)
+// treeSource reads tree of agentID through the repository's read path.
+// The reads are not cancelled with ctx: a compile is shared by every
+// request that wants the tree (a publish may be waiting for it), so one
+// client hanging up must not fail it.
+func (b *Backend) treeSource(ctx context.Context, agentID, tree string) draftSource {
+	ctx = context.WithoutCancel(ctx)
+	return draftSource{
+		changes: func(from string) (map[string][]byte, []string, error) {
+			return b.repos.TreeChanges(ctx, agentID, from, tree)
+		},
+		files: func() (map[string][]byte, error) {
+			all, _, err := b.repos.TreeChanges(ctx, agentID, "", tree)
+			return all, err
+		},
 	}
-	return cd, js
 }
 
-// latestEngine returns the responder of agentID's newest compiled draft,
-// if it is still cached: a new draft's responder is built from it, so only
-// what changed is indexed again.
-func (c *caches) latestEngine(agentID string) *responder.Engine {
+// compiled returns the compiled draft tree of agentID, compiling it once;
+// latest says it is the agent's newest draft (then the agent's previous
+// draft tree is dropped). A tree is compiled from the agent's newest
+// compiled draft when it is still cached, through the changes since its
+// tree: only changed files are read and parsed, and the responder is
+// built from that draft's (see [responder.NewFrom]), so it indexes only
+// the articles that changed. Otherwise every file is read.
+func (c *caches) compiled(ctx context.Context, agentID, tree string, src draftSource, latest bool) (*compiledDraft, error) {
+	cd, err := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
+		prevTree, prev := c.latestDraft(agentID)
+		var prevEngine *responder.Engine
+		if prev != nil && prev.engine != nil {
+			prevEngine = prev.engine.engine
+		}
+		if prev != nil && src.changes != nil {
+			if changed, removed, err := src.changes(prevTree); err == nil {
+				if res, ok := c.compiler.CompileEdit(prev.result, changed, removed); ok {
+					return newCompiledDraft(res, prevEngine), nil
+				}
+			}
+		}
+		files, err := src.files()
+		if err != nil {
+			return nil, err
+		}
+		return newCompiledDraft(c.compiler.CompileDraft(files), prevEngine), nil
+	}))
+	if err != nil {
+		return nil, err
+	}
+	if latest {
+		c.noteLatest(agentID, tree)
+	}
+	return cd, nil
+}
+
+// latestDraft returns agentID's newest compiled draft and its tree, if it
+// is still cached: a new draft is compiled from it, so only what changed
+// is parsed and indexed again.
+func (c *caches) latestDraft(agentID string) (string, *compiledDraft) {
 	c.mu.Lock()
 	tree := c.latest[agentID]
 	c.mu.Unlock()
 	if tree == "" {
-		return nil
+		return "", nil
 	}
-	if cd, ok := c.drafts.GetIfPresent(tree); ok && cd.engine != nil {
-		return cd.engine.engine
+	if cd, ok := c.drafts.GetIfPresent(tree); ok {
+		return tree, cd
 	}
-	return nil
+	return "", nil
 }
 
-// compileDraft compiles through the shared compiler, whose per-file cache
-// makes a one-file edit re-parse one file; the responder reuses prev's
-// knowledge index (see [responder.NewFrom]), so it indexes only the
-// articles that changed.
-//
-// The artifact's JSON is returned, not kept: a draft's bytes would
-// otherwise sit in memory twice (its files and its artifact).
-func (c *caches) compileDraft(files map[string][]byte, prev *responder.Engine) (*compiledDraft, []byte) {
-	size := 0
-	for p, data := range files {
-		size += len(p) + len(data)
-	}
-	res := c.compiler.Compile(files)
+// newCompiledDraft wraps a compile result with its responder, built from
+// prev's (nil for none).
+func newCompiledDraft(res compile.Result, prev *responder.Engine) *compiledDraft {
 	cd := &compiledDraft{result: res}
+	size := res.SourceBytes()
 	if res.OK() && res.Artifact != nil {
-		if eng, err := newEngine(prev, res.Artifact, len(res.JSON)); err == nil {
+		if eng, err := newEngine(prev, res.Artifact, size); err == nil {
 			cd.engine = eng
 		} else {
 			cd.result.Errors = append(slices.Clone(cd.result.Errors), compile.Diagnostic{Code: "responder", Message: err.Error()})
 		}
 	}
-	js := res.JSON
-	cd.result.JSON = nil
 	for _, t := range res.Tests {
 		size += len(t.Turns) * 2048 // the suite's run, kept once made (about 2 KiB a turn)
 	}
-	cd.weight = uint32(min(size*2+64<<10, 1<<31))
-	return cd, js
+	// The files' views and their parts of the artifact, shared with the
+	// compile cache while it keeps them.
+	cd.weight = uint32(min(size*3+64<<10, 1<<31))
+	return cd
+}
+
+// artifactDigest returns the digest of cd's artifact ("" when it does not
+// compile), encoding and hashing it the first time (the bytes are not
+// kept), and shares cd's responder as the engine of that digest.
+func (c *caches) artifactDigest(cd *compiledDraft) string {
+	cd.mu.Lock()
+	defer cd.mu.Unlock()
+	if cd.digest == "" && cd.result.OK() {
+		cd.digest = compile.Digest(cd.result.Encode())
+	}
+	if cd.digest != "" && cd.engine != nil {
+		c.engines.SetIfAbsent(cd.digest, cd.engine)
+	}
+	return cd.digest
+}
+
+// knownDigest returns the digest of cd's artifact if it was computed.
+func (cd *compiledDraft) knownDigest() string {
+	cd.mu.Lock()
+	defer cd.mu.Unlock()
+	return cd.digest
+}
+
+// published records the digest a publish of cd computed, and shares cd's
+// responder as that digest's engine (the version's live sessions use it).
+func (c *caches) published(cd *compiledDraft, digest string) {
+	cd.mu.Lock()
+	if cd.digest == "" {
+		cd.digest = digest
+	}
+	cd.mu.Unlock()
+	if cd.engine != nil {
+		c.engines.SetIfAbsent(digest, cd.engine)
+	}
 }
 
 // currentDraft compiles the agent's current draft: the head is read first
-// and the files only when that tree was never compiled, so a session or
+// and the files only when that tree was never compiled (then only the
+// files changed since the agent's newest compiled draft), so a session or
 // a report on an unchanged draft reads no file.
 func (b *Backend) currentDraft(ctx context.Context, agentID string) (rev, tree string, cd *compiledDraft, err error) {
 	rev, tree, err = b.repos.DraftHead(ctx, agentID)
@@ -232,13 +300,11 @@ func (b *Backend) currentDraft(ctx context.Context, agentID string) (rev, tree s
 		b.cache.noteLatest(agentID, tree)
 		return rev, tree, cd, nil
 	}
-	// The draft may move in between: compile (and report) what is read.
-	rev, tree, files, err := b.repos.DraftFiles(ctx, agentID)
+	cd, err = b.cache.compiled(ctx, agentID, tree, b.treeSource(ctx, agentID, tree), true)
 	if err != nil {
 		return "", "", nil, err
 	}
-	b.cache.rememberRevision(agentID, rev, tree)
-	return rev, tree, b.cache.draft(ctx, agentID, tree, files), nil
+	return rev, tree, cd, nil
 }
 
 // noteLatest records tree as agentID's newest draft, dropping the one
@@ -271,11 +337,7 @@ func (c *caches) draftAt(ctx context.Context, repos *repo.Store, agentID, rev st
 		return nil, err
 	}
 	c.rememberRevision(agentID, rev, tree)
-	cd, _ := c.drafts.Get(ctx, tree, otter.LoaderFunc[string, *compiledDraft](func(context.Context, string) (*compiledDraft, error) {
-		cd, _ := c.compileDraft(files, c.latestEngine(agentID))
-		return cd, nil
-	}))
-	return cd, nil
+	return c.compiled(ctx, agentID, tree, draftSource{files: func() (map[string][]byte, error) { return files, nil }}, false)
 }
 
 // versionRow returns version n of agentID: rows never change once

@@ -3,6 +3,9 @@ package backend_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
+	"strconv"
 	"testing"
 	"time"
 
@@ -22,6 +25,11 @@ import (
 // The sizes run side by side in each iteration, so machine load hits them
 // alike. Targets: 1,000 within 3× of 10 for both; the same holding at 5,000.
 // Reports ms per size and the ratios to 10 articles.
+//
+// FLOWYTE_BENCH_PROFILE=file writes a CPU profile of the timed part only
+// (not the imports), its samples labelled size=<articles>,
+// phase=publish|draft and run=<size>-<phase>: go tool pprof -tagfocus
+// run=5000-draft file.
 func BenchmarkEditScale(b *testing.B) {
 	sizes := []int{10, 1000, 5000}
 	w := newSharedWorld(b)
@@ -52,25 +60,37 @@ func BenchmarkEditScale(b *testing.B) {
 	edits := make([]time.Duration, len(sizes))
 	publish := make([]time.Duration, len(sizes))
 	draft := make([]time.Duration, len(sizes))
+	if path := os.Getenv("FLOWYTE_BENCH_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(b, err)
+		require.NoError(b, pprof.StartCPUProfile(f))
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	labelled := func(k int, phase string, f func()) {
+		pprof.Do(ctx, pprof.Labels("size", strconv.Itoa(sizes[k]), "phase", phase, "run", strconv.Itoa(sizes[k])+"-"+phase), func(context.Context) { f() })
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := range sizes {
 			k := (i + j) % len(sizes) // rotate the order
-			took := edit(k)
-			start := time.Now()
-			_, err := w.b.Publish(ctx, w.admin, ids[k], backend.PublishInput{})
-			require.NoError(b, err)
-			publish[k] += took + time.Since(start)
-			edits[k] += took
-
-			took = edit(k)
-			start = time.Now()
-			s, err := w.b.CreateSession(ctx, w.admin, backend.SessionInput{AgentID: ids[k], DraftMode: true})
-			require.NoError(b, err)
-			_, err = w.b.PostMessage(ctx, w.admin, s.ID, "How long does shipping take?")
-			require.NoError(b, err)
-			draft[k] += took + time.Since(start)
-			edits[k] += took
+			labelled(k, "publish", func() {
+				took := edit(k)
+				start := time.Now()
+				_, err := w.b.Publish(ctx, w.admin, ids[k], backend.PublishInput{})
+				require.NoError(b, err)
+				publish[k] += took + time.Since(start)
+				edits[k] += took
+			})
+			labelled(k, "draft", func() {
+				took := edit(k)
+				start := time.Now()
+				s, err := w.b.CreateSession(ctx, w.admin, backend.SessionInput{AgentID: ids[k], DraftMode: true})
+				require.NoError(b, err)
+				_, err = w.b.PostMessage(ctx, w.admin, s.ID, "How long does shipping take?")
+				require.NoError(b, err)
+				draft[k] += took + time.Since(start)
+				edits[k] += took
+			})
 		}
 	}
 	b.StopTimer()

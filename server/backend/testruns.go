@@ -83,12 +83,10 @@ func (b *Backend) RunTests(ctx context.Context, p Principal, agentID string, in 
 	)
 	switch _, isVersion := ParseVersionNumber(in.Target); {
 	case in.Target == "draft":
-		rev, tree, files, err := b.repos.DraftFiles(ctx, a.ID)
+		rev, _, cd, err := b.currentDraft(ctx, a.ID)
 		if err != nil {
 			return TestRun{}, err
 		}
-		b.cache.rememberRevision(a.ID, rev, tree)
-		cd := b.cache.draft(ctx, a.ID, tree, files)
 		if !cd.result.OK() || cd.engine == nil {
 			b.metrics.compileFailures.Inc()
 			return TestRun{}, Errorf("compile_failed", "the draft does not compile").With("errors", diagList(cd.result.Errors))
@@ -228,18 +226,23 @@ func (b *Backend) reportTests(ctx context.Context, agentID, rev string, cd *comp
 // otherwise the release gains compiled/tests.json and the Tests trailer
 // (and Tests-Forced when failures were forced through). A draft without
 // tests publishes as before.
-func (b *Backend) publishGate(ctx context.Context, agentID string, force bool) func(repo.GateInput) (repo.ReleaseExtras, error) {
+//
+// The compiled draft is stored in *compiled, for Publish to share its
+// responder with the new version.
+func (b *Backend) publishGate(ctx context.Context, agentID string, force bool, compiled **compiledDraft) func(repo.GateInput) (repo.ReleaseExtras, error) {
 	return func(g repo.GateInput) (repo.ReleaseExtras, error) {
-		cd, js := b.cache.draftJSON(ctx, agentID, g.Tree, g.Files)
+		cd, err := b.cache.compiled(ctx, agentID, g.Tree, draftSource{changes: g.Changes, files: g.Files}, true)
+		if err != nil {
+			return repo.ReleaseExtras{}, err
+		}
 		if !cd.result.OK() || cd.engine == nil {
 			return repo.ReleaseExtras{}, cd.result.Errors
 		}
-		// The release's artifact is this compile of the tree when the gate
-		// made it (else Publish compiles it: per-file results are cached).
-		var art repo.ReleaseExtras
-		if js != nil {
-			art = repo.ReleaseExtras{Artifact: js, Digest: cd.result.Digest}
-		}
+		*compiled = cd
+		// The release's artifact is this compile of the tree, encoded now
+		// (a draft does not keep its bytes); its digest is computed while
+		// it is written, unless a report computed it before.
+		art := repo.ReleaseExtras{Artifact: releaseParts(cd.result.EncodeParts()), Digest: cd.knownDigest()}
 		if len(cd.result.Tests) == 0 {
 			return art, nil
 		}
@@ -260,6 +263,16 @@ func (b *Backend) publishGate(ctx context.Context, agentID string, force bool) f
 		}
 		return x, nil
 	}
+}
+
+// releaseParts hands the artifact's parts, with their deflated form, to
+// the repository.
+func releaseParts(ps []compile.Part) []repo.Part {
+	out := make([]repo.Part, len(ps))
+	for i, p := range ps {
+		out[i] = repo.Part{Data: p.Data, Deflated: p.Deflated, Adler32: p.Adler32}
+	}
+	return out
 }
 
 // parseTestsTrailer reads "<passed>/<total> passed"; nil when absent or

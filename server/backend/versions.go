@@ -148,17 +148,22 @@ func (b *Backend) Publish(ctx context.Context, p Principal, agentID string, in P
 	// client is still there.
 	bg := context.WithoutCancel(ctx)
 	gitMoved := false
+	var compiled *compiledDraft
 	err = b.writeLocked(ctx, a.ID, func() error {
 		_, err := b.repos.Publish(ctx, a.ID, repo.PublishRequest{
 			ExpectedDraftRevision: in.ExpectedDraftRevision,
 			Notes:                 in.Notes,
 			Publisher:             signature(p, now),
-			Gate:                  b.publishGate(ctx, a.ID, in.Force),
+			Gate:                  b.publishGate(ctx, a.ID, in.Force, &compiled),
 		}, func(v repo.Version) error {
 			// Under the agent lock, after the tag and the published ref moved:
 			// the rows that mirror them, the deployment and the event commit
 			// together (reconcileAgent redoes them if this fails).
 			gitMoved = true
+			if compiled != nil {
+				// The version's live sessions use the draft's responder.
+				b.cache.published(compiled, v.Digest)
+			}
 			ctx := bg
 			cur, err := b.store.AgentByID(ctx, a.ID)
 			if err != nil {
