@@ -312,12 +312,15 @@ func (rc *rowCache[V]) forget(id string) {
 
 // writeAgent runs a database write that changes agent id's row (or its
 // channels) and drops the cached row and channels afterwards, whatever the
-// outcome, here and on every other daemon.
+// outcome, here and on every other daemon (clusterWrite). Every event
+// insert goes through it.
 func (b *Backend) writeAgent(ctx context.Context, id string, fn func(tx store.Tx) error) error {
-	defer b.agentChanged(id)
 	defer b.chans.forget(id)
 	defer b.agents.forget(id)
-	return b.store.Write(ctx, fn)
+	if b.opts.Cluster == nil {
+		return b.store.Write(ctx, fn)
+	}
+	return b.clusterWrite(ctx, id, fn)
 }
 
 // RepoPath returns the bare repository of an agent of the caller's

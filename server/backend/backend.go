@@ -172,12 +172,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
-// notifyWebhooks wakes the delivery workers after a commit.
+// notifyWebhooks wakes this daemon's delivery workers after a commit
+// (other daemons' are woken by the commit itself, see clusterWrite).
 func (b *Backend) notifyWebhooks() {
 	if b.opts.Webhooks != nil {
 		b.opts.Webhooks.Notify()
 	}
-	b.eventsWritten()
 }
 
 // Registry is the Prometheus registry the backend's metrics are in.

@@ -3,6 +3,8 @@ package backend
 import (
 	"context"
 	"time"
+
+	"github.com/flowyte/flowyte/server/store"
 )
 
 // Cluster coordinates several daemons that share one database and one
@@ -20,9 +22,13 @@ type Cluster interface {
 	// calls onMessage for each Broadcast on channels, in commit order, and
 	// onReset after any reconnection, before Leased is true again.
 	Watch(ctx context.Context, onMessage func(channel, payload string), onReset func(), channels ...string) error
-	// Broadcast sends payload on channel and returns once every daemon
-	// with a lease has handled it (or its lease ran out).
-	Broadcast(ctx context.Context, channel, payload string) error
+	// NotifyTx queues payload on channel in tx (a transaction of the
+	// cluster's store): it leaves only if tx commits.
+	NotifyTx(ctx context.Context, tx store.Tx, channel, payload string) error
+	// Sync returns once every daemon with a lease has handled every
+	// message committed before the call (or its lease ran out). A write
+	// announces itself with NotifyTx, then calls Sync after the commit.
+	Sync(ctx context.Context) error
 	// Leased reports whether what this daemon caches and invalidates by
 	// Broadcast may be trusted now; without a lease, read the database.
 	Leased() bool
@@ -86,29 +92,44 @@ func (b *Backend) writeLocked(ctx context.Context, id string, fn func() error) e
 	return nil
 }
 
-// agentChanged tells the other daemons to drop their cached row of id,
-// and returns once every daemon that trusts its cache has (Broadcast): a
-// write a client was told of is seen by every daemon at its next request.
-func (b *Backend) agentChanged(id string) {
-	if b.opts.Cluster == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// clusterWrite runs fn in a transaction that also tells the other
+// daemons, at its commit, that agent id changed (and, when fn wrote
+// events, that the outbox has new ones), then waits until every daemon
+// that trusts its cache has dropped the agent (Cluster.Sync): a write a
+// client was told of is seen by every daemon at its next request. The
+// wait runs whatever the outcome: a failed commit may still have
+// committed.
+func (b *Backend) clusterWrite(ctx context.Context, id string, fn func(tx store.Tx) error) error {
+	err := b.store.Write(ctx, func(tx store.Tx) error {
+		etx := &eventTx{Tx: tx}
+		if err := fn(etx); err != nil {
+			return err
+		}
+		if err := b.opts.Cluster.NotifyTx(ctx, tx, channelAgents, id); err != nil {
+			return err
+		}
+		if etx.events {
+			return b.opts.Cluster.NotifyTx(ctx, tx, ChannelEvents, "")
+		}
+		return nil
+	})
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := b.opts.Cluster.Broadcast(ctx, channelAgents, id); err != nil {
-		b.log.Warn().Err(err).Str("agent", id).Msg("notify other daemons of an agent change")
+	if serr := b.opts.Cluster.Sync(sctx); serr != nil {
+		b.log.Warn().Err(serr).Str("agent", id).Msg("wait for the other daemons to see an agent change")
 	}
+	return err
 }
 
-// eventsWritten tells the other daemons' webhook dispatchers that the
-// outbox has new events.
-func (b *Backend) eventsWritten() {
-	if b.opts.Cluster == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = b.opts.Cluster.Notify(ctx, ChannelEvents, "")
+// eventTx notes whether a write inserted events.
+type eventTx struct {
+	store.Tx
+	events bool
+}
+
+func (t *eventTx) InsertEvent(ctx context.Context, e store.Event) error {
+	t.events = true
+	return t.Tx.InsertEvent(ctx, e)
 }
 
 // Listen keeps this daemon's caches exact while other daemons write: an

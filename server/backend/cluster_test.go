@@ -47,7 +47,9 @@ func (c *localCluster) Watch(ctx context.Context, _ func(string, string), _ func
 	return ctx.Err()
 }
 
-func (c *localCluster) Broadcast(context.Context, string, string) error { return nil }
+func (c *localCluster) Sync(context.Context) error { return nil }
+
+func (c *localCluster) NotifyTx(context.Context, store.Tx, string, string) error { return nil }
 
 // Leased is false: nothing is broadcast between these daemons, so neither
 // may trust its row caches.

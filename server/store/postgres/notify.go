@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flowyte/flowyte/server/store"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -30,6 +31,16 @@ func (tx *pgTx) Notify(ctx context.Context, channel, payload string) error {
 		return fmt.Errorf("notify %s: %w", channel, wrapError(err))
 	}
 	return nil
+}
+
+// NotifyTx is tx's Notify, for callers that hold a store.Tx of this
+// store (the backend's Cluster interface).
+func (s *Store) NotifyTx(ctx context.Context, tx store.Tx, channel, payload string) error {
+	ptx, ok := tx.(*pgTx)
+	if !ok {
+		return fmt.Errorf("notify %s: %T is not a transaction of this store", channel, tx)
+	}
+	return ptx.Notify(ctx, channel, payload)
 }
 
 // Listen delivers the notifications of channel to onMessage, one at a

@@ -92,6 +92,12 @@ func TestNotifyAcrossDaemons(t *testing.T) {
 	})
 	require.ErrorIs(t, err, boom)
 	none(t, got)
+
+	// NotifyTx, the same through the store (what the backend uses).
+	require.NoError(t, a.Write(ctx, func(tx store.Tx) error { return a.NotifyTx(ctx, tx, "agents", "agt_4") }))
+	assert.Equal(t, "agt_4", next(t, got))
+	require.Error(t, a.NotifyTx(ctx, struct{ store.Tx }{}, "agents", "agt_5"), "not a transaction of this store")
+	none(t, got)
 }
 
 // TestListenResetsAfterRestart: a listener whose connection broke

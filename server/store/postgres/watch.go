@@ -343,8 +343,17 @@ func (s *Store) Broadcast(ctx context.Context, channel, payload string) error {
 	if err := s.Notify(ctx, channel, payload); err != nil {
 		return err
 	}
-	// The ping is drawn after the message committed: a daemon that has
-	// seen it, or any later one, has handled the message.
+	return s.Sync(ctx)
+}
+
+// Sync returns once every daemon with a live lease has handled every
+// message committed before the call (sent by Notify, or by a transaction's
+// Notify), or leaseTime has passed. A write that notifies in its own
+// transaction calls Sync after its commit: one round trip when no other
+// daemon is watching.
+func (s *Store) Sync(ctx context.Context) error {
+	// The ping is drawn after the messages committed: a daemon that has
+	// seen it, or any later one, has handled them.
 	start := time.Now()
 	var n int64
 	var waiting int
