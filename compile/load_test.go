@@ -103,15 +103,15 @@ func TestLoadArtifactRejects(t *testing.T) {
 	require.True(t, r.OK())
 	_, err := compile.LoadArtifact(r.JSON, func([]string) (map[string][]byte, error) { return map[string][]byte{}, nil })
 	assert.ErrorContains(t, err, "missing")
-	// A blob whose content is not the one named.
+	// Content that never compiled (front matter never closed).
 	_, err = compile.LoadArtifact(r.JSON, func(ids []string) (map[string][]byte, error) {
 		out := map[string][]byte{}
 		for _, id := range ids {
-			out[id] = []byte("other text\n")
+			out[id] = []byte("---\ntitle: x\n")
 		}
 		return out, nil
 	})
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, "front matter")
 	_, err = compile.LoadArtifact([]byte(`{"format": 3}`), nil)
 	assert.ErrorContains(t, err, "unknown format")
 }

@@ -4,8 +4,18 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// bulkBlobs is how many blobs ReadDirBlobs reads through a handle of its
+// own, with bulkCacheBytes of go-git object cache.
+const (
+	bulkBlobs      = 64
+	bulkCacheBytes = 16 << 20
 )
 
 // ReadDirBlobs returns the contents of the files directly in the
@@ -48,6 +58,21 @@ func (s *Store) ReadDirBlobs(ctx context.Context, id string, at Rev, dir string,
 				in[e.Hash] = true
 			}
 		}
+		// Many blobs are read through a handle of their own that keeps
+		// the packfiles open and delta bases cached (a reader handle opens
+		// the pack per object, and the articles of a packed repository are
+		// mostly deltas of one another). The layout lock held by read
+		// keeps housekeeping from deleting a pack meanwhile.
+		rd := h
+		if len(blobs) >= bulkBlobs {
+			rd = &handle{
+				dir:   h.dir,
+				st:    filesystem.NewStorageWithOptions(osfs.New(h.dir), cache.NewObjectLRU(bulkCacheBytes), filesystem.Options{MaxOpenDescriptors: writerPacks}),
+				sizes: make(map[plumbing.Hash]int64),
+				cache: h.cache,
+			}
+			defer rd.close()
+		}
 		for _, b := range blobs {
 			hb, ok := parseHash(b)
 			if !ok || !in[hb] {
@@ -59,7 +84,7 @@ func (s *Store) ReadDirBlobs(ctx context.Context, id string, at Rev, dir string,
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			data, err := h.blob(hb)
+			data, err := rd.blob(hb)
 			if err != nil {
 				return err
 			}

@@ -393,7 +393,7 @@ func (b *Backend) versionEngine(ctx context.Context, agentID string, n int) (*re
 		// A format-2 artifact names its knowledge files by blob id: the
 		// bodies are read from the version's own knowledge/ directory.
 		size := len(data)
-		art, err := b.cache.compiler.LoadArtifact(data, func(ids []string) (map[string][]byte, error) {
+		art, err := compile.LoadArtifact(data, func(ids []string) (map[string][]byte, error) {
 			blobs, err := b.repos.ReadDirBlobs(ctx, v.AgentID, repo.Rev{Kind: repo.RevVersion, Number: v.Number}, string(compile.KindKnowledge), ids)
 			for _, b := range blobs {
 				size += len(b)
