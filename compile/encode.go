@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/pjbgf/sha1cd"
 	"gopkg.in/yaml.v3"
 )
 
@@ -256,7 +256,10 @@ type artifactArticle struct {
 // git hash-object computes it (with git's collision detection, as the
 // repository does).
 func BlobID(data []byte) string {
-	return plumbing.ComputeHash(plumbing.BlobObject, data).String()
+	h := sha1cd.New() // the SHA-1 go-git, and so the repository, uses
+	h.Write([]byte("blob " + strconv.Itoa(len(data)) + "\x00"))
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // canonicalIndent encodes v with sorted keys, no HTML escaping and

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flowyte/flowyte/compile"
 )
 
 func TestReadDirBlobs(t *testing.T) {
@@ -21,6 +23,9 @@ func TestReadDirBlobs(t *testing.T) {
 	b1 := strings.TrimSpace(mustGit(t, dir, "rev-parse", "v1:knowledge/b.md"))
 	a2 := strings.TrimSpace(mustGit(t, dir, "rev-parse", "draft:knowledge/a.md"))
 	yaml := strings.TrimSpace(mustGit(t, dir, "rev-parse", "v1:agent.yaml"))
+	// The compiler names a file by the id the repository stores it under.
+	assert.Equal(t, a1, compile.BlobID([]byte("A\n")))
+	assert.Equal(t, a2, compile.BlobID([]byte("A2\n")))
 
 	got, err := s.ReadDirBlobs(ctx, testID, Rev{Kind: RevVersion, Number: 1}, "knowledge", []string{a1, b1, a2, yaml, "not-an-id"})
 	require.NoError(t, err)
