@@ -18,9 +18,9 @@ const (
 	bulkCacheBytes = 16 << 20
 )
 
-// ReadDirBlobs returns the contents of the files directly in the
-// top-level directory dir of the tree at whose blob ids are among blobs, by blob id: a
-// version's compiled artifact names its knowledge files this way
+// ReadDirBlobs returns, by blob id, the contents of those files directly
+// in the top-level directory dir of the tree at whose ids are among
+// blobs: a version's compiled artifact names its knowledge files this way
 // (knowledge/<slug>.md of its release tree). An id that is no file of dir
 // is left out of the map (so is every id when dir does not exist). The
 // contents are shared and must not be modified. It returns
