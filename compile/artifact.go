@@ -2,7 +2,12 @@ package compile
 
 // FormatVersion is the version of the compiled artifact layout written into
 // Artifact.Format. Bump it only with a migration story for readers.
-const FormatVersion = 1
+//
+// Format 1 embedded each knowledge article's body ("content"). Format 2
+// names the article's source file instead, by its git blob id ("blob"):
+// the file knowledge/<slug>.md of the same release tree, which holds the
+// body. LoadArtifact reads both.
+const FormatVersion = 2
 
 // ArtifactPath is where the compiled artifact lives in a release tree.
 const ArtifactPath = "compiled/agent.json"
@@ -44,11 +49,20 @@ type Model struct {
 
 // Article is one knowledge/<slug>.md file. Content is the Markdown body
 // without the front matter.
+//
+// In the artifact (format 2) an article is its slug, title, tags and
+// Blob, not its Content: the body stays in the source file, which the
+// release tree holds beside the artifact (see LoadArtifact). Content is
+// the "content" of the typed view (and of a format-1 artifact).
 type Article struct {
 	Slug    string   `json:"slug" yaml:"-"`
 	Title   string   `json:"title,omitempty" yaml:"title,omitempty" validate:"max=300"`
 	Tags    []string `json:"tags,omitempty" yaml:"tags,omitempty" validate:"max=50,dive,required,max=100"`
 	Content string   `json:"content" yaml:"-"`
+	// Blob is the git blob id (40 hex digits) of the file the article was
+	// compiled from; set in a compile's artifact and by LoadArtifact, not
+	// part of the typed view.
+	Blob string `json:"-" yaml:"-"`
 }
 
 // Skill is one skills/<slug>.yaml file: an HTTP call the agent may make.

@@ -78,6 +78,9 @@ func (c *Compiler) file(kind Kind, slug, path string, data []byte) *fileResult {
 		}
 	}
 	pf := parseFile(c.val, kind, slug, data)
+	if a, ok := pf.view.(*Article); ok {
+		a.Blob = BlobID(data)
+	}
 	r := &fileResult{pf: pf, diags: pf.diagnostics(), warns: fileWarnings(pf)}
 	if len(r.diags) == 0 {
 		part, err := encodePart(pf)
@@ -109,8 +112,7 @@ func (c *Compiler) Compile(files map[string][]byte) Result {
 // CompileDraft is Compile without the artifact's bytes: the Result has
 // everything but JSON and Digest (nil and ""), which Encode and Digest
 // make when something needs them. A sandbox that only answers with the
-// draft's responder never pays for encoding and hashing the artifact,
-// which embeds every knowledge body.
+// draft's responder never pays for encoding and hashing the artifact.
 //
 // The Result also keeps what CompileEdit needs to compile an edit of this
 // draft.

@@ -8,6 +8,18 @@
 // Compile is deterministic: the same draft tree gives the same bytes and
 // digest on any machine at any time.
 //
+// # The artifact
+//
+// compiled/agent.json (format 2, FormatVersion) holds the settings,
+// skills, guardrails and playbooks, and for each knowledge article its
+// slug, title, tags and the git blob id of its source file (BlobID, as
+// git hash-object computes it), not its body: the release tree holds
+// knowledge/<slug>.md beside the artifact, so the blob id pins the exact
+// words and the digest covers them through it. LoadArtifact turns a
+// stored artifact back into the compile's Artifact, reading the bodies
+// from those blobs (format 2) or from the artifact itself (format 1,
+// which embedded them).
+//
 // # Cost
 //
 // Compile parses every file. A Compiler with a Cache (bounded in bytes,

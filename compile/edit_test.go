@@ -231,5 +231,7 @@ func TestCompileEditParsesOnlyTheEdit(t *testing.T) {
 	sameCompile(t, files, got, "edit")
 	// prev is unchanged by the edit.
 	assert.Len(t, prev.Artifact.Knowledge, 200)
-	assert.Contains(t, string(prev.Encode()), "Revision 0.")
+	assert.Contains(t, prev.Artifact.Knowledge[7].Content, "Revision 0.")
+	assert.Equal(t, compile.BlobID(fixtures.Article(7, 0)), prev.Artifact.Knowledge[7].Blob)
+	assert.Contains(t, string(prev.Encode()), `"blob": "`+compile.BlobID(fixtures.Article(7, 0))+`"`)
 }

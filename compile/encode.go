@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pjbgf/sha1cd"
 	"gopkg.in/yaml.v3"
 )
 
@@ -230,6 +231,9 @@ func encodePart(pf *parsedFile) ([]byte, error) {
 	switch view := pf.view.(type) {
 	case *Test, nil:
 		return nil, nil
+	case *Article:
+		// The body stays in the source file, named by its blob id.
+		v = artifactArticle{Slug: view.Slug, Title: view.Title, Tags: view.Tags, Blob: view.Blob}
 	case *Settings:
 		st := *view
 		if st.Language == "" {
@@ -238,6 +242,24 @@ func encodePart(pf *parsedFile) ([]byte, error) {
 		v, prefix = &st, settingsIndent
 	}
 	return canonicalIndent(v, prefix)
+}
+
+// artifactArticle is an article as the artifact holds it (format 2).
+type artifactArticle struct {
+	Slug  string   `json:"slug"`
+	Title string   `json:"title,omitempty"`
+	Tags  []string `json:"tags,omitempty"`
+	Blob  string   `json:"blob"`
+}
+
+// BlobID returns the git blob id (40 hex digits) of a file's content, as
+// git hash-object computes it (with git's collision detection, as the
+// repository does).
+func BlobID(data []byte) string {
+	h := sha1cd.New() // the SHA-1 go-git, and so the repository, uses
+	h.Write([]byte("blob " + strconv.Itoa(len(data)) + "\x00"))
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // canonicalIndent encodes v with sorted keys, no HTML escaping and

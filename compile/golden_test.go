@@ -73,11 +73,33 @@ func TestAcmeSupportIsClean(t *testing.T) {
 	assert.GreaterOrEqual(t, len(a.Playbooks), 3, "playbooks")
 	assert.Equal(t, compile.FormatVersion, a.Format)
 	assert.True(t, slices.IsSortedFunc(a.Knowledge, func(x, y compile.Article) int { return strings.Compare(x.Slug, y.Slug) }), "knowledge sorted by slug")
-	var back compile.Artifact
-	dec := json.NewDecoder(bytes.NewReader(r.JSON))
-	dec.UseNumber()
-	require.NoError(t, dec.Decode(&back))
-	assert.Equal(t, *a, back, "compiled/agent.json decodes to the artifact")
+	// The artifact names each article's source by blob id; loaded with
+	// the sources, it is the compile's artifact again.
+	assert.NotContains(t, string(r.JSON), `"content"`)
+	files := mustFixture(t, "acme-support")
+	byBlob := map[string][]byte{}
+	for p, data := range files {
+		byBlob[compile.BlobID(data)] = data
+		if strings.HasPrefix(p, "knowledge/") {
+			assert.Contains(t, string(r.JSON), `"blob": "`+compile.BlobID(data)+`"`, p)
+		}
+	}
+	back, err := compile.LoadArtifact(r.JSON, func(ids []string) (map[string][]byte, error) {
+		out := map[string][]byte{}
+		for _, id := range ids {
+			out[id] = byBlob[id]
+		}
+		return out, nil
+	})
+	require.NoError(t, err)
+	// (Numbers in skill parameters decode as float64, as encoding/json
+	// decodes them; they encode back the same.)
+	assert.Equal(t, a.Knowledge, back.Knowledge, "compiled/agent.json loads to the artifact")
+	want, err := json.Marshal(a)
+	require.NoError(t, err)
+	got, err := json.Marshal(back)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(got))
 }
 
 func TestBrokenFixtureCoversErrorKinds(t *testing.T) {

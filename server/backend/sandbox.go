@@ -390,11 +390,20 @@ func (b *Backend) versionEngine(ctx context.Context, agentID string, n int) (*re
 		if err != nil {
 			return nil, err
 		}
-		var art compile.Artifact
-		if err := json.Unmarshal(data, &art); err != nil {
-			return nil, fmt.Errorf("decode v%d artifact: %w", n, err)
+		// A format-2 artifact names its knowledge files by blob id: the
+		// bodies are read from the version's own knowledge/ directory.
+		size := len(data)
+		art, err := compile.LoadArtifact(data, func(ids []string) (map[string][]byte, error) {
+			blobs, err := b.repos.ReadDirBlobs(ctx, v.AgentID, repo.Rev{Kind: repo.RevVersion, Number: v.Number}, string(compile.KindKnowledge), ids)
+			for _, b := range blobs {
+				size += len(b)
+			}
+			return blobs, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load v%d artifact: %w", n, err)
 		}
-		e, err := newEngine(nil, &art, len(data))
+		e, err := newEngine(nil, art, size)
 		if err != nil {
 			return nil, fmt.Errorf("load v%d: %w", n, err)
 		}
