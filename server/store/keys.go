@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -208,13 +209,51 @@ func (s *Store) markKeysChanged(now time.Time) error {
 // KeysStamp identifies the current state of key revocations: it changes
 // whenever any process revokes a key through this package (the marker
 // holds a fresh random nonce each time). Callers that cache authenticated
-// keys drop their cache when it changes. It costs one small file read.
+// keys drop their cache when it changes.
+//
+// It costs one stat of the marker's path: the store keeps the marker it
+// last read open, so that file's inode cannot be reused while it is held,
+// and a marker renamed over it (markKeysChanged) is always another file.
+// Only then is the new one opened and read.
 func (s *Store) KeysStamp() string {
-	data, err := os.ReadFile(s.keysMarker)
+	if m := s.marker.Load(); m != nil {
+		if fi, err := os.Stat(s.keysMarker); err == nil && os.SameFile(fi, m.info) {
+			return m.stamp
+		}
+	}
+	return s.readKeysMarker()
+}
+
+// keysMarker is the marker file KeysStamp last read, held open.
+type keysMarker struct {
+	f     *os.File
+	info  os.FileInfo
+	stamp string
+}
+
+// readKeysMarker opens and reads the current marker ("none" when there is
+// none) and keeps it open for KeysStamp.
+func (s *Store) readKeysMarker() string {
+	s.markerMu.Lock()
+	defer s.markerMu.Unlock()
+	f, err := os.Open(s.keysMarker)
 	if err != nil {
 		return "none"
 	}
-	return string(data)
+	info, err := f.Stat()
+	var data []byte
+	if err == nil {
+		data, err = io.ReadAll(f)
+	}
+	if err != nil {
+		f.Close()
+		return "none " + err.Error()
+	}
+	m := &keysMarker{f: f, info: info, stamp: string(data)}
+	if old := s.marker.Swap(m); old != nil {
+		old.f.Close() // its readers use only info and stamp
+	}
+	return m.stamp
 }
 
 // CountKeys returns the number of keys, revoked ones included (so revoking

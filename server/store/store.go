@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -43,6 +45,9 @@ type Store struct {
 	wdb *sql.DB
 	// keysMarker is rewritten on every key revocation (see KeysStamp).
 	keysMarker string
+	// marker is the keys marker last read, held open (KeysStamp).
+	marker   atomic.Pointer[keysMarker]
+	markerMu sync.Mutex
 	// rdb caches prepared statements of db.
 	rdb *stmtCache
 
@@ -164,6 +169,9 @@ func cloneValues(v url.Values) url.Values {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	if m := s.marker.Swap(nil); m != nil {
+		m.f.Close()
+	}
 	s.rdb.close()
 	return errors.Join(s.db.Close(), s.wdb.Close())
 }
