@@ -6,14 +6,11 @@ import (
 )
 
 // storedArtifact is compiled/agent.json as stored, in either format: an
-// article has "content" in format 1 and "blob" in format 2.
+// article has "content" in format 1 and "blob" in format 2. Its Knowledge
+// shadows the Artifact's (encoding/json takes the shallower field).
 type storedArtifact struct {
-	Format     int             `json:"format"`
-	Settings   Settings        `json:"settings"`
-	Knowledge  []storedArticle `json:"knowledge"`
-	Skills     []Skill         `json:"skills"`
-	Guardrails []Guardrail     `json:"guardrails"`
-	Playbooks  []Playbook      `json:"playbooks"`
+	Artifact
+	Knowledge []storedArticle `json:"knowledge"`
 }
 
 type storedArticle struct {
@@ -43,14 +40,8 @@ func LoadArtifact(data []byte, blobs func(ids []string) (map[string][]byte, erro
 	if st.Format != 1 && st.Format != 2 {
 		return nil, fmt.Errorf("decode artifact: unknown format %d", st.Format)
 	}
-	art := &Artifact{
-		Format:     st.Format,
-		Settings:   st.Settings,
-		Knowledge:  make([]Article, len(st.Knowledge)),
-		Skills:     st.Skills,
-		Guardrails: st.Guardrails,
-		Playbooks:  st.Playbooks,
-	}
+	art := &st.Artifact
+	art.Knowledge = make([]Article, len(st.Knowledge))
 	for i, a := range st.Knowledge {
 		art.Knowledge[i] = Article{Slug: a.Slug, Title: a.Title, Tags: a.Tags, Content: a.Content}
 	}
