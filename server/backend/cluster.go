@@ -96,9 +96,11 @@ func (b *Backend) writeLocked(ctx context.Context, id string, fn func() error) e
 // daemons, at its commit, that agent id changed (and, when fn wrote
 // events, that the outbox has new ones), then waits until every daemon
 // that trusts its cache has dropped the agent (Cluster.Sync): a write a
-// client was told of is seen by every daemon at its next request. The
-// wait runs whatever the outcome: a failed commit may still have
-// committed.
+// client was told of is seen by every daemon at its next request. A write
+// that failed is not waited for (during a database outage that would add
+// a lease's length to every failing call): its caller was told it failed,
+// and if its commit went through after all, the notification still
+// reaches the other daemons, only not before the call returns.
 func (b *Backend) clusterWrite(ctx context.Context, id string, fn func(tx store.Tx) error) error {
 	err := b.store.Write(ctx, func(tx store.Tx) error {
 		etx := &eventTx{Tx: tx}
@@ -113,12 +115,15 @@ func (b *Backend) clusterWrite(ctx context.Context, id string, fn func(tx store.
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if serr := b.opts.Cluster.Sync(sctx); serr != nil {
 		b.log.Warn().Err(serr).Str("agent", id).Msg("wait for the other daemons to see an agent change")
 	}
-	return err
+	return nil
 }
 
 // eventTx notes whether a write inserted events.
