@@ -36,15 +36,12 @@ func newArtifactWorld(tb testing.TB) *artifactWorld {
 	old, err := os.ReadFile(filepath.Join("..", "..", "compile", "testdata", "format1-acme-support.json"))
 	require.NoError(tb, err)
 	aw := &artifactWorld{}
+	current := releaseCompile(compile.Compile)
 	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), Compile: func(files map[string][]byte) ([]byte, error) {
 		if aw.format1.Load() {
 			return old, nil
 		}
-		res := compile.Compile(files)
-		if !res.OK() {
-			return nil, res.Errors
-		}
-		return res.JSON, nil
+		return current(files)
 	}})
 	require.NoError(tb, err)
 	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop()}), st: st, repos: repos}

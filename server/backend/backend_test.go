@@ -39,19 +39,25 @@ func newWorld(tb testing.TB) *world {
 	st, err := store.Open(filepath.Join(dir, "flowyte.db"), store.WithSynchronous("OFF"))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { st.Close() })
-	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), Compile: func(files map[string][]byte) ([]byte, error) {
-		res := compile.Compile(files)
-		if !res.OK() {
-			return nil, res.Errors
-		}
-		return res.JSON, nil
-	}})
+	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), Compile: releaseCompile(compile.Compile)})
 	require.NoError(tb, err)
 	b := backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), PublicURL: "https://flowyte.example/"})
 	w := &world{b: b, st: st}
 	w.admin = w.principal(tb, "a", "admin", backend.AllScopes...)
 	w.other = w.principal(tb, "b", "intruder", backend.AllScopes...)
 	return w
+}
+
+// releaseCompile is repo's Compile option for a compile function: the
+// artifact's JSON, or the compile errors.
+func releaseCompile(compile func(files map[string][]byte) compile.Result) func(map[string][]byte) ([]byte, error) {
+	return func(files map[string][]byte) ([]byte, error) {
+		res := compile(files)
+		if !res.OK() {
+			return nil, res.Errors
+		}
+		return res.JSON, nil
+	}
 }
 
 func (w *world) principal(tb testing.TB, ws, name string, scopes ...string) backend.Principal {

@@ -60,17 +60,31 @@ func newSharedWorld(tb testing.TB) *world {
 	const cacheBytes = 384 << 20
 	compiles := compile.NewCache(cacheBytes / 6)
 	compiler := compile.NewCompiler(compiles)
-	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), PackThreshold: 256, MaxFiles: 20000, MaxDraftBytes: 256 << 20, CacheBytes: cacheBytes / 6, Compile: func(files map[string][]byte) ([]byte, error) {
-		res := compiler.Compile(files)
-		if !res.OK() {
-			return nil, res.Errors
-		}
-		return res.JSON, nil
-	}})
+	repos, err := repo.Open(repo.Options{Root: filepath.Join(dir, "agents"), PackThreshold: 256, MaxFiles: 20000, MaxDraftBytes: 256 << 20, CacheBytes: cacheBytes / 6, Compile: releaseCompile(compiler.Compile)})
 	require.NoError(tb, err)
 	w := &world{b: backend.New(backend.Options{Repos: repos, Store: st, Log: zerolog.Nop(), Compiler: compiler, CacheBytes: cacheBytes * 4 / 6}), st: st, repos: repos, compiles: compiles}
 	w.admin = w.principal(tb, "a", "admin", backend.AllScopes...)
 	return w
+}
+
+// publishedArticles creates an acme agent with n generated articles,
+// publishes it and packs its repository: the steady state after an
+// import (housekeeping packs an import's loose objects once, in the
+// background; timed work must not race it).
+func (w *world) publishedArticles(tb testing.TB, n int) backend.Agent {
+	tb.Helper()
+	ctx := context.Background()
+	a := w.agentFromFixture(tb)
+	changes := make([]backend.Change, n)
+	for i := range n {
+		changes[i] = backend.Change{Path: fmt.Sprintf("knowledge/article-%04d.md", i), Content: fixtures.Article(i, 0)}
+	}
+	w.commit(tb, a.ID, changes...)
+	_, err := w.b.Publish(ctx, w.admin, a.ID, backend.PublishInput{})
+	require.NoError(tb, err)
+	_, err = w.repos.Housekeep(ctx, a.ID)
+	require.NoError(tb, err)
+	return a
 }
 
 // publisher publishes a one-line change of an acme agent whose tests are

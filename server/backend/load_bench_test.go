@@ -2,7 +2,6 @@ package backend_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/flowyte/flowyte/fixtures"
 	"github.com/flowyte/flowyte/repo"
 	"github.com/flowyte/flowyte/server/backend"
 )
@@ -29,16 +27,7 @@ func BenchmarkVersionEngineLoad(b *testing.B) {
 	}
 	w := newSharedWorld(b)
 	ctx := context.Background()
-	a := w.agentFromFixture(b)
-	changes := make([]backend.Change, n)
-	for i := range n {
-		changes[i] = backend.Change{Path: fmt.Sprintf("knowledge/article-%04d.md", i), Content: fixtures.Article(i, 0)}
-	}
-	w.commit(b, a.ID, changes...)
-	_, err := w.b.Publish(ctx, w.admin, a.ID, backend.PublishInput{})
-	require.NoError(b, err)
-	_, err = w.repos.Housekeep(ctx, a.ID)
-	require.NoError(b, err)
+	a := w.publishedArticles(b, n)
 	root := filepath.Dir(w.repos.Path(a.ID))
 	b.ResetTimer()
 	for b.Loop() {

@@ -36,19 +36,7 @@ func BenchmarkEditScale(b *testing.B) {
 	ctx := context.Background()
 	ids := make([]string, len(sizes))
 	for k, n := range sizes {
-		a := w.agentFromFixture(b)
-		changes := make([]backend.Change, n)
-		for i := range n {
-			changes[i] = backend.Change{Path: fmt.Sprintf("knowledge/article-%04d.md", i), Content: fixtures.Article(i, 0)}
-		}
-		w.commit(b, a.ID, changes...)
-		_, err := w.b.Publish(ctx, w.admin, a.ID, backend.PublishInput{})
-		require.NoError(b, err)
-		ids[k] = a.ID
-		// The steady state: housekeeping packs an import's loose objects
-		// once, in the background; the timed edits must not race it.
-		_, err = w.repos.Housekeep(ctx, a.ID)
-		require.NoError(b, err)
+		ids[k] = w.publishedArticles(b, n).ID
 	}
 	rev := 0
 	edit := func(k int) time.Duration {

@@ -264,11 +264,10 @@ func TestSurvivesDatabaseRestart(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-// TestSessionBatchWithDatabaseDown: while the server is down, every
-// caller of a shared session batch is told it failed (unavailable), none
-// of those sessions exists once the server is back, and creations work
-// again without reopening the store.
-func TestSessionBatchWithDatabaseDown(t *testing.T) {
+// restartableWithAgent opens a store on a private cluster the test may
+// stop and start, holding workspace w and its agent agt_a.
+func restartableWithAgent(t *testing.T) (*pgtest.Cluster, *postgres.Store, store.Workspace) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("restarts a cluster")
 	}
@@ -279,6 +278,16 @@ func TestSessionBatchWithDatabaseDown(t *testing.T) {
 	require.NoError(t, s.Write(ctx, func(tx store.Tx) error {
 		return tx.CreateAgent(ctx, store.Agent{ID: "agt_a", WorkspaceID: ws.ID, Name: "a", CreatedAt: t0, DraftUpdatedAt: t0})
 	}))
+	return c, s, ws
+}
+
+// TestSessionBatchWithDatabaseDown: while the server is down, every
+// caller of a shared session batch is told it failed (unavailable), none
+// of those sessions exists once the server is back, and creations work
+// again without reopening the store.
+func TestSessionBatchWithDatabaseDown(t *testing.T) {
+	c, s, ws := restartableWithAgent(t)
+	ctx := context.Background()
 	newSession := func() (store.Session, *store.OutcomeDelta) {
 		return store.Session{ID: store.NewSessionID(), WorkspaceID: ws.ID, AgentID: "agt_a", Channel: "chat", Version: 1, Billable: true, CreatedAt: t0},
 			&store.OutcomeDelta{AgentID: "agt_a", Version: 1, At: t0, Sessions: 1}
@@ -318,16 +327,8 @@ func TestSessionBatchWithDatabaseDown(t *testing.T) {
 // connections died with the server succeed once it is back (a dead
 // connection is retried on a fresh one), each stored and counted once.
 func TestSessionCreationRightAfterRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("restarts a cluster")
-	}
-	c := pgtest.NewCluster(t)
-	s := open(t, pgtest.CreateDatabase(t, c.URL("postgres")))
+	c, s, ws := restartableWithAgent(t)
 	ctx := context.Background()
-	ws := mustWorkspace(t, s, "w")
-	require.NoError(t, s.Write(ctx, func(tx store.Tx) error {
-		return tx.CreateAgent(ctx, store.Agent{ID: "agt_a", WorkspaceID: ws.ID, Name: "a", CreatedAt: t0, DraftUpdatedAt: t0})
-	}))
 	create := func(n int) []error {
 		errs := make([]error, n)
 		var wg sync.WaitGroup
