@@ -78,12 +78,15 @@ type watchState struct {
 	live  atomic.Bool              // a watcher runs
 }
 
-// leaseEnd is when a lease ends, on two clocks: leaseNow's, and the wall
-// clock (which a hypervisor's guest agent or NTP steps forward after a VM
-// was paused with its other clocks stopped). The lease holds while both
-// say so.
+// leaseEnd is when a lease ends, as a time.Time read from both of Go's
+// clocks: the monotonic one (immune to steps of the wall clock) and the
+// wall clock, which the kernel moves on by the time a system spent
+// suspended, and a hypervisor's guest agent or NTP after a VM was paused.
+// The lease holds while both say so. One time.Now (vDSO, no syscall) per
+// check: it is on every request's path.
 type leaseEnd struct {
-	boot, wall int64
+	mono time.Time // carries the monotonic reading
+	wall int64     // UnixNano
 }
 
 // keyStamp is a key revision and its KeysStamp string, swapped together so
@@ -101,7 +104,11 @@ func (w *watchState) init() {
 // leased reports whether what is held in memory may be trusted now.
 func (w *watchState) leased() bool {
 	l := w.lease.Load()
-	return l != nil && leaseNow() < l.boot && time.Now().UnixNano() < l.wall
+	if l == nil {
+		return false
+	}
+	now := time.Now()
+	return now.Before(l.mono) && now.UnixNano() < l.wall
 }
 
 // raise records key revision rev if newer, and reports whether it was.
@@ -278,7 +285,7 @@ func (w *watcher) handle(channel, payload string) (barrier bool) {
 // revision again and passes a barrier; only then is the lease trusted.
 func (w *watcher) heartbeat(ctx context.Context) error {
 	st := &w.s.watch
-	sent, sentWall := leaseNow(), time.Now().UnixNano()
+	sent := time.Now()
 	// Without a lease nothing is trusted until the barrier below has
 	// handled every message committed before it, so every ping drawn so
 	// far may be acknowledged now (after a reconnection, the pings whose
@@ -323,8 +330,8 @@ func (w *watcher) heartbeat(ctx context.Context) error {
 	if st.raise(rev) {
 		w.ackNow = true
 	}
-	trust := int64(leaseTime - leaseMargin)
-	st.lease.Store(&leaseEnd{boot: sent + trust, wall: sentWall + trust})
+	end := sent.Add(leaseTime - leaseMargin)
+	st.lease.Store(&leaseEnd{mono: end, wall: end.UnixNano()})
 	return nil
 }
 
